@@ -1,0 +1,167 @@
+// Package httpclient builds the one retrying HTTP client every remote call of
+// composeci goes through: the compose mirror, Koji and openQA.
+//
+// It wraps go-retryablehttp with the policy composeci wants everywhere:
+// retries with exponential backoff on transport errors, 5xx and 429 (never on
+// other 4xx: a 404 is an answer), a Retry-After that is clamped to the
+// maximum wait, a per-request timeout, a slog logger instead of the library's
+// stderr logger, and a round-trip counter so callers can say how many
+// requests an answer cost.
+package httpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Options configures a Client. The zero value is usable: it gets the defaults
+// documented on each field.
+type Options struct {
+	// Timeout bounds one attempt (connect, headers and body). Default 30s.
+	Timeout time.Duration
+	// RetryMax is the number of retries after the first attempt. Default 4.
+	// A negative value disables retries.
+	RetryMax int
+	// RetryWaitMin and RetryWaitMax bound the backoff. Defaults 200ms and 5s.
+	RetryWaitMin, RetryWaitMax time.Duration
+	// Logger receives retry decisions at debug level. Default: discard.
+	Logger *slog.Logger
+	// UserAgent is sent on every request. Default "composeci".
+	UserAgent string
+	// Transport is the underlying round tripper. Default: a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// Client is a retrying HTTP client that counts its round trips.
+type Client struct {
+	*retryablehttp.Client
+	roundTrips *atomic.Int64
+}
+
+// New returns a Client with opts applied.
+func New(opts Options) *Client {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	if opts.RetryMax == 0 {
+		opts.RetryMax = 4
+	}
+	if opts.RetryMax < 0 {
+		opts.RetryMax = 0
+	}
+	if opts.RetryWaitMin <= 0 {
+		opts.RetryWaitMin = 200 * time.Millisecond
+	}
+	if opts.RetryWaitMax <= 0 {
+		opts.RetryWaitMax = 5 * time.Second
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "composeci"
+	}
+	base := opts.Transport
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	counter := &atomic.Int64{}
+	rc := retryablehttp.NewClient()
+	rc.HTTPClient = &http.Client{
+		Timeout:   opts.Timeout,
+		Transport: &countingTransport{next: base, n: counter, userAgent: opts.UserAgent},
+	}
+	rc.RetryMax = opts.RetryMax
+	rc.RetryWaitMin = opts.RetryWaitMin
+	rc.RetryWaitMax = opts.RetryWaitMax
+	rc.CheckRetry = CheckRetry
+	rc.Backoff = clampedBackoff
+	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	if opts.Logger != nil {
+		rc.Logger = leveled{opts.Logger}
+	} else {
+		rc.Logger = nil
+	}
+	return &Client{Client: rc, roundTrips: counter}
+}
+
+// RoundTrips reports how many HTTP requests went out, retries included.
+func (c *Client) RoundTrips() int64 { return c.roundTrips.Load() }
+
+// CheckRetry retries transport errors, 5xx (but 501) and 429, and nothing
+// else: a 4xx other than 429 is an answer, not a failure to get one. A
+// cancelled or expired context is never retried.
+func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil {
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return true, nil
+	case resp.StatusCode == http.StatusNotImplemented:
+		return false, nil
+	case resp.StatusCode >= 500:
+		return true, nil
+	}
+	return false, nil
+}
+
+// clampedBackoff is retryablehttp's default backoff, except that a
+// Retry-After header can never make a client wait longer than max.
+func clampedBackoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+	d := retryablehttp.DefaultBackoff(min, max, attempt, resp)
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+type countingTransport struct {
+	next      http.RoundTripper
+	n         *atomic.Int64
+	userAgent string
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	if r.Header.Get("User-Agent") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", t.userAgent)
+	}
+	return t.next.RoundTrip(r)
+}
+
+type leveled struct{ l *slog.Logger }
+
+func (l leveled) Error(msg string, kv ...any) { l.l.Debug("http: "+msg, kv...) }
+func (l leveled) Info(msg string, kv ...any)  { l.l.Debug("http: "+msg, kv...) }
+func (l leveled) Debug(msg string, kv ...any) { l.l.Debug("http: "+msg, kv...) }
+func (l leveled) Warn(msg string, kv ...any)  { l.l.Debug("http: "+msg, kv...) }
+
+// StatusError is returned for an HTTP answer that is not the one a caller
+// wanted. Callers branch on it with errors.As, or on ErrNotFound with
+// errors.Is.
+type StatusError struct {
+	URL  string
+	Code int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("GET %s: HTTP %d %s", e.URL, e.Code, http.StatusText(e.Code))
+}
+
+// Is makes a 404 StatusError match ErrNotFound.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrNotFound && e.Code == http.StatusNotFound
+}
+
+// ErrNotFound matches a StatusError with code 404.
+var ErrNotFound = errors.New("not found")
