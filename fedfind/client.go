@@ -1,0 +1,394 @@
+package fedfind
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/composeci/composeci/internal/httpclient"
+)
+
+// DefaultComposeRoot is Fedora's compose tree.
+const DefaultComposeRoot = "https://kojipkgs.fedoraproject.org/compose"
+
+// FedoraPrefixes are the URL prefixes (without scheme) fedfind trusts for
+// compose URLs since its 3.4.1 security fix; composeci trusts these plus its
+// configured compose root.
+var FedoraPrefixes = []string{
+	"download.fedoraproject.org/pub",
+	"dl.fedoraproject.org/pub",
+	"kojipkgs.fedoraproject.org/compose",
+	"ppc.koji.fedoraproject.org/compose",
+	"s390.koji.fedoraproject.org/compose",
+	"arm.koji.fedoraproject.org/compose",
+}
+
+// Size limits for what the client reads into memory. rpms.json is streamed
+// and has no limit.
+const (
+	maxSmallFile = 1 << 20   // STATUS, COMPOSE_ID
+	maxMetadata  = 256 << 20 // composeinfo.json, images.json
+	maxListing   = 32 << 20  // a directory listing
+)
+
+// ErrComposeNotFound is wrapped when a compose (or a stream's latest link)
+// does not exist in the tree.
+var ErrComposeNotFound = errors.New("compose not found")
+
+// ErrMismatch is wrapped when a compose's metadata names another compose
+// than the one asked for (fedfind's CidMatchError).
+var ErrMismatch = errors.New("compose ID mismatch")
+
+// ClientOptions configures a Client.
+type ClientOptions struct {
+	// Root is the base URL of the compose tree; default DefaultComposeRoot.
+	Root string
+	// HTTP is the client for every request; default httpclient.New.
+	HTTP *httpclient.Client
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+// Client finds composes in a compose tree and reads their metadata.
+type Client struct {
+	root    string
+	http    *httpclient.Client
+	log     *slog.Logger
+	trusted []string
+}
+
+// NewClient returns a Client for the tree at opts.Root.
+func NewClient(opts ClientOptions) (*Client, error) {
+	root := opts.Root
+	if root == "" {
+		root = DefaultComposeRoot
+	}
+	u, err := url.Parse(root)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: compose root %q is not an http(s) URL", ErrInvalidInput, root)
+	}
+	c := &Client{root: strings.TrimSuffix(u.String(), "/"), http: opts.HTTP, log: opts.Logger}
+	if c.http == nil {
+		c.http = httpclient.New(httpclient.Options{Logger: opts.Logger})
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.trusted = append([]string{stripScheme(c.root)}, FedoraPrefixes...)
+	return c, nil
+}
+
+// Root returns the compose root URL.
+func (c *Client) Root() string { return c.root }
+
+// RoundTrips returns the number of HTTP requests the client has made.
+func (c *Client) RoundTrips() int64 { return c.http.RoundTrips() }
+
+// Compose is a compose located in the tree.
+type Compose struct {
+	ID     ComposeID `json:"-"`
+	Stream Stream    `json:"stream"`
+	// Dir is the URL of the compose directory (STATUS, COMPOSE_ID, logs/).
+	Dir string `json:"dir"`
+	// Location is the URL of its published tree, Dir + "/compose".
+	Location string `json:"location"`
+}
+
+// Locate places a compose in the tree by its ID alone, without any request.
+func (c *Client) Locate(id ComposeID) (*Compose, error) {
+	s := StreamOf(id)
+	if s.Dir == "" {
+		return nil, fmt.Errorf("%w: %s belongs to no stream composeci knows the place of; give its URL instead", ErrInvalidInput, id)
+	}
+	dir := c.root + "/" + s.Dir + "/" + id.String()
+	return &Compose{ID: id, Stream: s, Dir: dir, Location: dir + "/compose"}, nil
+}
+
+// Resolve finds the compose ref names: a compose ID
+// (Fedora-Rawhide-20261122.n.0), a compose URL (its directory or its
+// /compose directory, under the compose root or a Fedora prefix), or a
+// stream spec (rawhide, branched, branched:44, ...) for that stream's latest
+// compose.
+func (c *Client) Resolve(ctx context.Context, ref string) (*Compose, error) {
+	ref = strings.TrimSpace(ref)
+	if strings.Contains(ref, "://") {
+		return c.FromURL(ref)
+	}
+	if spec, ok, err := ParseStreamSpec(ref); err != nil {
+		return nil, err
+	} else if ok {
+		return c.Latest(ctx, spec)
+	}
+	id, err := ParseComposeID(ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.Locate(id)
+}
+
+// FromURL locates a compose by URL. The URL must lie under the compose root
+// or one of FedoraPrefixes, and its path must name the compose directory.
+func (c *Client) FromURL(raw string) (*Compose, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: %q is not an http(s) URL", ErrInvalidInput, raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("%w: compose URL %q must not carry a query, fragment or user", ErrInvalidInput, raw)
+	}
+	clean := strings.TrimSuffix(u.Scheme+"://"+u.Host+u.EscapedPath(), "/")
+	trusted := false
+	for _, p := range c.trusted {
+		if bare := stripScheme(clean); bare == p || strings.HasPrefix(bare, p+"/") {
+			trusted = true
+			break
+		}
+	}
+	if !trusted {
+		return nil, fmt.Errorf("%w: %s is outside the compose root %s and Fedora's compose and mirror trees", ErrInvalidInput, raw, c.root)
+	}
+	segs := strings.Split(u.Path, "/")
+	if slices.Contains(segs, "..") || slices.Contains(segs, ".") {
+		return nil, fmt.Errorf("%w: compose URL %q has dot segments", ErrInvalidInput, raw)
+	}
+	trimmed := strings.TrimSuffix(clean, "/compose")
+	last := trimmed[strings.LastIndexByte(trimmed, '/')+1:]
+	id, err := ParseComposeID(last)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the URL's last directory (before /compose) must be the compose ID: %w", ErrInvalidInput, err)
+	}
+	return &Compose{ID: id, Stream: StreamOf(id), Dir: trimmed, Location: trimmed + "/compose"}, nil
+}
+
+func stripScheme(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		return s[i+3:]
+	}
+	return s
+}
+
+// Latest finds the newest finished compose of a stream through its latest-*
+// link. For "branched" without a version it picks the highest release that
+// has a latest link in the branched directory.
+func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) {
+	s := spec.Stream()
+	if s.Version == "" {
+		v, err := c.newestBranched(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.Version = v
+	}
+	u := c.root + "/" + s.Dir + "/" + s.LatestLink() + "/COMPOSE_ID"
+	b, err := c.get(ctx, u, "text/plain", maxSmallFile)
+	if errors.Is(err, httpclient.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s has no %s link (no compose of it has finished yet?)", ErrComposeNotFound, s, s.LatestLink())
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, err := ParseComposeID(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, &MetadataError{File: u, Err: err}
+	}
+	cm, err := c.Locate(id)
+	if err != nil {
+		return nil, err
+	}
+	if cm.Stream.Kind != s.Kind || cm.Stream.Version != s.Version {
+		return nil, fmt.Errorf("%w: %s points at %s, which is not of stream %s", ErrMismatch, s.LatestLink(), id, s)
+	}
+	return cm, nil
+}
+
+var reLatestBranched = regexp.MustCompile(`^latest-Fedora-([1-9][0-9]{0,3})$`)
+
+func (c *Client) newestBranched(ctx context.Context) (string, error) {
+	names, err := c.listDir(ctx, c.root+"/branched/")
+	if err != nil {
+		return "", fmt.Errorf("finding the current Branched release: %w", err)
+	}
+	best := 0
+	for _, n := range names {
+		if m := reLatestBranched.FindStringSubmatch(n); m != nil {
+			var v int
+			fmt.Sscan(m[1], &v)
+			best = max(best, v)
+		}
+	}
+	if best == 0 {
+		return "", fmt.Errorf("%w: no latest-Fedora-<N> link in %s/branched (no Branched release now?)", ErrComposeNotFound, c.root)
+	}
+	return fmt.Sprint(best), nil
+}
+
+// Status reads the compose's Pungi STATUS. A compose that does not exist (or
+// has no STATUS yet) gives an error wrapping ErrComposeNotFound.
+func (c *Client) Status(ctx context.Context, cm *Compose) (Status, error) {
+	u := cm.Dir + "/STATUS"
+	b, err := c.get(ctx, u, "text/plain", maxSmallFile)
+	if errors.Is(err, httpclient.ErrNotFound) {
+		return "", fmt.Errorf("%w: %s (no %s)", ErrComposeNotFound, cm.ID, u)
+	}
+	if err != nil {
+		return "", err
+	}
+	return ParseStatus(b, u)
+}
+
+// ComposeInfo reads the compose's composeinfo.json and checks that it
+// describes this compose.
+func (c *Client) ComposeInfo(ctx context.Context, cm *Compose) (*ComposeInfo, error) {
+	u := cm.Location + "/metadata/composeinfo.json"
+	var ci *ComposeInfo
+	err := c.getStream(ctx, u, "application/json", func(r io.Reader) (err error) {
+		ci, err = ParseComposeInfo(io.LimitReader(r, maxMetadata), u)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ci.ID != cm.ID {
+		return nil, fmt.Errorf("%w: %s describes %s, not %s", ErrMismatch, u, ci.ID, cm.ID)
+	}
+	return ci, nil
+}
+
+// ImagesFile reads the compose's images.json and checks that it describes
+// this compose.
+func (c *Client) ImagesFile(ctx context.Context, cm *Compose) (*ImagesFile, error) {
+	u := cm.Location + "/metadata/images.json"
+	var f *ImagesFile
+	err := c.getStream(ctx, u, "application/json", func(r io.Reader) (err error) {
+		f, err = ParseImages(io.LimitReader(r, maxMetadata), u, cm.Location)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if f.ID != cm.ID {
+		return nil, fmt.Errorf("%w: %s describes %s, not %s", ErrMismatch, u, f.ID, cm.ID)
+	}
+	return f, nil
+}
+
+// Images lists the compose's images.
+func (c *Client) Images(ctx context.Context, cm *Compose) ([]Image, error) {
+	f, err := c.ImagesFile(ctx, cm)
+	if err != nil {
+		return nil, err
+	}
+	return f.Images, nil
+}
+
+// StreamRPMs streams the compose's rpms.json through fn, one package at a
+// time.
+func (c *Client) StreamRPMs(ctx context.Context, cm *Compose, fn func(RPM) error) (RPMsHeader, error) {
+	u := cm.Location + "/metadata/rpms.json"
+	var h RPMsHeader
+	err := c.getStream(ctx, u, "application/json", func(r io.Reader) (err error) {
+		h, err = StreamRPMs(r, u, fn)
+		return err
+	})
+	return h, err
+}
+
+// ListComposes lists the compose IDs in a stream's directory of the tree,
+// read from the server's directory listing, newest first.
+func (c *Client) ListComposes(ctx context.Context, s Stream) ([]ComposeID, error) {
+	if s.Dir == "" {
+		return nil, fmt.Errorf("%w: stream %s has no directory", ErrInvalidInput, s)
+	}
+	names, err := c.listDir(ctx, c.root+"/"+s.Dir+"/")
+	if err != nil {
+		return nil, err
+	}
+	var ids []ComposeID
+	for _, n := range names {
+		if id, err := ParseComposeID(n); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b ComposeID) int { return b.Compare(a) })
+	return slices.Compact(ids), nil
+}
+
+var reHref = regexp.MustCompile(`(?i)href="([^"]+)"`)
+
+// listDir reads an HTML directory listing (Apache or nginx autoindex) and
+// returns the names of its entries, without trailing slashes.
+func (c *Client) listDir(ctx context.Context, u string) ([]string, error) {
+	b, err := c.get(ctx, u, "text/html", maxListing)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range reHref.FindAllSubmatch(b, -1) {
+		h := string(m[1])
+		if strings.ContainsAny(h, "?#") || strings.HasPrefix(h, "/") || strings.Contains(h, "://") {
+			continue
+		}
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "./"), "/")
+		if h == "" || h == ".." || strings.Contains(h, "/") {
+			continue
+		}
+		if un, err := url.PathUnescape(h); err == nil {
+			names = append(names, un)
+		}
+	}
+	return names, nil
+}
+
+// get fetches u into memory, reading at most limit bytes.
+func (c *Client) get(ctx context.Context, u, accept string, limit int64) ([]byte, error) {
+	var b []byte
+	err := c.getStream(ctx, u, accept, func(r io.Reader) error {
+		var err error
+		b, err = io.ReadAll(io.LimitReader(r, limit+1))
+		if err == nil && int64(len(b)) > limit {
+			err = fmt.Errorf("GET %s: more than %d bytes", u, limit)
+		}
+		return err
+	})
+	return b, err
+}
+
+// getStream fetches u and hands its body to read. A 404 gives a
+// httpclient.StatusError matching httpclient.ErrNotFound.
+func (c *Client) getStream(ctx context.Context, u, accept string, read func(io.Reader) error) error {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	req.Header.Set("Accept", accept)
+	c.log.Debug("GET", "url", u)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return &httpclient.StatusError{URL: u, Code: resp.StatusCode}
+	}
+	if err := read(resp.Body); err != nil {
+		var me *MetadataError
+		if errors.As(err, &me) || errors.Is(err, ErrStop) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("GET %s: %w", u, ctx.Err())
+		}
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return nil
+}

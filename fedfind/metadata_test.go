@@ -1,0 +1,253 @@
+package fedfind
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
+
+// golden compares got (as indented JSON) with testdata/golden/<name>.json,
+// rewriting it with -update.
+func golden(t *testing.T, name string, got any) {
+	t.Helper()
+	b, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, '\n')
+	path := filepath.Join("testdata", "golden", name+".json")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./fedfind -update to create it)", err)
+	}
+	if !bytes.Equal(want, b) {
+		t.Errorf("%s differs from golden file %s:\n got: %s\nwant: %s", name, path, b, want)
+	}
+}
+
+func openTestdata(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestParseImagesGolden(t *testing.T) {
+	for _, name := range []string{
+		"images-rawhide-1.2.json",          // every field; boot->dvd-ostree fix; unknown type and format kept
+		"images-src-under-arches-1.2.json", // source media listed under two arches, read once
+		"images-1.1-src-key.json",          // src arch key; missing format means iso; empty subvariant
+		"images-1.0-no-type.json",          // format 1.0 has no header.type
+		"images-empty.json",                // a variant with no arches is an empty set, not an error
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := ParseImages(openTestdata(t, name), name, "https://kojipkgs.example/compose/rawhide/X/compose")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, strings.TrimSuffix(name, ".json"), f)
+		})
+	}
+}
+
+func TestParseImagesDetails(t *testing.T) {
+	f, err := ParseImages(openTestdata(t, "images-rawhide-1.2.json"), "images.json", "https://h/compose/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string]Image{}
+	for _, im := range f.Images {
+		byPath[im.Path] = im
+	}
+	sb := byPath["Silverblue/x86_64/iso/Fedora-Silverblue-ostree-x86_64-Rawhide-20261122.n.0.iso"]
+	if sb.Type != "dvd-ostree" || sb.Identity != "Silverblue-dvd-ostree-iso" || sb.Flavor() != "Silverblue-dvd_ostree-iso" {
+		t.Errorf("Pungi 417 fix not applied: %+v flavor %s", sb, sb.Flavor())
+	}
+	cloud := byPath["Cloud/x86_64/images/Fedora-Cloud-Base-Generic-Rawhide-20261122.n.0.x86_64.qcow2"]
+	if cloud.URL != "https://h/compose/Cloud/x86_64/images/Fedora-Cloud-Base-Generic-Rawhide-20261122.n.0.x86_64.qcow2" {
+		t.Errorf("URL = %q", cloud.URL)
+	}
+	if cloud.Flavor() != "Cloud_Base-qcow2-qcow2" {
+		t.Errorf("flavor %q", cloud.Flavor())
+	}
+	if f.ID.String() != "Fedora-Rawhide-20261122.n.0" {
+		t.Errorf("ID %v", f.ID)
+	}
+	if len(f.Images) != 7 {
+		t.Errorf("got %d images, want 7", len(f.Images))
+	}
+}
+
+func TestMetadataErrors(t *testing.T) {
+	tests := []struct {
+		file    string
+		parse   func(f *os.File) error
+		wantIs  error
+		message string
+	}{
+		{"images-2.0.json", parseImagesFile, ErrUnsupportedFormat, "format 2.0"},
+		{"images-0.3.json", parseImagesFile, ErrUnsupportedFormat, "legacy format 0.3"},
+		{"images-wrong-type.json", parseImagesFile, nil, `header.type is "productmd.rpms", want "productmd.images"`},
+		{"images-no-path.json", parseImagesFile, nil, "payload.images.Server.x86_64[0]: path is missing"},
+		{"images-path-escape.json", parseImagesFile, nil, "leaves the compose directory"},
+		{"images-bad-size.json", parseImagesFile, nil, `field "payload.images.size" has the wrong type`},
+		{"images-truncated.json", parseImagesFile, nil, "truncated JSON"},
+		{"composeinfo-empty-variant.json", parseComposeInfoFile, nil, `variant "Var1" lacks id, uid or type`},
+		{"composeinfo-no-release.json", parseComposeInfoFile, nil, "payload.release is missing"},
+		{"composeinfo-bad-id.json", parseComposeInfoFile, ErrInvalidInput, "payload.compose.id"},
+		{"composeinfo-bad-label.json", parseComposeInfoFile, ErrInvalidInput, "payload.compose.label"},
+		{"images-rawhide-1.2.json", parseComposeInfoFile, nil, `header.type is "productmd.images"`},
+		{"rpms-2.0.json", streamRPMsFile, ErrUnsupportedFormat, "format 2.0"},
+		{"rpms-truncated.json", streamRPMsFile, nil, "truncated JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			err := tt.parse(openTestdata(t, tt.file))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var me *MetadataError
+			if !errors.As(err, &me) || me.File != tt.file {
+				t.Errorf("error %v is not a MetadataError naming %s", err, tt.file)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v does not wrap %v", err, tt.wantIs)
+			}
+			if !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("error %q does not say %q", err, tt.message)
+			}
+		})
+	}
+}
+
+func parseImagesFile(f *os.File) error {
+	_, err := ParseImages(f, filepath.Base(f.Name()), "")
+	return err
+}
+
+func parseComposeInfoFile(f *os.File) error {
+	_, err := ParseComposeInfo(f, filepath.Base(f.Name()))
+	return err
+}
+
+func streamRPMsFile(f *os.File) error {
+	_, err := StreamRPMs(f, filepath.Base(f.Name()), func(RPM) error { return nil })
+	return err
+}
+
+func TestParseComposeInfoGolden(t *testing.T) {
+	for _, name := range []string{"composeinfo-rawhide-1.2.json", "composeinfo-beta-1.2.json"} {
+		t.Run(name, func(t *testing.T) {
+			ci, err := ParseComposeInfo(openTestdata(t, name), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, strings.TrimSuffix(name, ".json"), ci)
+		})
+	}
+	ci, err := ParseComposeInfo(openTestdata(t, "composeinfo-beta-1.2.json"), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Compose.Label != "Beta-1.2" || !ci.HasVariant("Everything") || ci.HasVariant("Server") || StreamOf(ci.ID).Kind != StreamProduction {
+		t.Errorf("unexpected %+v", ci)
+	}
+}
+
+func TestStreamRPMs(t *testing.T) {
+	for _, name := range []string{"rpms-rawhide-1.2.json", "rpms-1.0.json", "rpms-header-last.json"} {
+		t.Run(name, func(t *testing.T) {
+			var got []RPM
+			h, err := StreamRPMs(openTestdata(t, name), name, func(r RPM) error {
+				got = append(got, r)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, strings.TrimSuffix(name, ".json"), map[string]any{"header": h, "rpms": got})
+		})
+	}
+	// A callback error stops the walk and comes back; ErrStop stops it quietly.
+	n := 0
+	_, err := StreamRPMs(openTestdata(t, "rpms-rawhide-1.2.json"), "r", func(RPM) error { n++; return ErrStop })
+	if err != nil || n != 1 {
+		t.Errorf("ErrStop: err %v after %d entries", err, n)
+	}
+	boom := errors.New("boom")
+	_, err = StreamRPMs(openTestdata(t, "rpms-rawhide-1.2.json"), "r", func(RPM) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("callback error lost: %v", err)
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Status
+		ok   bool
+	}{
+		{"FINISHED", StatusFinished, true},
+		{"FINISHED_INCOMPLETE\n", StatusFinishedIncomplete, true},
+		{"  STARTED \r\n", StatusStarted, true},
+		{"NONSTANDARD_WORD\n", "NONSTANDARD_WORD", true},
+		{"", "", false},
+		{"<html><body>Not here</body></html>", "", false},
+		{"FINISHED\nDOOMED\n", "", false},
+		{"finished", "", false},
+	} {
+		got, err := ParseStatus([]byte(tt.in), "STATUS")
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseStatus(%q) = %q, %v", tt.in, got, err)
+		}
+	}
+	for _, b := range []string{"STATUS-no-newline", "STATUS-newline"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := ParseStatus(raw, b); err != nil || !st.Success() || !st.Terminal() || st.Failed() {
+			t.Errorf("%s: %q %v", b, st, err)
+		}
+	}
+	if !StatusTerminated.Failed() || !StatusDoomed.Terminal() || StatusStarted.Terminal() || Status("WEIRD").Terminal() {
+		t.Error("status predicates wrong")
+	}
+}
+
+func TestParseNEVRA(t *testing.T) {
+	for in, want := range map[string]NEVRA{
+		"bash-0:4.3.30-2.fc21.x86_64":          {"bash", 0, "4.3.30", "2.fc21", "x86_64"},
+		"perl-Foo-Bar-4:1.0-1.fc44.noarch":     {"perl-Foo-Bar", 4, "1.0", "1.fc44", "noarch"},
+		"kernel-core-6.18.0-0.rc6.50.fc44.src": {"kernel-core", 0, "6.18.0", "0.rc6.50.fc44", "src"},
+	} {
+		got, err := ParseNEVRA(in)
+		if err != nil || got != want {
+			t.Errorf("ParseNEVRA(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "bash", "bash.x86_64", "bash-1.x86_64", "bash-x:1-2.x86_64"} {
+		if _, err := ParseNEVRA(bad); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("ParseNEVRA(%q) err %v", bad, err)
+		}
+	}
+}

@@ -1,0 +1,619 @@
+// Package fakefedora is one simulated Fedora for composeci's tests and demo:
+// a compose mirror, a Koji hub, an openQA server, each speaking the real wire
+// formats over real HTTP. It writes its own data (productmd JSON, XML-RPC,
+// openQA JSON) by hand rather than through composeci's types, so a test of a
+// client against it is a test of the client against the format.
+package fakefedora
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ImageSpec describes one image of a simulated compose.
+type ImageSpec struct {
+	Variant    string // Server, Everything, Workstation, ...
+	Subvariant string // Server, KDE, Cloud_Base, ...
+	Type       string // dvd, boot, live, qcow2, raw-xz, ...
+	Format     string // iso, qcow2, raw.xz, ...
+	Arch       string
+	// Size in bytes; zero picks a stable size from the identity.
+	Size int64
+	// Path relative to the compose/ directory; empty builds one the way
+	// Pungi names files.
+	Path string
+}
+
+// ComposeSpec describes a simulated compose.
+type ComposeSpec struct {
+	ID string
+	// Status is the STATUS word; empty means the compose directory exists
+	// but Pungi has not written STATUS yet.
+	Status string
+	// Label such as "Beta-1.2"; empty for nightlies.
+	Label string
+	// Images; nil means StandardImages for the compose.
+	Images []ImageSpec
+	// RPMs is the number of packages rpms.json lists (default 20).
+	RPMs int
+	// FormatVersion of the productmd files; default "1.2".
+	FormatVersion string
+	// Variants beyond those the images name (e.g. "Everything" for the
+	// generic tree); default adds Everything.
+	Variants []string
+}
+
+type mirrorCompose struct {
+	spec    ComposeSpec
+	dir     string // stream directory under the root
+	version string // release version (Rawhide, 44)
+	short   string
+	relType string
+	date    string
+	typ     string
+	respin  int
+}
+
+// Mirror is a simulated compose tree, served under /compose like
+// kojipkgs.fedoraproject.org/compose: <root>/<stream dir>/<ID>/STATUS,
+// COMPOSE_ID, compose/metadata/*.json, latest-* links and HTML directory
+// listings (Apache autoindex style).
+type Mirror struct {
+	mu        sync.Mutex
+	composes  map[string]*mirrorCompose
+	latest    map[string]map[string]string // dir -> link name -> compose ID
+	noListing bool
+	srv       *httptest.Server
+	requests  atomic.Int64
+	byKind    sync.Map // string -> *atomic.Int64
+}
+
+// NewMirror returns an empty mirror; add composes with AddCompose and serve
+// it with Start or Handler.
+func NewMirror() *Mirror {
+	return &Mirror{composes: map[string]*mirrorCompose{}, latest: map[string]map[string]string{}}
+}
+
+// Start serves the mirror on 127.0.0.1 and returns the compose root URL
+// (".../compose"). Close stops it.
+func (m *Mirror) Start() string {
+	m.srv = httptest.NewServer(m)
+	return m.Root()
+}
+
+// Root returns the compose root URL of a started mirror.
+func (m *Mirror) Root() string { return m.srv.URL + "/compose" }
+
+// Close stops a started mirror.
+func (m *Mirror) Close() {
+	if m.srv != nil {
+		m.srv.Close()
+	}
+}
+
+// SetListing turns the directory listings on (the default) or off (then a
+// stream directory answers 403, as Apache does without Indexes).
+func (m *Mirror) SetListing(on bool) {
+	m.mu.Lock()
+	m.noListing = !on
+	m.mu.Unlock()
+}
+
+// Requests returns how many requests the mirror has answered.
+func (m *Mirror) Requests() int64 { return m.requests.Load() }
+
+// RequestsOf returns how many requests of one kind the mirror answered:
+// "listing", "STATUS", "COMPOSE_ID", "composeinfo.json", "images.json",
+// "rpms.json", "other".
+func (m *Mirror) RequestsOf(kind string) int64 {
+	if v, ok := m.byKind.Load(kind); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+func (m *Mirror) count(kind string) {
+	m.requests.Add(1)
+	v, _ := m.byKind.LoadOrStore(kind, &atomic.Int64{})
+	v.(*atomic.Int64).Add(1)
+}
+
+var (
+	reFakeID = regexp.MustCompile(`^(.+)-(\d{8})(?:\.(n|t|ci|d))?\.(\d+)$`)
+	reRelNum = regexp.MustCompile(`^Fedora-(\d+)$`)
+	reUpd    = regexp.MustCompile(`^Fedora-(\d+)-(updates|updates-testing)$`)
+	reEd     = regexp.MustCompile(`^Fedora-(Cloud|Container|IoT)-(\w+)$`)
+)
+
+// place works out where Pungi would publish a compose: the stream
+// directory, release short name, version and type.
+func place(id string) (*mirrorCompose, error) {
+	m := reFakeID.FindStringSubmatch(id)
+	if m == nil {
+		return nil, fmt.Errorf("fakefedora: %q is not a compose ID", id)
+	}
+	mc := &mirrorCompose{date: m[2], relType: "ga"}
+	mc.respin, _ = strconv.Atoi(m[4])
+	mc.typ = map[string]string{"": "production", "n": "nightly", "t": "test", "ci": "ci", "d": "development"}[m[3]]
+	prefix := m[1]
+	switch {
+	case prefix == "Fedora-Rawhide":
+		mc.dir, mc.short, mc.version = "rawhide", "Fedora", "Rawhide"
+	case prefix == "Fedora-eln":
+		mc.dir, mc.short, mc.version = "eln", "Fedora", "eln"
+	case reRelNum.MatchString(prefix):
+		mc.short, mc.version = "Fedora", reRelNum.FindStringSubmatch(prefix)[1]
+		mc.dir = mc.version
+		if mc.typ == "nightly" {
+			mc.dir = "branched"
+		}
+	case reUpd.MatchString(prefix):
+		u := reUpd.FindStringSubmatch(prefix)
+		mc.dir, mc.short, mc.version, mc.relType = "updates", "Fedora", u[1], u[2]
+	case reEd.MatchString(prefix):
+		e := reEd.FindStringSubmatch(prefix)
+		mc.dir, mc.short, mc.version = strings.ToLower(e[1]), "Fedora-"+e[1], e[2]
+	default:
+		return nil, fmt.Errorf("fakefedora: no stream directory for %q", id)
+	}
+	return mc, nil
+}
+
+// latestLinkName is Pungi's latest-* link name for a compose.
+func (mc *mirrorCompose) latestLinkName() string {
+	n := "latest-" + mc.short + "-" + mc.version
+	if mc.relType != "ga" {
+		n += "-" + mc.relType
+	}
+	return n
+}
+
+// AddCompose adds (or replaces) a compose. A FINISHED or
+// FINISHED_INCOMPLETE compose moves its stream's latest-* link, as Pungi
+// does.
+func (m *Mirror) AddCompose(spec ComposeSpec) error {
+	mc, err := place(spec.ID)
+	if err != nil {
+		return err
+	}
+	if spec.Images == nil {
+		spec.Images = StandardImages(spec.ID)
+	}
+	if spec.RPMs == 0 {
+		spec.RPMs = 20
+	}
+	if spec.FormatVersion == "" {
+		spec.FormatVersion = "1.2"
+	}
+	mc.spec = spec
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.composes[spec.ID] = mc
+	m.updateLatest(mc)
+	return nil
+}
+
+// MustAddCompose is AddCompose for fixed scenarios; it panics on error.
+func (m *Mirror) MustAddCompose(spec ComposeSpec) {
+	if err := m.AddCompose(spec); err != nil {
+		panic(err)
+	}
+}
+
+func (m *Mirror) updateLatest(mc *mirrorCompose) {
+	if mc.spec.Status != "FINISHED" && mc.spec.Status != "FINISHED_INCOMPLETE" {
+		return
+	}
+	if m.latest[mc.dir] == nil {
+		m.latest[mc.dir] = map[string]string{}
+	}
+	m.latest[mc.dir][mc.latestLinkName()] = mc.spec.ID
+}
+
+// SetStatus changes a compose's STATUS ("" removes it).
+func (m *Mirror) SetStatus(id, status string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mc, ok := m.composes[id]
+	if !ok {
+		return fmt.Errorf("fakefedora: no compose %s", id)
+	}
+	mc.spec.Status = status
+	m.updateLatest(mc)
+	return nil
+}
+
+// RemoveImages drops the images of a compose that match subvariant, type and
+// arch (empty matches any).
+func (m *Mirror) RemoveImages(id, subvariant, typ, arch string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mc, ok := m.composes[id]
+	if !ok {
+		return fmt.Errorf("fakefedora: no compose %s", id)
+	}
+	kept := mc.spec.Images[:0:0]
+	for _, im := range mc.spec.Images {
+		if (subvariant == "" || im.Subvariant == subvariant) && (typ == "" || im.Type == typ) && (arch == "" || im.Arch == arch) {
+			continue
+		}
+		kept = append(kept, im)
+	}
+	mc.spec.Images = kept
+	return nil
+}
+
+// ServeHTTP serves the tree.
+func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		m.count("other")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p, ok := strings.CutPrefix(r.URL.Path, "/compose/")
+	if !ok {
+		m.count("other")
+		http.NotFound(w, r)
+		return
+	}
+	segs := strings.Split(p, "/")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// <dir>/ : the stream directory listing.
+	if len(segs) == 2 && segs[1] == "" {
+		m.count("listing")
+		m.serveListing(w, segs[0])
+		return
+	}
+	if len(segs) < 3 {
+		m.count("other")
+		http.NotFound(w, r)
+		return
+	}
+	dir, name, rest := segs[0], segs[1], strings.Join(segs[2:], "/")
+	if target, ok := m.latest[dir][name]; ok {
+		name = target // a latest-* symlink
+	}
+	mc, ok := m.composes[name]
+	if !ok || mc.dir != dir {
+		m.count(kindOf(rest))
+		http.NotFound(w, r)
+		return
+	}
+	m.count(kindOf(rest))
+	switch rest {
+	case "STATUS":
+		if mc.spec.Status == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, mc.spec.Status+"\n")
+	case "COMPOSE_ID":
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, mc.spec.ID) // Pungi writes no newline
+	case "compose/metadata/composeinfo.json", "compose/metadata/images.json":
+		if !mc.spec.finished() {
+			// Pungi writes these at the very end.
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if rest == "compose/metadata/composeinfo.json" {
+			writeProductmd(w, mc.composeInfo())
+		} else {
+			writeProductmd(w, mc.images())
+		}
+	case "compose/metadata/rpms.json":
+		w.Header().Set("Content-Type", "application/json")
+		WriteRPMs(w, mc.spec.ID, mc.spec.FormatVersion, mc.spec.RPMs)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s ComposeSpec) finished() bool {
+	return s.Status == "FINISHED" || s.Status == "FINISHED_INCOMPLETE" || s.Status == "DOOMED" || s.Status == "TERMINATED"
+}
+
+func kindOf(rest string) string {
+	switch rest {
+	case "STATUS", "COMPOSE_ID":
+		return rest
+	}
+	if i := strings.LastIndexByte(rest, '/'); i >= 0 && strings.HasPrefix(rest, "compose/metadata/") {
+		return rest[i+1:]
+	}
+	return "other"
+}
+
+func (m *Mirror) serveListing(w http.ResponseWriter, dir string) {
+	if m.noListing {
+		http.Error(w, "Forbidden", http.StatusForbidden)
+		return
+	}
+	var names []string
+	for id, mc := range m.composes {
+		if mc.dir == dir {
+			names = append(names, id)
+		}
+	}
+	for link := range m.latest[dir] {
+		names = append(names, link)
+	}
+	if len(names) == 0 {
+		http.NotFound(w, nil)
+		return
+	}
+	sort.Strings(names)
+	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+	fmt.Fprintf(w, "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<html>\n <head>\n  <title>Index of /compose/%s</title>\n </head>\n <body>\n<h1>Index of /compose/%s</h1>\n<pre><a href=\"?C=N;O=D\">Name</a> <a href=\"?C=M;O=A\">Last modified</a>\n<hr><a href=\"/compose/\">Parent Directory</a>\n", html.EscapeString(dir), html.EscapeString(dir))
+	for _, n := range names {
+		fmt.Fprintf(w, "<a href=\"%s/\">%s/</a>  2026-11-22 05:12    -\n", url.PathEscape(n), html.EscapeString(n))
+	}
+	io.WriteString(w, "<hr></pre>\n</body></html>\n")
+}
+
+func writeProductmd(w io.Writer, v any) {
+	b, _ := json.MarshalIndent(v, "", "    ") // productmd: sorted keys, 4-space indent
+	w.Write(b)
+	io.WriteString(w, "\n")
+}
+
+func (mc *mirrorCompose) composeMeta() map[string]any {
+	c := map[string]any{"id": mc.spec.ID, "date": mc.date, "respin": mc.respin, "type": mc.typ}
+	if mc.spec.Label != "" {
+		c["label"] = mc.spec.Label
+		c["final"] = strings.HasPrefix(mc.spec.Label, "RC-")
+	}
+	return c
+}
+
+func header(kind, version string) map[string]any {
+	h := map[string]any{"version": version}
+	if version != "1.0" {
+		h["type"] = "productmd." + kind
+	}
+	return h
+}
+
+func (mc *mirrorCompose) variants() map[string][]string {
+	v := map[string]map[string]bool{}
+	add := func(name, arch string) {
+		if v[name] == nil {
+			v[name] = map[string]bool{}
+		}
+		if arch != "" && arch != "src" {
+			v[name][arch] = true
+		}
+	}
+	for _, im := range mc.spec.Images {
+		add(im.Variant, im.Arch)
+	}
+	extra := mc.spec.Variants
+	if extra == nil && mc.relType == "ga" && (mc.dir == "rawhide" || mc.dir == "branched" || mc.typ == "production") {
+		extra = []string{"Everything"}
+	}
+	for _, e := range extra {
+		add(e, "x86_64")
+		add(e, "aarch64")
+	}
+	out := map[string][]string{}
+	for name, arches := range v {
+		list := []string{}
+		for a := range arches {
+			list = append(list, a)
+		}
+		sort.Strings(list)
+		out[name] = list
+	}
+	return out
+}
+
+func (mc *mirrorCompose) composeInfo() map[string]any {
+	variants := map[string]any{}
+	for name, arches := range mc.variants() {
+		paths := map[string]any{}
+		os, repo := map[string]string{}, map[string]string{}
+		for _, a := range arches {
+			os[a] = name + "/" + a + "/os"
+			repo[a] = name + "/" + a + "/os"
+		}
+		paths["os_tree"], paths["repository"] = os, repo
+		variants[name] = map[string]any{"id": name, "uid": name, "name": name, "type": "variant", "arches": arches, "paths": paths}
+	}
+	rel := map[string]any{"name": "Fedora", "short": mc.short, "version": mc.version, "type": mc.relType, "internal": false}
+	return map[string]any{
+		"header":  header("composeinfo", mc.spec.FormatVersion),
+		"payload": map[string]any{"compose": mc.composeMeta(), "release": rel, "variants": variants},
+	}
+}
+
+func (mc *mirrorCompose) images() map[string]any {
+	byVariant := map[string]map[string][]map[string]any{}
+	for _, im := range mc.spec.Images {
+		path := im.Path
+		if path == "" {
+			path = ImagePath(mc.spec.ID, mc.version, im)
+		}
+		size := im.Size
+		if size == 0 {
+			size = StableSize(im)
+		}
+		sum := fnv.New128a()
+		fmt.Fprint(sum, mc.spec.ID, path)
+		hex := fmt.Sprintf("%x%x", sum.Sum(nil), sum.Sum(nil))
+		entry := map[string]any{
+			"arch": im.Arch, "bootable": im.Format == "iso", "checksums": map[string]string{"sha256": hex},
+			"disc_count": 1, "disc_number": 1, "format": im.Format, "implant_md5": nil,
+			"mtime": mc.compTime().Unix(), "path": path, "size": size, "subvariant": im.Subvariant,
+			"type": im.Type, "volume_id": nil,
+		}
+		if im.Format == "iso" {
+			entry["implant_md5"] = fmt.Sprintf("%x", sum.Sum(nil))
+			entry["volume_id"] = volumeID(im, mc.version)
+		}
+		if byVariant[im.Variant] == nil {
+			byVariant[im.Variant] = map[string][]map[string]any{}
+		}
+		byVariant[im.Variant][im.Arch] = append(byVariant[im.Variant][im.Arch], entry)
+	}
+	for _, arches := range byVariant {
+		for _, list := range arches {
+			sort.Slice(list, func(i, j int) bool { return list[i]["path"].(string) < list[j]["path"].(string) })
+		}
+	}
+	return map[string]any{
+		"header":  header("images", mc.spec.FormatVersion),
+		"payload": map[string]any{"compose": mc.composeMeta(), "images": byVariant},
+	}
+}
+
+func (mc *mirrorCompose) compTime() time.Time {
+	t, _ := time.Parse("20060102", mc.date)
+	return t.Add(5 * time.Hour)
+}
+
+func volumeID(im ImageSpec, version string) string {
+	v := strings.ToLower(version)
+	if len(v) > 4 {
+		v = v[:4]
+	}
+	return fmt.Sprintf("Fedora-%c-%s-%s-%s", im.Variant[0], im.Type, im.Arch, v)
+}
+
+// ImagePath names an image file the way Pungi does for Fedora:
+// ISOs "<Variant>/<arch>/iso/Fedora-<Subvariant>-<type>-<arch>-<version>-<date>.n.<respin>.iso",
+// disk images "<Variant>/<arch>/images/Fedora-<Subvariant>-<version>-<date>.n.<respin>.<arch>.<format>".
+func ImagePath(id, version string, im ImageSpec) string {
+	rel := id // <date>.n.<respin>
+	if m := reFakeID.FindStringSubmatch(id); m != nil {
+		rel = id[len(m[1])+1:]
+	}
+	sv := strings.ReplaceAll(im.Subvariant, "_", "-")
+	if im.Format == "iso" {
+		t := im.Type
+		if t == "boot" {
+			t = "netinst"
+		}
+		return fmt.Sprintf("%s/%s/iso/Fedora-%s-%s-%s-%s-%s.iso", im.Variant, im.Arch, sv, t, im.Arch, version, rel)
+	}
+	return fmt.Sprintf("%s/%s/images/Fedora-%s-%s-%s.%s.%s", im.Variant, im.Arch, sv, version, rel, im.Arch, im.Format)
+}
+
+// StableSize gives an image a size that depends only on its identity and
+// arch, so two composes agree unless a test changes it.
+func StableSize(im ImageSpec) int64 {
+	h := fnv.New32a()
+	fmt.Fprint(h, im.Subvariant, im.Type, im.Format, im.Arch)
+	return 500<<20 + int64(h.Sum32()%(1500<<20))
+}
+
+// StandardImages is the image set of a healthy Fedora nightly: what
+// Rawhide builds on x86_64, aarch64 and ppc64le, including every image
+// fedfind expects and every image Fedora's openQA scheduler tests.
+func StandardImages(id string) []ImageSpec {
+	iso := func(variant, sv, typ, arch string) ImageSpec {
+		return ImageSpec{Variant: variant, Subvariant: sv, Type: typ, Format: "iso", Arch: arch}
+	}
+	disk := func(variant, sv, typ, format, arch string) ImageSpec {
+		return ImageSpec{Variant: variant, Subvariant: sv, Type: typ, Format: format, Arch: arch}
+	}
+	return []ImageSpec{
+		iso("Everything", "Everything", "boot", "x86_64"),
+		iso("Server", "Server", "boot", "x86_64"),
+		iso("Server", "Server", "dvd", "x86_64"),
+		iso("Workstation", "Workstation", "live", "x86_64"),
+		iso("KDE", "KDE", "live", "x86_64"),
+		iso("i3", "i3", "live", "x86_64"),
+		iso("Silverblue", "Silverblue", "dvd-ostree", "x86_64"),
+		disk("Cloud", "Cloud_Base", "qcow2", "qcow2", "x86_64"),
+		disk("Cloud", "Cloud_Base", "raw-xz", "raw.xz", "x86_64"),
+		disk("Container", "Container_Toolbox", "docker", "tar.xz", "x86_64"),
+		iso("Everything", "Everything", "boot", "aarch64"),
+		iso("Server", "Server", "boot", "aarch64"),
+		iso("Server", "Server", "dvd", "aarch64"),
+		disk("Server", "Server", "raw-xz", "raw.xz", "aarch64"),
+		disk("Workstation", "Workstation", "raw-xz", "raw.xz", "aarch64"),
+		disk("Spins", "Minimal", "raw-xz", "raw.xz", "aarch64"),
+		disk("Cloud", "Cloud_Base", "qcow2", "qcow2", "aarch64"),
+		disk("Cloud", "Cloud_Base", "raw-xz", "raw.xz", "aarch64"),
+		iso("Everything", "Everything", "boot", "ppc64le"),
+		iso("Server", "Server", "boot", "ppc64le"),
+		iso("Server", "Server", "dvd", "ppc64le"),
+	}
+}
+
+// WriteRPMs writes an rpms.json for compose id listing n packages (each a
+// binary RPM of its own source RPM, spread over a few variants and arches).
+// It streams, so it can write files of any size.
+func WriteRPMs(w io.Writer, id, formatVersion string, n int) error {
+	mc, err := place(id)
+	if err != nil {
+		return err
+	}
+	mc.spec.ID = id
+	bw := &errWriter{w: w}
+	meta, _ := json.Marshal(mc.composeMeta())
+	hdr, _ := json.Marshal(header("rpms", formatVersion))
+	fmt.Fprintf(bw, "{\n    \"header\": %s,\n    \"payload\": {\n        \"compose\": %s,\n        \"rpms\": {", hdr, meta)
+	variants := []string{"Everything", "Server", "Workstation"}
+	arches := []string{"aarch64", "x86_64"}
+	per := (n + len(variants)*len(arches) - 1) / (len(variants) * len(arches))
+	written := 0
+	for vi, v := range variants {
+		if vi > 0 {
+			bw.WriteString(",")
+		}
+		fmt.Fprintf(bw, "\n            %q: {", v)
+		for ai, a := range arches {
+			if ai > 0 {
+				bw.WriteString(",")
+			}
+			fmt.Fprintf(bw, "\n                %q: {", a)
+			for i := 0; i < per && written < n; i++ {
+				if i > 0 {
+					bw.WriteString(",")
+				}
+				name := fmt.Sprintf("pkg%06d", written)
+				srpm := fmt.Sprintf("%s-0:1.%d-1.fc44.src", name, written%7)
+				nevra := fmt.Sprintf("%s-0:1.%d-1.fc44.%s", name, written%7, a)
+				fmt.Fprintf(bw, "\n                    %q: {\n                        %q: {\n                            \"category\": \"binary\",\n                            \"path\": \"%s/%s/os/Packages/%c/%s.rpm\",\n                            \"sigkey\": \"a15b79cc\"\n                        }\n                    }", srpm, nevra, v, a, name[0], nevra)
+				written++
+			}
+			bw.WriteString("\n                }")
+		}
+		bw.WriteString("\n            }")
+	}
+	bw.WriteString("\n        }\n    }\n}\n")
+	return bw.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) WriteString(s string) { e.Write([]byte(s)) }
