@@ -97,15 +97,23 @@ func newRootCmd(a *app) *cobra.Command {
 		}
 		return a.setupLogging()
 	}
-	for _, newCmd := range commands {
+	for _, newCmd := range commands() {
 		root.AddCommand(newCmd(a))
 	}
 	return root
 }
 
 // commands lists the subcommands; each file adds its own constructor here.
-var commands = []func(*app) *cobra.Command{
-	newDemoCmd,
+// (A function, not a variable: the demo runs commands, which would make a
+// variable's initialization refer to itself.)
+func commands() []func(*app) *cobra.Command {
+	return []func(*app) *cobra.Command{
+		newImagesCmd,
+		newExpectedCmd,
+		newDiffCmd,
+		newPreviousCmd,
+		newDemoCmd,
+	}
 }
 
 func (a *app) setupLogging() error {

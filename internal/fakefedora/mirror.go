@@ -325,8 +325,10 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// finished reports whether Pungi got as far as writing the final metadata,
+// which it does just before FINISHED or FINISHED_INCOMPLETE.
 func (s ComposeSpec) finished() bool {
-	return s.Status == "FINISHED" || s.Status == "FINISHED_INCOMPLETE" || s.Status == "DOOMED" || s.Status == "TERMINATED"
+	return s.Status == "FINISHED" || s.Status == "FINISHED_INCOMPLETE"
 }
 
 func kindOf(rest string) string {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs composeci with args (plus --compose-root of the demo tree)
+// and returns exit code, stdout and stderr.
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb, getenv)
+	return code, out.String(), errb.String()
+}
+
+func demoRoot(t *testing.T) string {
+	t.Helper()
+	m := demoScenario()
+	root := m.Start()
+	t.Cleanup(m.Close)
+	return root
+}
+
+func TestFedfindCommands(t *testing.T) {
+	root := demoRoot(t)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+	}{
+		{"images table", []string{"images", "rawhide", "--arch", "aarch64", "--type", "RAW-XZ"}, 0,
+			[]string{"Fedora-Rawhide-20261122.n.0: 21 images, 4 match", "Workstation-raw-xz-raw.xz", "Minimal-raw-xz-raw.xz"}},
+		{"images search", []string{"images", "Fedora-44-20261122.n.0", "--search", "netinst", "--subvariant", "server"}, 0,
+			[]string{"3 match", "Fedora-Server-netinst-ppc64le"}},
+		{"expected missing", []string{"expected", "Fedora-Rawhide-20261122.n.0"}, 1, []string{"1 of 10 expected images missing", "aarch64 server boot"}},
+		{"expected complete", []string{"expected", "branched"}, 0, []string{"all 10 expected images are present"}},
+		{"previous", []string{"previous", "Fedora-Rawhide-20261122.n.0"}, 0, []string{"Fedora-Rawhide-20261121.n.1\n"}},
+		{"previous none", []string{"previous", "Fedora-Rawhide-20261120.n.0", "--max-days", "2"}, 1, nil},
+		{"diff two", []string{"diff", "Fedora-Rawhide-20261120.n.0", "Fedora-Rawhide-20261122.n.0"}, 1, []string{"+ x86_64   Budgie-live-iso", "(+15.0%)"}},
+		{"diff none", []string{"diff", "Fedora-44-20261121.n.0", "Fedora-44-20261122.n.0"}, 0, []string{"No image differences"}},
+		{"bad id", []string{"images", "Fedora-Rawhide-2026.n.0"}, 2, nil},
+		{"missing compose", []string{"images", "Fedora-Rawhide-20250101.n.0"}, 2, nil},
+		{"doomed compose", []string{"images", "Fedora-Rawhide-20261121.n.0"}, 2, nil},
+		{"no args", []string{"images"}, 2, nil},
+		{"unknown flag", []string{"images", "rawhide", "--nope"}, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, append(tt.args, "--compose-root", root)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			for _, c := range tt.contains {
+				if !strings.Contains(out, c) {
+					t.Errorf("stdout lacks %q:\n%s", c, out)
+				}
+			}
+			if code == 2 && !strings.HasPrefix(errOut, "composeci: ") {
+				t.Errorf("error exit without a message on stderr: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestErrorMessages(t *testing.T) {
+	root := demoRoot(t)
+	for args, want := range map[string]string{
+		"images Fedora-Rawhide-20261121.n.0":    "has no images.json yet (STATUS DOOMED)",
+		"images Fedora-Rawhide-20250101.n.0":    "compose not found: Fedora-Rawhide-20250101.n.0 is not in",
+		"images Fedora-Rawhide-2026.n.0":        "is not a compose ID",
+		"images https://evil.example/x/compose": "outside the compose root",
+	} {
+		_, _, errOut := runCLI(t, nil, append(strings.Fields(args), "--compose-root", root)...)
+		if !strings.Contains(errOut, want) {
+			t.Errorf("%s: stderr %q lacks %q", args, errOut, want)
+		}
+	}
+}
+
+func TestJSONInterfaces(t *testing.T) {
+	root := demoRoot(t)
+	_, out, _ := runCLI(t, nil, "images", "Fedora-Rawhide-20261122.n.0", "--json", "--compose-root", root)
+	var images []map[string]any
+	if err := json.Unmarshal([]byte(out), &images); err != nil || len(images) != 21 {
+		t.Fatalf("images --json: %v, %d images", err, len(images))
+	}
+	for _, k := range []string{"variant", "arch", "type", "format", "subvariant", "path", "url", "size", "checksums", "identity"} {
+		if _, ok := images[0][k]; !ok {
+			t.Errorf("images --json lacks %q: %v", k, images[0])
+		}
+	}
+
+	_, out, _ = runCLI(t, nil, "expected", "Fedora-Rawhide-20261122.n.0", "--json", "--compose-root", root)
+	var missing []map[string]string
+	if err := json.Unmarshal([]byte(out), &missing); err != nil || len(missing) != 1 ||
+		missing[0]["subvariant"] != "server" || missing[0]["type"] != "boot" || missing[0]["arch"] != "aarch64" {
+		t.Errorf("expected --json = %s (%v)", out, err)
+	}
+	_, out, _ = runCLI(t, nil, "expected", "branched", "--json", "--compose-root", root)
+	if strings.TrimSpace(out) != "[]" {
+		t.Errorf("expected --json with nothing missing = %q, want []", out)
+	}
+
+	_, out, _ = runCLI(t, nil, "diff", "Fedora-Rawhide-20261122.n.0", "--json", "--compose-root", root)
+	var d map[string][]map[string]any
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d["added"]) != 1 || d["added"][0]["identity"] != "Budgie-live-iso" || d["added"][0]["arch"] != "x86_64" ||
+		len(d["removed"]) != 1 || len(d["changed"]) != 1 {
+		t.Errorf("diff --json = %s", out)
+	}
+
+	_, out, _ = runCLI(t, nil, "previous", "Fedora-Rawhide-20261122.n.0", "--json", "--compose-root", root)
+	var p map[string]any
+	if err := json.Unmarshal([]byte(out), &p); err != nil || p["previous_compose_id"] != "Fedora-Rawhide-20261121.n.1" || p["requests"].(float64) != 2 {
+		t.Errorf("previous --json = %s", out)
+	}
+}
+
+func TestConfigAndEnvironment(t *testing.T) {
+	root := demoRoot(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "composeci.toml")
+	os.WriteFile(cfg, []byte("compose-root = \""+root+"\"\njson = true\n"), 0o644)
+
+	// From the file.
+	code, out, errOut := runCLI(t, nil, "previous", "Fedora-Rawhide-20261122.n.0", "--config", cfg)
+	if code != 0 || !strings.Contains(out, `"previous_compose_id"`) {
+		t.Errorf("config file not applied: %d %s %s", code, out, errOut)
+	}
+	// The environment wins over the file; the command line over both.
+	env := map[string]string{"COMPOSECI_CONFIG": cfg, "COMPOSECI_JSON": "false"}
+	if _, out, _ = runCLI(t, env, "previous", "Fedora-Rawhide-20261122.n.0"); out != "Fedora-Rawhide-20261121.n.1\n" {
+		t.Errorf("env did not override the file: %q", out)
+	}
+	if _, out, _ = runCLI(t, env, "previous", "Fedora-Rawhide-20261122.n.0", "--json"); !strings.Contains(out, "{") {
+		t.Errorf("flag did not override env: %q", out)
+	}
+	// A table prefixes the flag name; an unknown key is an error.
+	os.WriteFile(cfg, []byte("[compose]\nroot = \""+root+"\"\n"), 0o644)
+	if code, _, errOut := runCLI(t, nil, "previous", "Fedora-Rawhide-20261122.n.0", "--config", cfg); code != 0 {
+		t.Errorf("[compose] root not applied: %s", errOut)
+	}
+	os.WriteFile(cfg, []byte("compose-rot = \"x\"\n"), 0o644)
+	if code, _, errOut := runCLI(t, nil, "images", "rawhide", "--config", cfg); code != 2 || !strings.Contains(errOut, `unknown key "compose-rot"`) {
+		t.Errorf("unknown key: %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, map[string]string{"COMPOSECI_JSON": "maybe"}, "images", "rawhide"); code != 2 || !strings.Contains(errOut, "COMPOSECI_JSON") {
+		t.Errorf("bad env value: %d %s", code, errOut)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "demo")
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"== Step 1", "aarch64 server boot", "Fedora-Rawhide-20261121.n.1", "+ x86_64   Budgie-live-iso", "No image differences"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/internal/httpclient"
+)
+
+// fedfindClient returns a client for the configured compose tree.
+func (a *app) fedfindClient() (*fedfind.Client, error) {
+	c, err := fedfind.NewClient(fedfind.ClientOptions{Root: a.g.composeRoot, HTTP: a.httpClient(), Logger: a.log})
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("--compose-root: %w", err))
+	}
+	return c, nil
+}
+
+// composeImages resolves ref and lists its images, explaining a compose that
+// has no images.json yet by its STATUS.
+func composeImages(ctx context.Context, c *fedfind.Client, ref string) (*fedfind.Compose, []fedfind.Image, error) {
+	cm, err := c.Resolve(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	images, err := c.Images(ctx, cm)
+	if errors.Is(err, httpclient.ErrNotFound) {
+		st, serr := c.Status(ctx, cm)
+		switch {
+		case errors.Is(serr, fedfind.ErrComposeNotFound):
+			return nil, nil, fmt.Errorf("%w: %s is not in %s", fedfind.ErrComposeNotFound, cm.ID, c.Root())
+		case serr == nil:
+			return nil, nil, fmt.Errorf("%s has no images.json yet (STATUS %s): Pungi writes it when the compose ends", cm.ID, st)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return cm, images, nil
+}
+
+type imageFilter struct {
+	arches, types, subvariants []string
+	search                     string
+}
+
+func (f imageFilter) match(im fedfind.Image) bool {
+	in := func(list []string, v string) bool {
+		if len(list) == 0 {
+			return true
+		}
+		for _, x := range list {
+			if strings.EqualFold(x, v) {
+				return true
+			}
+		}
+		return false
+	}
+	return in(f.arches, im.Arch) && in(f.types, im.Type) && in(f.subvariants, im.Subvariant) &&
+		(f.search == "" || strings.Contains(strings.ToLower(im.Path), strings.ToLower(f.search)))
+}
+
+func newImagesCmd(a *app) *cobra.Command {
+	var f imageFilter
+	cmd := &cobra.Command{
+		Use:   "images COMPOSE",
+		Short: "List the images of a compose",
+		Long: `List the images of a compose, read from its productmd images.json.
+
+COMPOSE is a compose ID (Fedora-Rawhide-20261122.n.0), a compose URL under the
+compose root, or a stream for its latest finished compose: rawhide, branched,
+branched:44, eln, cloud:44, container:44, iot:44, updates:44,
+updates-testing:44, production:44.
+
+Filters take comma-separated values, matched without case; values of one flag
+are ORed, flags are ANDed. --json prints every field of every image, with its
+identity (<subvariant>-<type>-<format>) and absolute URL.
+
+Exit codes: 0 listed (even if no image matched), 2 error.`,
+		Example: `  composeci images Fedora-Rawhide-20261122.n.0 --arch x86_64 --type live,dvd
+  composeci images rawhide --json | jq -r '.[].url'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.fedfindClient()
+			if err != nil {
+				return err
+			}
+			cm, images, err := composeImages(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			shown := []fedfind.Image{}
+			for _, im := range images {
+				if f.match(im) {
+					shown = append(shown, im)
+				}
+			}
+			if a.g.json {
+				return a.printJSON(shown)
+			}
+			fmt.Fprintf(a.stdout, "%s: %d images", cm.ID, len(images))
+			if len(shown) != len(images) {
+				fmt.Fprintf(a.stdout, ", %d match", len(shown))
+			}
+			fmt.Fprintln(a.stdout)
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ARCH\tVARIANT\tIDENTITY\tSIZE\tPATH")
+			for _, im := range shown {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", im.Arch, im.Variant, im.Identity, humanSize(im.Size), im.Path)
+			}
+			return tw.Flush()
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.arches, "arch", nil, "only these arches (x86_64,aarch64,...)")
+	fl.StringSliceVar(&f.types, "type", nil, "only these image types (dvd,boot,live,qcow2,raw-xz,...)")
+	fl.StringSliceVar(&f.subvariants, "subvariant", nil, "only these subvariants (Server,Workstation,KDE,Cloud_Base,...)")
+	fl.StringVar(&f.search, "search", "", "only images whose path contains this text")
+	return cmd
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
