@@ -1,0 +1,117 @@
+package httpclient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+func TestRetryPolicy(t *testing.T) {
+	tests := []struct {
+		name      string
+		responses []int // status of each attempt; the last repeats
+		wantCode  int
+		wantHits  int32
+	}{
+		{"ok", []int{200}, 200, 1},
+		{"404 is an answer", []int{404}, 404, 1},
+		{"400 is an answer", []int{400}, 400, 1},
+		{"503 then ok", []int{503, 503, 200}, 200, 3},
+		{"502 gives up", []int{502}, 502, 4}, // 1 + RetryMax 3
+		{"429 retried", []int{429, 200}, 200, 2},
+		{"501 not retried", []int{501}, 501, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			var ua atomic.Value
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(hits.Add(1)) - 1
+				ua.Store(r.Header.Get("User-Agent"))
+				code := tt.responses[min(n, len(tt.responses)-1)]
+				if code == 429 {
+					w.Header().Set("Retry-After", "3600") // must be clamped to RetryWaitMax
+				}
+				w.WriteHeader(code)
+			}))
+			defer srv.Close()
+			c := New(Options{RetryMax: 3, RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond})
+			req, _ := retryablehttp.NewRequest(http.MethodGet, srv.URL, nil)
+			start := time.Now()
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode || hits.Load() != tt.wantHits {
+				t.Errorf("status %d after %d attempts, want %d after %d", resp.StatusCode, hits.Load(), tt.wantCode, tt.wantHits)
+			}
+			if c.RoundTrips() != int64(tt.wantHits) {
+				t.Errorf("RoundTrips() = %d, want %d", c.RoundTrips(), tt.wantHits)
+			}
+			if ua.Load() != "composeci" {
+				t.Errorf("User-Agent %q", ua.Load())
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Errorf("Retry-After was not clamped")
+			}
+		})
+	}
+}
+
+func TestTransportErrorsAndContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	url := srv.URL
+	srv.Close() // connection refused from now on
+	c := New(Options{RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+	req, _ := retryablehttp.NewRequest(http.MethodGet, url, nil)
+	if _, err := c.Do(req); err == nil {
+		t.Fatal("no error from a closed server")
+	}
+	if c.RoundTrips() != 3 {
+		t.Errorf("transport errors retried %d times, want 3 attempts", c.RoundTrips())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, _ = retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if _, err := c.Do(req); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := New(Options{Timeout: 50 * time.Millisecond, RetryMax: -1})
+	req, _ := retryablehttp.NewRequest(http.MethodGet, srv.URL, nil)
+	if _, err := c.Do(req); err == nil {
+		t.Fatal("a hung server did not time out")
+	}
+	if c.RoundTrips() != 1 {
+		t.Errorf("RetryMax -1 made %d attempts", c.RoundTrips())
+	}
+}
+
+func TestStatusError(t *testing.T) {
+	err := error(&StatusError{URL: "http://x/y", Code: 404})
+	if !errors.Is(err, ErrNotFound) || err.Error() != "GET http://x/y: HTTP 404 Not Found" {
+		t.Errorf("%v", err)
+	}
+	if errors.Is(&StatusError{Code: 500}, ErrNotFound) {
+		t.Error("500 matches ErrNotFound")
+	}
+}
