@@ -1,0 +1,194 @@
+package openqa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// ScheduleOptions tunes Schedule.
+type ScheduleOptions struct {
+	// Rules decide the products; nil means DefaultRules().
+	Rules *Rules
+	// Releases override the rules' release numbers (zero fields do not).
+	Releases Releases
+	// Force posts every product even when it has live jobs. openQA then
+	// obsoletes the pending jobs of the product and starts a fresh set.
+	Force bool
+	// DryRun plans and checks the existing jobs but posts nothing.
+	DryRun bool
+}
+
+// Scheduled is the outcome for one product. Its JSON form is the interface
+// of `composeci schedule --json`.
+type Scheduled struct {
+	Flavor string `json:"flavor"`
+	Arch   string `json:"arch"`
+	// JobIDs are the jobs created, or with Skipped the live jobs found.
+	JobIDs []int64 `json:"job_ids"`
+	// Skipped: the product already had live jobs and was not posted.
+	Skipped bool `json:"skipped"`
+	// DryRun: the product would have been posted.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Recovered: a POST failed or timed out, yet the check that followed
+	// found that it had created the jobs.
+	Recovered bool `json:"recovered,omitempty"`
+	// Attempts is the number of POSTs sent for the product.
+	Attempts int `json:"attempts,omitempty"`
+	// Error is why the product could not be scheduled.
+	Error string `json:"error,omitempty"`
+	// Params are the parameters posted (or that would be).
+	Params map[string]string `json:"-"`
+}
+
+// Schedule posts each product of the compose that has no live jobs yet for
+// its BUILD, FLAVOR and ARCH, and returns one Scheduled per product.
+//
+// It is idempotent, unlike fedora_openqa: the build's jobs are read once
+// (GET /api/v1/jobs?build=<ID>, every page) and a product with any live job
+// (not cancelled, user_cancelled or obsoleted) is skipped, image-less
+// flavors included. Running it twice, or again after a crash between two
+// products, posts only what is missing.
+//
+// A POST is never retried blindly: re-posting with _OBSOLETE would cancel
+// the jobs the first POST made and start them again. When a POST fails in a
+// way that may not be final (transport error, timeout, 5xx) the build's jobs
+// are read again after Options.RecheckDelay; live jobs of the product that
+// were not there before mean the POST worked. Only if there are none is the
+// product posted again, up to Options.PostAttempts times.
+//
+// One product failing does not stop the others: the error returned joins
+// every product's failure, and each Scheduled carries its own. Schedule
+// stops at the first product when the context ends.
+func (c *Client) Schedule(ctx context.Context, comp Compose, opts ScheduleOptions) ([]Scheduled, error) {
+	rules := opts.Rules
+	if rules == nil {
+		rules = DefaultRules()
+	}
+	products, err := rules.Products(comp, opts.Releases)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := c.BuildJobs(ctx, comp.ID)
+	if err != nil {
+		return nil, fmt.Errorf("openqa: checking existing jobs of %s: %w", comp.ID, err)
+	}
+	out := make([]Scheduled, 0, len(products))
+	var errs []error
+	for _, p := range products {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		s := Scheduled{Flavor: p.Flavor, Arch: p.Arch, Params: p.Params}
+		live := liveJobIDs(existing, p.Flavor, p.Arch, nil)
+		switch {
+		case len(live) > 0 && !opts.Force:
+			s.Skipped, s.JobIDs = true, live
+			c.log.Info("openqa: product already has jobs, skipped",
+				"build", comp.ID, "flavor", p.Flavor, "arch", p.Arch, "jobs", live)
+		case opts.DryRun:
+			s.DryRun = true
+		default:
+			known := map[int64]bool{}
+			for _, j := range existing {
+				known[j.ID] = true
+			}
+			err := c.postProduct(ctx, comp.ID, p, known, &s)
+			if err != nil {
+				s.Error = err.Error()
+				errs = append(errs, fmt.Errorf("%s %s: %w", p.Flavor, p.Arch, err))
+				if ctx.Err() != nil {
+					out = append(out, s)
+					return out, errors.Join(errs...)
+				}
+			} else {
+				c.log.Info("openqa: scheduled", "build", comp.ID, "flavor", p.Flavor, "arch", p.Arch,
+					"jobs", s.JobIDs, "recovered", s.Recovered)
+			}
+		}
+		if s.JobIDs == nil {
+			s.JobIDs = []int64{}
+		}
+		out = append(out, s)
+	}
+	return out, errors.Join(errs...)
+}
+
+// postProduct posts one product; see Schedule for the re-check rule.
+func (c *Client) postProduct(ctx context.Context, build string, p Product, known map[int64]bool, s *Scheduled) error {
+	for {
+		s.Attempts++
+		res, err := c.PostISOs(ctx, p.Params)
+		if err == nil {
+			s.JobIDs = slices.Clone(res.IDs)
+			slices.Sort(s.JobIDs)
+			return nil
+		}
+		if !postMayHaveFailedTransiently(ctx, err) {
+			return err
+		}
+		c.log.Warn("openqa: POST failed; checking whether it created jobs before trying again",
+			"build", build, "flavor", p.Flavor, "arch", p.Arch, "attempt", s.Attempts, "err", err)
+		if err := sleepCtx(ctx, c.opts.RecheckDelay); err != nil {
+			return err
+		}
+		jobs, gerr := c.BuildJobs(ctx, build)
+		if gerr != nil {
+			// Without knowing, posting again could double the job set.
+			return fmt.Errorf("%w; and the check for jobs it may have created failed, so it was not posted again: %w", err, gerr)
+		}
+		if ids := liveJobIDs(jobs, p.Flavor, p.Arch, known); len(ids) > 0 {
+			s.JobIDs, s.Recovered = ids, true
+			return nil
+		}
+		if s.Attempts >= c.opts.PostAttempts {
+			return fmt.Errorf("after %d attempts: %w", s.Attempts, err)
+		}
+		for _, j := range jobs {
+			known[j.ID] = true
+		}
+	}
+}
+
+// postMayHaveFailedTransiently tells a failure worth a check-and-retry
+// (transport error, timeout, 5xx, 429) from an answer (4xx, a 200 with an
+// error) and from the caller giving up.
+func postMayHaveFailedTransiently(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Temporary()
+	}
+	return true // no answer at all: transport error or timeout
+}
+
+// liveJobIDs returns the ids of the live jobs of (flavor, arch), sorted,
+// leaving out those in skip.
+func liveJobIDs(jobs []Job, flavor, arch string, skip map[int64]bool) []int64 {
+	var ids []int64
+	for _, j := range jobs {
+		if j.Flavor() == flavor && j.Arch() == arch && j.Live() && !skip[j.ID] {
+			ids = append(ids, j.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,516 @@
+package openqa_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/openqa"
+)
+
+// postedParams returns what the fake received, sorted by flavor and arch.
+func postedParams(srv *fakefedora.OpenQA) []map[string]string {
+	var out []map[string]string
+	for _, p := range srv.Posts() {
+		out = append(out, p.Params)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i]["FLAVOR"]+out[i]["ARCH"] < out[j]["FLAVOR"]+out[j]["ARCH"]
+	})
+	return out
+}
+
+func TestScheduleRawhidePostsWhatFedoraPosts(t *testing.T) {
+	srv := newFake(t, fakefedora.OpenQAOptions{})
+	c := newClient(t, srv, nil)
+	// Explicit release numbers keep the golden file valid when the
+	// defaults in rules.toml move on.
+	res, err := c.Schedule(context.Background(), rawhideCompose(), openqa.ScheduleOptions{Releases: openqa.Releases{Current: 45, Rawhide: 46}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range res {
+		if s.Skipped || len(s.JobIDs) == 0 || s.Attempts != 1 {
+			t.Errorf("%s %s: %+v", s.Flavor, s.Arch, s)
+		}
+		got = append(got, s.Flavor+" "+s.Arch)
+	}
+	want := []string{
+		"Server-boot-iso x86_64", "Server-dvd-iso x86_64", "Everything-boot-iso x86_64",
+		"Workstation-live-iso x86_64", "KDE-live-iso x86_64", "Silverblue-dvd_ostree-iso x86_64",
+		"Cloud_Base-qcow2-qcow2 x86_64", "Workstation-upgrade x86_64", "universal x86_64",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("scheduled\n %q\nwant (wanted-list order, then special flavors)\n %q", got, want)
+	}
+	golden(t, "rawhide-posted.golden.json", postedParams(srv))
+}
+
+func TestScheduleIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	comp := rawhideCompose()
+	products, err := openqa.DefaultRules().Products(comp, openqa.Releases{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type check struct {
+		posts, skipped, jobs int
+	}
+	tests := []struct {
+		name string
+		// before prepares the server (and may post part of the compose,
+		// as a run that crashed would have).
+		before func(t *testing.T, srv *fakefedora.OpenQA, c *openqa.Client)
+		opts   openqa.ScheduleOptions
+		want   check
+	}{
+		{
+			name:   "a second run posts nothing",
+			before: func(t *testing.T, _ *fakefedora.OpenQA, c *openqa.Client) { mustSchedule(t, c, comp) },
+			want:   check{posts: len(products), skipped: len(products), jobs: 21},
+		},
+		{
+			name: "a second run after the jobs finished posts nothing",
+			before: func(t *testing.T, srv *fakefedora.OpenQA, c *openqa.Client) {
+				srv.SetOutcome("", "", "", "install_default", "failed")
+				mustSchedule(t, c, comp)
+				srv.Settle()
+			},
+			want: check{posts: len(products), skipped: len(products), jobs: 21},
+		},
+		{
+			name: "after a crash between products only the missing ones are posted",
+			before: func(t *testing.T, _ *fakefedora.OpenQA, c *openqa.Client) {
+				for _, p := range products[:3] {
+					if _, err := c.PostISOs(ctx, p.Params); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			want: check{posts: len(products), skipped: 3, jobs: 21},
+		},
+		{
+			name: "image-less flavors are not posted twice either",
+			before: func(t *testing.T, _ *fakefedora.OpenQA, c *openqa.Client) {
+				for _, p := range products {
+					if p.Image == nil {
+						if _, err := c.PostISOs(ctx, p.Params); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			},
+			want: check{posts: len(products), skipped: 2, jobs: 21},
+		},
+		{
+			name: "a product whose jobs were all cancelled by a user is posted again",
+			before: func(t *testing.T, srv *fakefedora.OpenQA, c *openqa.Client) {
+				mustSchedule(t, c, comp)
+				for _, j := range srv.Jobs() {
+					if j.Flavor() == "KDE-live-iso" {
+						if err := srv.Cancel(j.ID); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			},
+			want: check{posts: len(products) + 1, skipped: len(products) - 1, jobs: 23},
+		},
+		{
+			name:   "force posts again, and openQA obsoletes the pending first set",
+			before: func(t *testing.T, _ *fakefedora.OpenQA, c *openqa.Client) { mustSchedule(t, c, comp) },
+			opts:   openqa.ScheduleOptions{Force: true},
+			want:   check{posts: 2 * len(products), skipped: 0, jobs: 42},
+		},
+		{
+			name:   "dry run posts nothing",
+			before: func(*testing.T, *fakefedora.OpenQA, *openqa.Client) {},
+			opts:   openqa.ScheduleOptions{DryRun: true},
+			want:   check{posts: 0, skipped: 0, jobs: 0},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, fakefedora.OpenQAOptions{})
+			c := newClient(t, srv, nil)
+			tt.before(t, srv, c)
+			res, err := c.Schedule(ctx, comp, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := check{posts: srv.Requests("POST", "/api/v1/isos"), jobs: len(srv.Jobs())}
+			for _, s := range res {
+				if s.Skipped {
+					got.skipped++
+					if len(s.JobIDs) == 0 {
+						t.Errorf("%s %s skipped without naming the jobs found", s.Flavor, s.Arch)
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			assertOneLiveSetPerProduct(t, srv)
+		})
+	}
+}
+
+func mustSchedule(t *testing.T, c *openqa.Client, comp openqa.Compose) []openqa.Scheduled {
+	t.Helper()
+	res, err := c.Schedule(context.Background(), comp, openqa.ScheduleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// assertOneLiveSetPerProduct checks the invariant scheduling must keep: no
+// test of a (flavor, arch) has two live jobs that are not clones of each
+// other.
+func assertOneLiveSetPerProduct(t *testing.T, srv *fakefedora.OpenQA) {
+	t.Helper()
+	live := map[string][]int64{}
+	for _, j := range srv.Jobs() {
+		if j.State == "cancelled" || j.Result == "obsoleted" || j.Result == "user_cancelled" || j.CloneID != 0 {
+			continue
+		}
+		k := j.Build() + " " + j.Flavor() + " " + j.Arch() + " " + j.Test + "@" + j.Machine
+		live[k] = append(live[k], j.ID)
+	}
+	for k, ids := range live {
+		if len(ids) > 1 {
+			t.Errorf("%s has %d live job sets: %v", k, len(ids), ids)
+		}
+	}
+}
+
+func TestScheduleNeverDoublesAJobSetWhenAPostFails(t *testing.T) {
+	comp := rawhideCompose()
+	comp.Images = comp.Images[1:2] // Server-dvd-iso only, plus the special flavors
+	tests := []struct {
+		name string
+		// faults are armed before scheduling
+		faults        []fakefedora.OpenQAFault
+		postTimeout   time.Duration
+		wantPosts     int
+		wantAttempts  int // of the first product
+		wantRecovered bool
+		wantErr       string
+	}{
+		{
+			name:          "POST creates the jobs but times out before answering",
+			faults:        []fakefedora.OpenQAFault{{Method: "POST", Path: "/api/v1/isos", AfterEffect: true, Hang: 30 * time.Second}},
+			postTimeout:   300 * time.Millisecond,
+			wantPosts:     3,
+			wantAttempts:  1,
+			wantRecovered: true,
+		},
+		{
+			name:          "POST creates the jobs but answers 502",
+			faults:        []fakefedora.OpenQAFault{{Method: "POST", Path: "/api/v1/isos", AfterEffect: true, Status: 502}},
+			wantPosts:     3,
+			wantAttempts:  1,
+			wantRecovered: true,
+		},
+		{
+			name:         "POST fails with 503 before creating anything: posted again",
+			faults:       []fakefedora.OpenQAFault{{Method: "POST", Path: "/api/v1/isos", Status: 503}},
+			wantPosts:    4,
+			wantAttempts: 2,
+		},
+		{
+			name:         "POST keeps failing: gives up after PostAttempts",
+			faults:       []fakefedora.OpenQAFault{{Method: "POST", Path: "/api/v1/isos", Status: 503, Times: 3}},
+			wantPosts:    5,
+			wantAttempts: 3,
+			wantErr:      "after 3 attempts",
+		},
+		{
+			name: "POST fails and the check fails too: not posted again",
+			faults: []fakefedora.OpenQAFault{
+				{Method: "POST", Path: "/api/v1/isos", AfterEffect: true, Status: 502},
+				// Skip: Schedule's own first check goes through.
+				{Method: "GET", Path: "/api/v1/jobs", Status: 503, Skip: 1, Times: 100},
+			},
+			wantPosts:    3,
+			wantAttempts: 1,
+			wantErr:      "was not posted again",
+		},
+		{
+			name:         "a 400 is an answer: not posted again",
+			faults:       []fakefedora.OpenQAFault{{Method: "POST", Path: "/api/v1/isos", Status: 400}},
+			wantPosts:    3,
+			wantAttempts: 1,
+			wantErr:      "HTTP 400",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, fakefedora.OpenQAOptions{})
+			c := newClient(t, srv, func(o *openqa.Options) {
+				if tt.postTimeout > 0 {
+					o.PostTimeout = tt.postTimeout
+				}
+			})
+			for _, f := range tt.faults {
+				srv.InjectFault(f)
+			}
+			res, err := c.Schedule(context.Background(), comp, openqa.ScheduleOptions{})
+			if tt.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			first := res[0]
+			if first.Flavor != "Server-dvd-iso" || first.Attempts != tt.wantAttempts || first.Recovered != tt.wantRecovered {
+				t.Errorf("first product: %+v", first)
+			}
+			if tt.wantErr == "" && len(first.JobIDs) == 0 {
+				t.Errorf("first product names no jobs: %+v", first)
+			}
+			if n := srv.Requests("POST", "/api/v1/isos"); n != tt.wantPosts {
+				t.Errorf("%d POSTs, want %d", n, tt.wantPosts)
+			}
+			for _, j := range srv.Jobs() {
+				if j.Result == "obsoleted" {
+					t.Errorf("job %d (%s) was obsoleted: a re-post replaced a job set", j.ID, j.Name)
+				}
+			}
+			assertOneLiveSetPerProduct(t, srv)
+		})
+	}
+}
+
+func TestScheduleReportsEachFailedProduct(t *testing.T) {
+	srv := newFake(t, fakefedora.OpenQAOptions{Templates: []fakefedora.OpenQATemplate{
+		{Flavor: "Server-dvd-iso", Arch: "x86_64", Tests: []string{"install_default"}},
+	}})
+	c := newClient(t, srv, nil)
+	res, err := c.Schedule(context.Background(), rawhideCompose(), openqa.ScheduleOptions{})
+	if !errors.Is(err, openqa.ErrNoJobs) {
+		t.Fatalf("err = %v, want ErrNoJobs for the products without templates", err)
+	}
+	ok := 0
+	for _, s := range res {
+		switch {
+		case s.Flavor == "Server-dvd-iso":
+			ok++
+			if s.Error != "" || len(s.JobIDs) != 1 {
+				t.Errorf("%+v", s)
+			}
+		case !strings.Contains(s.Error, "no products found for fedora-"+s.Flavor+"-"+s.Arch):
+			t.Errorf("%s %s: error %q", s.Flavor, s.Arch, s.Error)
+		}
+	}
+	if ok != 1 || len(res) != 9 {
+		t.Errorf("%d results, %d ok", len(res), ok)
+	}
+}
+
+func TestProducts(t *testing.T) {
+	rawhide := rawhideCompose()
+	aarch64 := openqa.DefaultRules()
+	aarch64.Arches = []string{"x86_64", "aarch64"}
+
+	eln := rawhideCompose()
+	eln.ID, eln.Version, eln.ELN, eln.HasGenericTree = "Fedora-eln-20261122.n.0", "eln", true, true
+	eln.Images = []fedfind.Image{image("BaseOS", "BaseOS", "dvd", "iso", "x86_64", "BaseOS/x86_64/iso/Fedora-eln-dvd.iso")}
+
+	branched := rawhideCompose()
+	branched.ID, branched.Version, branched.Label = "Fedora-44-20260401.0", "44", "RC-1.5"
+
+	imageOnly := rawhideCompose()
+	imageOnly.HasGenericTree = false
+
+	noURL := rawhideCompose()
+	noURL.Images = []fedfind.Image{noURL.Images[1]}
+	noURL.Images[0].URL = ""
+
+	none := rawhideCompose()
+	none.Images = none.Images[5:6] // Xfce only: nobody tests it
+
+	tests := []struct {
+		name    string
+		rules   *openqa.Rules
+		comp    openqa.Compose
+		rel     openqa.Releases
+		check   func(t *testing.T, ps []openqa.Product)
+		wantErr error
+	}{
+		{
+			name: "release numbers for Rawhide come from the rawhide number",
+			comp: rawhide, rel: openqa.Releases{Current: 44, Rawhide: 45},
+			check: func(t *testing.T, ps []openqa.Product) {
+				wantParams(t, ps[0], map[string]string{"CURRREL": "44", "RAWREL": "45", "UP1REL": "44", "UP2REL": "43", "VERSION": "Rawhide"})
+			},
+		},
+		{
+			name: "release numbers for Branched come from its version; LABEL is sent",
+			comp: branched, rel: openqa.Releases{Current: 43, Rawhide: 45},
+			check: func(t *testing.T, ps []openqa.Product) {
+				wantParams(t, ps[0], map[string]string{"CURRREL": "43", "RAWREL": "45", "UP1REL": "43", "UP2REL": "42", "VERSION": "44", "LABEL": "RC-1.5", "BUILD": "Fedora-44-20260401.0"})
+			},
+		},
+		{
+			name: "ELN gets QEMUCPU and no image-less flavors",
+			comp: eln,
+			check: func(t *testing.T, ps []openqa.Product) {
+				if len(ps) != 1 || ps[0].Flavor != "BaseOS-dvd-iso" {
+					t.Fatalf("%v", flavors(ps))
+				}
+				wantParams(t, ps[0], map[string]string{"QEMUCPU": "Haswell", "VERSION": "eln"})
+			},
+		},
+		{
+			name: "an image-only compose gets no image-less flavors",
+			comp: imageOnly,
+			check: func(t *testing.T, ps []openqa.Product) {
+				for _, p := range ps {
+					if p.Image == nil {
+						t.Errorf("special flavor %s posted for an image-only compose", p.Flavor)
+					}
+				}
+			},
+		},
+		{
+			name: "aarch64: raw.xz is decompressed into HDD_2, specials on both arches",
+			comp: rawhide, rules: aarch64,
+			check: func(t *testing.T, ps []openqa.Product) {
+				got := flavors(ps)
+				for _, w := range []string{"Minimal-raw_xz-raw.xz aarch64", "Server-dvd-iso aarch64", "universal aarch64", "Workstation-upgrade aarch64", "universal x86_64"} {
+					if !slices.Contains(got, w) {
+						t.Errorf("%s missing from %v", w, got)
+					}
+				}
+				for _, p := range ps {
+					if p.Flavor == "Minimal-raw_xz-raw.xz" {
+						wantParams(t, p, map[string]string{"HDD_2_DECOMPRESS_URL": rawhideLoc + "/Spins/aarch64/images/Fedora-Minimal-Rawhide-20261122.n.0.aarch64.raw.xz"})
+						if _, ok := p.Params["TOOLBOX_IMAGE"]; ok {
+							t.Error("TOOLBOX_IMAGE of x86_64 given to an aarch64 product")
+						}
+					}
+				}
+			},
+		},
+		{
+			name: "qcow2 goes in HDD_2_URL, the toolbox rides along, specials get no image",
+			comp: rawhide,
+			check: func(t *testing.T, ps []openqa.Product) {
+				for _, p := range ps {
+					_, hasToolbox := p.Params["TOOLBOX_IMAGE"]
+					if hasToolbox != (p.Image != nil) {
+						t.Errorf("%s: TOOLBOX_IMAGE present %v", p.Flavor, hasToolbox)
+					}
+					if p.Flavor == "Cloud_Base-qcow2-qcow2" {
+						wantParams(t, p, map[string]string{"HDD_2_URL": rawhideLoc + "/Cloud/x86_64/images/Fedora-Cloud-Base-Generic-Rawhide-20261122.n.0.x86_64.qcow2"})
+					}
+					if p.Flavor == "universal" {
+						wantParams(t, p, map[string]string{"SUBVARIANT": "Server", "IMAGETYPE": "upgrade"})
+						for k := range p.Params {
+							if strings.HasSuffix(k, "_URL") {
+								t.Errorf("universal carries %s", k)
+							}
+						}
+					}
+				}
+			},
+		},
+		{
+			name: "an image without a URL is found under the compose location",
+			comp: noURL,
+			check: func(t *testing.T, ps []openqa.Product) {
+				wantParams(t, ps[0], map[string]string{"ISO_URL": rawhideLoc + "/Server/x86_64/iso/Fedora-Server-dvd-x86_64-Rawhide-20261122.n.0.iso"})
+			},
+		},
+		{name: "no wanted image at all", comp: none, wantErr: openqa.ErrNoImages},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.rules
+			if r == nil {
+				r = openqa.DefaultRules()
+			}
+			ps, err := r.Products(tt.comp, tt.rel)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, ps)
+			}
+		})
+	}
+}
+
+func flavors(ps []openqa.Product) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Flavor+" "+p.Arch)
+	}
+	return out
+}
+
+func wantParams(t *testing.T, p openqa.Product, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if p.Params[k] != v {
+			t.Errorf("%s %s: %s = %q, want %q", p.Flavor, p.Arch, k, p.Params[k], v)
+		}
+	}
+}
+
+func TestRulesFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		check   func(t *testing.T, r *openqa.Rules)
+		wantErr string
+	}{
+		{
+			name: "an empty file keeps every default",
+			check: func(t *testing.T, r *openqa.Rules) {
+				d := openqa.DefaultRules()
+				if len(r.Wanted) != len(d.Wanted) || r.Params["DISTRI"] != "fedora" || r.Formats["qcow2"] != "HDD_2_URL" {
+					t.Errorf("%+v", r)
+				}
+			},
+		},
+		{
+			name: "lists are replaced, tables merged",
+			text: "arches = [\"aarch64\"]\n[params]\nEXTRA = \"1\"\n[[wanted]]\nsubvariant = \"Server\"\ntype = \"dvd\"\nformat = \"iso\"\narch = \"aarch64\"\n",
+			check: func(t *testing.T, r *openqa.Rules) {
+				if !slices.Equal(r.Arches, []string{"aarch64"}) || len(r.Wanted) != 1 || r.Params["EXTRA"] != "1" || r.Params["DISTRI"] != "fedora" {
+					t.Errorf("%+v", r)
+				}
+			},
+		},
+		{name: "unknown keys are refused", text: "arch = [\"x86_64\"]\n", wantErr: "unknown keys arch"},
+		{name: "a wanted format without a parameter is refused", text: "[[wanted]]\nsubvariant = \"X\"\ntype = \"y\"\nformat = \"vmdk\"\narch = \"x86_64\"\n", wantErr: "no URL parameter for format \"vmdk\""},
+		{name: "TOML syntax errors are reported with the file name", text: "arches = [", wantErr: "my.toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := openqa.ParseRules(tt.text, "my.toml")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, r)
+			if d := openqa.DefaultRules(); len(d.Arches) != 1 || d.Arches[0] != "x86_64" {
+				t.Errorf("parsing changed the defaults: %v", d.Arches)
+			}
+		})
+	}
+}
