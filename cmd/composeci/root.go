@@ -112,6 +112,9 @@ func commands() []func(*app) *cobra.Command {
 		newExpectedCmd,
 		newDiffCmd,
 		newPreviousCmd,
+		newDoneCmd,
+		newScheduleCmd,
+		newResultsCmd,
 		newDemoCmd,
 	}
 }

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/fedfind/koji"
+)
+
+const defaultKojiURL = "https://koji.fedoraproject.org/kojihub"
+
+// exitDoomed is done's exit code for a compose that ended without result.
+const exitDoomed = 3
+
+// kojiFlags are the flags of commands that talk to Koji.
+type kojiFlags struct {
+	url       string
+	owner     string
+	batch     int
+	cacheTTL  time.Duration
+	rulesFile string
+}
+
+func (k *kojiFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&k.url, "koji", defaultKojiURL, "Koji hub XML-RPC URL")
+	fl.StringVar(&k.owner, "koji-owner", "", "only count image tasks of this Koji user (default: the rules' owner, usually any)")
+	fl.IntVar(&k.batch, "koji-batch", koji.DefaultBatchSize, "most calls in one Koji multicall request")
+	fl.DurationVar(&k.cacheTTL, "koji-cache-ttl", koji.DefaultCacheTTL, "how long Koji answers are cached")
+	fl.StringVar(&k.rulesFile, "completeness-file", "", "TOML file replacing the built-in completeness rules")
+}
+
+func (a *app) kojiClient(k kojiFlags) (*koji.Client, error) {
+	c, err := koji.New(koji.Options{URL: k.url, HTTP: a.httpClient(), Logger: a.log, BatchSize: k.batch, CacheTTL: k.cacheTTL})
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("--koji: %w", err))
+	}
+	return c, nil
+}
+
+func (k kojiFlags) rules() (fedfind.CompletenessRules, error) {
+	if k.rulesFile == "" {
+		return fedfind.DefaultCompletenessRules(), nil
+	}
+	f, err := os.Open(k.rulesFile)
+	if err != nil {
+		return fedfind.CompletenessRules{}, fmt.Errorf("--completeness-file: %w", err)
+	}
+	defer f.Close()
+	r, err := fedfind.ParseCompletenessRules(f, k.rulesFile)
+	if err != nil {
+		return r, fmt.Errorf("--completeness-file: %w", err)
+	}
+	return r, nil
+}
+
+// doneChecker decides verdicts for one or more composes.
+type doneChecker struct {
+	ff    *fedfind.Client
+	kc    *koji.Client
+	rules fedfind.CompletenessRules
+	owner int
+}
+
+func newDoneChecker(ctx context.Context, a *app, k kojiFlags) (*doneChecker, error) {
+	ff, err := a.fedfindClient()
+	if err != nil {
+		return nil, err
+	}
+	kc, err := a.kojiClient(k)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := k.rules()
+	if err != nil {
+		return nil, withCode(exitError, err)
+	}
+	d := &doneChecker{ff: ff, kc: kc, rules: rules}
+	owner := k.owner
+	if owner == "" {
+		owner = rules.Owner
+	}
+	if owner != "" {
+		u, err := kc.GetUser(ctx, owner)
+		if err != nil {
+			return nil, fmt.Errorf("--koji-owner %s: %w", owner, err)
+		}
+		d.owner = u.ID
+	}
+	return d, nil
+}
+
+func (d *doneChecker) check(ctx context.Context, cm *fedfind.Compose) (fedfind.Completeness, error) {
+	return d.ff.Completeness(ctx, cm, fedfind.CompletenessOptions{Koji: d.kc, Rules: d.rules, OwnerID: d.owner})
+}
+
+func newDoneCmd(a *app) *cobra.Command {
+	var k kojiFlags
+	var wait bool
+	var timeout, interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "done COMPOSE...",
+		Short: "Is a compose really complete? (STATUS plus its Koji image tasks)",
+		Long: `Decide whether each compose is done, and say why.
+
+Verdicts:
+  pending  no STATUS yet: Pungi has not started it
+  running  Pungi runs, or STATUS is final but Koji still builds images (or shows
+           none of the compose's image tasks yet)
+  done     STATUS is FINISHED or FINISHED_INCOMPLETE and, for streams that build
+           images in Koji, at least one image task of the compose exists and none
+           is FREE, OPEN or ASSIGNED
+  doomed   STATUS is DOOMED or TERMINATED
+
+The Koji question is one listTasks per image method, all in one multicall: one
+round trip for a cold verdict; repeated or narrower questions are answered from
+the query cache once the tasks they cover have finished. Tasks are tied to a
+nightly by the release (<date>.n.<respin>) and version (Rawhide, 44) in their
+request, among tasks created in a window around the compose date. Which
+streams need Koji, the methods and the window are data: see
+--completeness-file (default rules: fedfind/completeness.toml in the source).
+
+--wait polls every --interval until every compose is done or doomed, or
+--timeout passes; composes are polled independently, so a slow one blocks no
+other. On a terminal a progress line shows each compose's state.
+
+--json prints, per compose, {"compose_id","verdict","reasons","status",
+"tasks":{...},"koji_round_trips",...}: an object for one compose, an array for
+several.
+
+Exit codes: 0 all done, 1 some not done yet (or --timeout passed), 3 some
+doomed (and none merely not done), 2 error.`,
+		Example: `  composeci done Fedora-Rawhide-20261122.n.0
+  composeci done rawhide branched --wait --timeout 8h`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			dc, err := newDoneChecker(ctx, a, k)
+			if err != nil {
+				return err
+			}
+			composes := make([]*fedfind.Compose, len(args))
+			for i, ref := range args {
+				if composes[i], err = dc.ff.Resolve(ctx, ref); err != nil {
+					return err
+				}
+			}
+			results := make([]fedfind.Completeness, len(composes))
+			errs := make([]error, len(composes))
+			var prog *progress
+			if wait {
+				prog = newProgress(a.stderr, composes)
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			var wg sync.WaitGroup
+			for i, cm := range composes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i], errs[i] = pollDone(ctx, dc, cm, wait, interval, prog, i)
+				}()
+			}
+			wg.Wait()
+			prog.finish()
+			timedOut := wait && ctx.Err() != nil && cmd.Context().Err() == nil
+			for i, err := range errs {
+				if err != nil && !(timedOut && errors.Is(err, context.DeadlineExceeded)) {
+					return fmt.Errorf("%s: %w", composes[i].ID, err)
+				}
+			}
+			if a.g.json {
+				if len(results) == 1 {
+					err = a.printJSON(results[0])
+				} else {
+					err = a.printJSON(results)
+				}
+				if err != nil {
+					return err
+				}
+			} else {
+				for _, r := range results {
+					printVerdict(a.stdout, r)
+				}
+				if timedOut {
+					fmt.Fprintf(a.stdout, "Gave up waiting after %s.\n", timeout)
+				}
+			}
+			code := exitOK
+			for _, r := range results {
+				switch {
+				case r.Verdict == fedfind.VerdictDoomed && code == exitOK:
+					code = exitDoomed
+				case r.Verdict != fedfind.VerdictDone && r.Verdict != fedfind.VerdictDoomed:
+					code = exitNegative
+				}
+			}
+			if code != exitOK {
+				return &exitStatus{Code: code}
+			}
+			return nil
+		},
+	}
+	k.register(cmd)
+	cmd.Flags().BoolVar(&wait, "wait", false, "poll until every compose is done or doomed")
+	cmd.Flags().DurationVar(&timeout, "timeout", 8*time.Hour, "with --wait, give up after this long")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Minute, "with --wait, time between polls")
+	return cmd
+}
+
+// pollDone returns the verdict of cm, polling until it is final when wait
+// is set. On timeout it returns the last verdict with the context's error.
+func pollDone(ctx context.Context, dc *doneChecker, cm *fedfind.Compose, wait bool, interval time.Duration, prog *progress, slot int) (fedfind.Completeness, error) {
+	var last fedfind.Completeness
+	for {
+		c, err := dc.check(ctx, cm)
+		if err != nil {
+			if ctx.Err() != nil && last.Verdict != "" {
+				return last, ctx.Err()
+			}
+			return c, err
+		}
+		last = c
+		prog.update(slot, c)
+		if !wait || c.Verdict == fedfind.VerdictDone || c.Verdict == fedfind.VerdictDoomed {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func printVerdict(w io.Writer, c fedfind.Completeness) {
+	fmt.Fprintf(w, "%s: %s\n", c.ComposeID, c.Verdict)
+	for _, r := range c.Reasons {
+		fmt.Fprintf(w, "  - %s\n", r)
+	}
+	if c.KojiChecked {
+		fmt.Fprintf(w, "  (%d Koji round trips)\n", c.KojiRoundTrips)
+	}
+}
+
+// progress draws one status line on a terminal while --wait polls; on
+// anything else it prints a line whenever a compose's state changes.
+type progress struct {
+	mu     sync.Mutex
+	w      io.Writer
+	tty    bool
+	ids    []string
+	states []string
+	start  time.Time
+}
+
+func newProgress(w io.Writer, composes []*fedfind.Compose) *progress {
+	p := &progress{w: w, start: time.Now()}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	for _, c := range composes {
+		p.ids = append(p.ids, c.ID.String())
+		p.states = append(p.states, "…")
+	}
+	return p
+}
+
+func (p *progress) update(i int, c fedfind.Completeness) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := string(c.Verdict)
+	if c.KojiChecked && c.Verdict == fedfind.VerdictRunning {
+		s = fmt.Sprintf("running (%d open, %d closed, %d failed)", c.Tasks.Unfinished(), c.Tasks.Closed, c.Tasks.Failed)
+	}
+	changed := p.states[i] != s
+	p.states[i] = s
+	if !p.tty {
+		if changed { // a log line per change, for pipes and CI logs
+			fmt.Fprintf(p.w, "[%s] %s: %s\n", time.Since(p.start).Round(time.Second), p.ids[i], s)
+		}
+		return
+	}
+	parts := make([]string, len(p.ids))
+	for j := range p.ids {
+		parts[j] = p.ids[j] + ": " + p.states[j]
+	}
+	fmt.Fprintf(p.w, "\r\033[K[%s] %s", time.Since(p.start).Round(time.Second), strings.Join(parts, " | "))
+}
+
+func (p *progress) finish() {
+	if p != nil && p.tty {
+		fmt.Fprintln(p.w)
+	}
+}

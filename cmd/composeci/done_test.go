@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/internal/fakefedora"
+)
+
+// doneWorld serves a tree and a Koji hub on a manual clock.
+func doneWorld(t *testing.T) (root, hubURL string, mirror *fakefedora.Mirror, hub *fakefedora.KojiHub) {
+	t.Helper()
+	mirror = fakefedora.NewMirror()
+	root = mirror.Start()
+	t.Cleanup(mirror.Close)
+	hub = fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})
+	hub.SetNow(time.Date(2026, 11, 22, 3, 10, 0, 0, time.UTC))
+	hubURL = hub.Start()
+	t.Cleanup(hub.Close)
+	return
+}
+
+func TestDoneCommand(t *testing.T) {
+	root, hubURL, mirror, hub := doneWorld(t)
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED"})
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "STARTED"})
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "DOOMED"})
+	hub.AddNightlyImageTasks("Fedora-Rawhide-20261122.n.0", "20261122.n.0", "Rawhide", 6)
+	hub.AddNightlyImageTasks("Fedora-44-20261122.n.0", "20261122.n.0", "44", 3)
+	flags := []string{"--compose-root", root, "--koji", hubURL}
+
+	tests := []struct {
+		name     string
+		args     []string
+		advance  time.Duration
+		code     int
+		contains []string
+	}{
+		{"running", []string{"done", "Fedora-Rawhide-20261122.n.0"}, 0, 1, []string{"Fedora-Rawhide-20261122.n.0: running", "6 unfinished", "(1 Koji round trips)"}},
+		{"done", []string{"done", "Fedora-Rawhide-20261122.n.0"}, time.Hour, 0, []string{": done", "all 6 Koji image tasks finished"}},
+		{"branched still running", []string{"done", "Fedora-44-20261122.n.0"}, 0, 1, []string{"Pungi is still running"}},
+		{"doomed", []string{"done", "Fedora-Rawhide-20261121.n.0"}, 0, 3, []string{": doomed", "STATUS is DOOMED"}},
+		{"several: worst wins", []string{"done", "Fedora-Rawhide-20261122.n.0", "Fedora-Rawhide-20261121.n.0"}, 0, 3, nil},
+		{"several: not done beats doomed", []string{"done", "Fedora-Rawhide-20261121.n.0", "Fedora-44-20261122.n.0"}, 0, 1, nil},
+		{"pending", []string{"done", "Fedora-Rawhide-20261123.n.0"}, 0, 1, []string{": pending"}},
+		{"bad id", []string{"done", "nonsense"}, 0, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hub.Advance(tt.advance)
+			code, out, errOut := runCLI(t, nil, append(tt.args, flags...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+			for _, c := range tt.contains {
+				if !strings.Contains(out, c) {
+					t.Errorf("output lacks %q:\n%s", c, out)
+				}
+			}
+		})
+	}
+
+	// --json for scripts.
+	_, out, _ := runCLI(t, nil, append([]string{"done", "Fedora-Rawhide-20261122.n.0", "--json"}, flags...)...)
+	var v map[string]any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, k := range []string{"verdict", "reasons", "koji_round_trips", "tasks"} {
+		if _, ok := v[k]; !ok {
+			t.Errorf("done --json lacks %q: %s", k, out)
+		}
+	}
+	if v["verdict"] != "done" || v["tasks"].(map[string]any)["closed"].(float64) != 6 {
+		t.Errorf("done --json = %s", out)
+	}
+	_, out, _ = runCLI(t, nil, append([]string{"done", "Fedora-Rawhide-20261122.n.0", "Fedora-44-20261122.n.0", "--json"}, flags...)...)
+	var many []map[string]any
+	if err := json.Unmarshal([]byte(out), &many); err != nil || len(many) != 2 {
+		t.Errorf("two composes --json: %v %s", err, out)
+	}
+}
+
+// TestDoneWait polls two composes at once: Branched finishes quickly,
+// Rawhide's tasks take longer; neither blocks the other, and --timeout ends
+// a wait that never ends.
+func TestDoneWait(t *testing.T) {
+	root, hubURL, mirror, hub := doneWorld(t)
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "STARTED"})
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
+	hub.AddNightlyImageTasks("Fedora-Rawhide-20261122.n.0", "20261122.n.0", "Rawhide", 3)
+	hub.AddNightlyImageTasks("Fedora-44-20261122.n.0", "20261122.n.0", "44", 3)
+	stop := make(chan struct{})
+	go func() { // the world moves on: ten simulated minutes every 20 ms
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				hub.Advance(10 * time.Minute)
+				if i == 10 {
+					mirror.SetStatus("Fedora-Rawhide-20261122.n.0", "FINISHED")
+				}
+			}
+		}
+	}()
+	defer close(stop)
+	flags := []string{"--compose-root", root, "--koji", hubURL, "--koji-cache-ttl", "-1s"}
+	code, out, errOut := runCLI(t, nil, append([]string{"done", "Fedora-Rawhide-20261122.n.0", "Fedora-44-20261122.n.0", "--wait", "--interval", "10ms", "--timeout", "30s"}, flags...)...)
+	if code != 0 || strings.Count(out, ": done") != 2 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Not a terminal: one progress line per change, on stderr.
+	if !strings.Contains(errOut, "Fedora-44-20261122.n.0: done") || !strings.Contains(errOut, "Fedora-Rawhide-20261122.n.0: running") {
+		t.Errorf("progress lines:\n%s", errOut)
+	}
+
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261123.n.0", Status: "STARTED"})
+	code, out, _ = runCLI(t, nil, append([]string{"done", "Fedora-Rawhide-20261123.n.0", "--wait", "--interval", "10ms", "--timeout", "100ms"}, flags...)...)
+	if code != 1 || !strings.Contains(out, "Gave up waiting after 100ms") {
+		t.Errorf("timeout: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,264 @@
+package fedfind
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/composeci/composeci/fedfind/koji"
+)
+
+//go:embed completeness.toml
+var defaultCompletenessTOML []byte
+
+// Verdict is the answer to "is this compose done?".
+type Verdict string
+
+// The verdicts.
+const (
+	// VerdictPending: no STATUS yet; Pungi has not started (or the compose
+	// is not in the tree yet).
+	VerdictPending Verdict = "pending"
+	// VerdictRunning: Pungi runs, or STATUS is final but Koji still builds
+	// (or shows no image task of the compose yet).
+	VerdictRunning Verdict = "running"
+	// VerdictDone: STATUS FINISHED or FINISHED_INCOMPLETE and, where the
+	// stream builds images in Koji, at least one image task and none FREE,
+	// OPEN or ASSIGNED.
+	VerdictDone Verdict = "done"
+	// VerdictDoomed: STATUS DOOMED or TERMINATED; the compose will never be
+	// done.
+	VerdictDoomed Verdict = "doomed"
+)
+
+// CompletenessRules is the data behind the verdict (completeness.toml).
+type CompletenessRules struct {
+	Methods      []string                  `toml:"methods"`
+	WindowBefore duration                  `toml:"window-before"`
+	WindowAfter  duration                  `toml:"window-after"`
+	Owner        string                    `toml:"owner"`
+	Streams      map[StreamKind]streamRule `toml:"streams"`
+}
+
+type streamRule struct {
+	Koji bool `toml:"koji"`
+}
+
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) (err error) {
+	d.Duration, err = time.ParseDuration(string(b))
+	return err
+}
+
+// NeedsKoji reports whether composes of stream kind k are checked in Koji.
+func (r CompletenessRules) NeedsKoji(k StreamKind) bool { return r.Streams[k].Koji }
+
+// DefaultCompletenessRules returns the built-in rules.
+func DefaultCompletenessRules() CompletenessRules {
+	r, err := ParseCompletenessRules(bytes.NewReader(defaultCompletenessTOML), "completeness.toml")
+	if err != nil {
+		panic(err) // the embedded file is tested
+	}
+	return r
+}
+
+// ParseCompletenessRules reads rules in the shape of completeness.toml.
+func ParseCompletenessRules(r io.Reader, name string) (CompletenessRules, error) {
+	var rules CompletenessRules
+	md, err := toml.NewDecoder(r).Decode(&rules)
+	if err != nil {
+		return rules, fmt.Errorf("%s: %w", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return rules, fmt.Errorf("%s: unknown keys %v", name, und)
+	}
+	if len(rules.Methods) == 0 {
+		return rules, fmt.Errorf("%s: methods must name at least one Koji task method", name)
+	}
+	if rules.WindowBefore.Duration < 0 || rules.WindowAfter.Duration <= 0 {
+		return rules, fmt.Errorf("%s: window-before must be >= 0 and window-after > 0", name)
+	}
+	for k := range rules.Streams {
+		if !k.Known() {
+			return rules, fmt.Errorf("%s: unknown stream %q", name, k)
+		}
+	}
+	return rules, nil
+}
+
+// TaskCounts counts a compose's image tasks by state.
+type TaskCounts struct {
+	Free     int `json:"free"`
+	Open     int `json:"open"`
+	Assigned int `json:"assigned"`
+	Closed   int `json:"closed"`
+	Canceled int `json:"canceled"`
+	Failed   int `json:"failed"`
+	Total    int `json:"total"`
+}
+
+// Unfinished is FREE + OPEN + ASSIGNED.
+func (t TaskCounts) Unfinished() int { return t.Free + t.Open + t.Assigned }
+
+func (t *TaskCounts) add(s koji.TaskState) {
+	t.Total++
+	switch s {
+	case koji.StateFree:
+		t.Free++
+	case koji.StateOpen:
+		t.Open++
+	case koji.StateAssigned:
+		t.Assigned++
+	case koji.StateClosed:
+		t.Closed++
+	case koji.StateCanceled:
+		t.Canceled++
+	case koji.StateFailed:
+		t.Failed++
+	}
+}
+
+// Completeness is a verdict with the facts behind it.
+type Completeness struct {
+	ComposeID string   `json:"compose_id"`
+	Verdict   Verdict  `json:"verdict"`
+	Status    Status   `json:"status,omitempty"`
+	Reasons   []string `json:"reasons"`
+	// KojiChecked says whether Koji was asked (it is not for streams that
+	// build no images there, nor for doomed or pending composes).
+	KojiChecked bool       `json:"koji_checked"`
+	Tasks       TaskCounts `json:"tasks"`
+	// KojiRoundTrips is how many HTTP requests to Koji this verdict cost
+	// (0 when answered from the cache).
+	KojiRoundTrips int64 `json:"koji_round_trips"`
+	// TaskIDs lists the image tasks found, by state name.
+	TaskIDs map[string][]int `json:"task_ids,omitempty"`
+}
+
+// CompletenessOptions are what a verdict needs besides the compose.
+type CompletenessOptions struct {
+	// Koji is the hub client; required for streams that need the Koji
+	// check.
+	Koji *koji.Client
+	// Rules; zero value means DefaultCompletenessRules.
+	Rules CompletenessRules
+	// OwnerID restricts tasks to one Koji user id (resolved from
+	// Rules.Owner by the caller); 0 means any owner.
+	OwnerID int
+	// Label is the compose's label when known (candidates): Pungi then
+	// gives Koji the label's version as the image release.
+	Label string
+}
+
+// imageReleaseVersion is what Pungi passes Koji for this compose's images:
+// the release "<date><type>.<respin>" (the label's "1.2" for a labelled
+// compose) and the version ("Rawhide", "44"; "44_Beta" for a non-RC label).
+func imageReleaseVersion(cm *Compose, label string) (release, version string) {
+	release, version = cm.ID.ImageRelease(), cm.Stream.Version
+	if l, err := ParseLabel(label); err == nil {
+		release = l.Version()
+		if l.Milestone != "RC" {
+			version += "_" + l.Milestone
+		}
+	}
+	return release, version
+}
+
+// Completeness decides whether a compose is done, from its Pungi STATUS and,
+// for streams that build images in Koji, the compose's Koji image tasks. The
+// Koji question is one listTasks per method, all in one multicall, so a cold
+// verdict costs one Koji round trip; the client's cache answers a repeated
+// or narrower question once the tasks it saw are finished.
+//
+// Rawhide and Branched nightlies of one day share the release string
+// ("20261122.n.0"); the version in the task request ("Rawhide", "44") tells
+// them apart.
+func (c *Client) Completeness(ctx context.Context, cm *Compose, opts CompletenessOptions) (Completeness, error) {
+	rules := opts.Rules
+	if rules.Methods == nil {
+		rules = DefaultCompletenessRules()
+	}
+	res := Completeness{ComposeID: cm.ID.String(), Reasons: []string{}}
+	st, err := c.Status(ctx, cm)
+	switch {
+	case errors.Is(err, ErrComposeNotFound):
+		res.Verdict = VerdictPending
+		res.Reasons = append(res.Reasons, fmt.Sprintf("no STATUS at %s/STATUS: Pungi has not started this compose (or it is not in the tree yet)", cm.Dir))
+		return res, nil
+	case err != nil:
+		return res, err
+	}
+	res.Status = st
+	switch {
+	case st.Failed():
+		res.Verdict = VerdictDoomed
+		res.Reasons = append(res.Reasons, fmt.Sprintf("STATUS is %s: the compose ended without a result", st))
+		return res, nil
+	case st.Success():
+		res.Reasons = append(res.Reasons, fmt.Sprintf("STATUS is %s", st))
+	default:
+		res.Reasons = append(res.Reasons, fmt.Sprintf("STATUS is %s: Pungi is still running", st))
+	}
+	if !rules.NeedsKoji(cm.Stream.Kind) {
+		if st.Success() {
+			res.Verdict = VerdictDone
+			res.Reasons = append(res.Reasons, fmt.Sprintf("%s composes build no images in Koji: STATUS alone decides", cm.Stream.Kind))
+		} else {
+			res.Verdict = VerdictRunning
+		}
+		return res, nil
+	}
+	if opts.Koji == nil {
+		return res, fmt.Errorf("%w: %s composes need the Koji check and no Koji hub is configured", ErrInvalidInput, cm.Stream.Kind)
+	}
+	release, version := imageReleaseVersion(cm, opts.Label)
+	day := cm.ID.Time()
+	q := koji.TaskQuery{
+		Methods:       rules.Methods,
+		Owner:         opts.OwnerID,
+		TopLevel:      true,
+		CreatedAfter:  day.Add(-rules.WindowBefore.Duration),
+		CreatedBefore: day.Add(rules.WindowAfter.Duration),
+		Cache:         koji.CacheFinal,
+	}
+	before := opts.Koji.Stats().RoundTrips
+	tasks, err := opts.Koji.ListTasks(ctx, q)
+	res.KojiRoundTrips = opts.Koji.Stats().RoundTrips - before
+	if err != nil {
+		return res, fmt.Errorf("asking Koji for the image tasks of %s: %w", cm.ID, err)
+	}
+	res.KojiChecked = true
+	res.TaskIDs = map[string][]int{}
+	for _, t := range tasks {
+		if t.Release() != release || t.Version() != version {
+			continue
+		}
+		res.Tasks.add(t.State)
+		name := t.State.String()
+		res.TaskIDs[name] = append(res.TaskIDs[name], t.ID)
+	}
+	tc := res.Tasks
+	switch {
+	case tc.Total == 0:
+		res.Verdict = VerdictRunning
+		res.Reasons = append(res.Reasons, fmt.Sprintf("Koji shows no image task with release %s and version %s yet (methods %v)", release, version, rules.Methods))
+	case tc.Unfinished() > 0:
+		res.Verdict = VerdictRunning
+		res.Reasons = append(res.Reasons, fmt.Sprintf("Koji image tasks: %d unfinished (%d free, %d open, %d assigned), %d closed, %d failed, %d canceled",
+			tc.Unfinished(), tc.Free, tc.Open, tc.Assigned, tc.Closed, tc.Failed, tc.Canceled))
+	case st.Success():
+		res.Verdict = VerdictDone
+		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks finished (%d closed, %d failed, %d canceled)", tc.Total, tc.Closed, tc.Failed, tc.Canceled))
+	default:
+		res.Verdict = VerdictRunning
+		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks so far finished, but Pungi is not done", tc.Total))
+	}
+	return res, nil
+}

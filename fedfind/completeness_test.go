@@ -1,0 +1,197 @@
+package fedfind_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/fedfind/koji"
+	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/internal/httpclient"
+)
+
+// kojiWorld is a simulated tree plus a Koji hub whose clock the test moves.
+type kojiWorld struct {
+	mirror *fakefedora.Mirror
+	hub    *fakefedora.KojiHub
+	ff     *fedfind.Client
+	kc     *koji.Client
+}
+
+var day = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+
+func newKojiWorld(t *testing.T) *kojiWorld {
+	t.Helper()
+	w := &kojiWorld{mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
+	// Nightly tasks are created a minute apart from 03:00; by 03:10 ten exist.
+	w.hub.SetNow(day.Add(3*time.Hour + 10*time.Minute))
+	root := w.mirror.Start()
+	t.Cleanup(w.mirror.Close)
+	hubURL := w.hub.Start()
+	t.Cleanup(w.hub.Close)
+	var err error
+	if w.ff, err = fedfind.NewClient(fedfind.ClientOptions{Root: root}); err != nil {
+		t.Fatal(err)
+	}
+	fast := httpclient.New(httpclient.Options{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond})
+	// The client's clock stands three days after the compose, so a
+	// creation window that ended is known to be closed.
+	if w.kc, err = koji.New(koji.Options{URL: hubURL, HTTP: fast, Now: func() time.Time { return day.Add(72 * time.Hour) }}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *kojiWorld) verdict(t *testing.T, id string, opts fedfind.CompletenessOptions) fedfind.Completeness {
+	t.Helper()
+	cm, err := w.ff.Resolve(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Koji == nil {
+		opts.Koji = w.kc
+	}
+	c, err := w.ff.Completeness(context.Background(), cm, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCompletenessVerdicts(t *testing.T) {
+	const rawhide, branched = "Fedora-Rawhide-20261122.n.0", "Fedora-44-20261122.n.0"
+	tests := []struct {
+		name     string
+		status   string // "" : compose directory without STATUS; "-": no compose at all
+		schedule []fakefedora.KojiStateChange
+		tasks    int
+		advance  time.Duration
+		verdict  fedfind.Verdict
+		reason   string
+		open     int
+		koji     bool
+	}{
+		{"not in the tree", "-", nil, 0, 0, fedfind.VerdictPending, "no STATUS", 0, false},
+		{"no STATUS yet", "", nil, 0, 0, fedfind.VerdictPending, "no STATUS", 0, false},
+		{"started, tasks open", "STARTED", nil, 6, 0, fedfind.VerdictRunning, "Pungi is still running", 6, true},
+		{"finished, tasks still open", "FINISHED", nil, 6, 0, fedfind.VerdictRunning, "6 unfinished (0 free, 6 open, 0 assigned)", 6, true},
+		{"finished, tasks still free", "FINISHED", fakefedora.KojiRunSchedule(time.Hour, time.Hour, fakefedora.KojiClosed), 3, 0, fedfind.VerdictRunning, "3 unfinished (3 free", 0, true},
+		{"finished, no task in Koji", "FINISHED", nil, 0, 0, fedfind.VerdictRunning, "no image task with release 20261122.n.0 and version Rawhide", 0, true},
+		{"finished, all closed", "FINISHED", nil, 6, time.Hour, fedfind.VerdictDone, "all 6 Koji image tasks finished (6 closed", 0, true},
+		{"incomplete, some failed", "FINISHED_INCOMPLETE", fakefedora.KojiRunSchedule(time.Minute, time.Minute, fakefedora.KojiFailed), 4, time.Hour, fedfind.VerdictDone, "0 closed, 4 failed", 0, true},
+		{"started, tasks all closed", "STARTED", nil, 6, time.Hour, fedfind.VerdictRunning, "Pungi is not done", 0, true},
+		{"doomed", "DOOMED", nil, 6, 0, fedfind.VerdictDoomed, "STATUS is DOOMED", 0, false},
+		{"terminated", "TERMINATED", nil, 6, 0, fedfind.VerdictDoomed, "STATUS is TERMINATED", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newKojiWorld(t)
+			if tt.status != "-" {
+				w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: rawhide, Status: tt.status})
+			}
+			if tt.tasks > 0 {
+				w.hub.AddNightlyImageTasks(rawhide, "20261122.n.0", "Rawhide", tt.tasks, tt.schedule...)
+			}
+			// Branched of the same day shares the release string, and its
+			// tasks never finish: they must not count for Rawhide.
+			w.hub.AddNightlyImageTasks(branched, "20261122.n.0", "44", 2, fakefedora.KojiStateChange{State: fakefedora.KojiOpen})
+			w.hub.Advance(tt.advance)
+			c := w.verdict(t, rawhide, fedfind.CompletenessOptions{})
+			if c.Verdict != tt.verdict || c.Tasks.Open != tt.open || c.KojiChecked != tt.koji {
+				t.Errorf("verdict %s open %d koji %v, want %s %d %v; reasons %q", c.Verdict, c.Tasks.Open, c.KojiChecked, tt.verdict, tt.open, tt.koji, c.Reasons)
+			}
+			if !strings.Contains(strings.Join(c.Reasons, "; "), tt.reason) {
+				t.Errorf("reasons %q lack %q", c.Reasons, tt.reason)
+			}
+			if tt.koji && c.KojiRoundTrips != 1 {
+				t.Errorf("a cold verdict cost %d Koji round trips, want 1", c.KojiRoundTrips)
+			}
+			if !tt.koji && w.hub.Requests() != 0 {
+				t.Errorf("Koji was asked %d times for a verdict that needs no Koji", w.hub.Requests())
+			}
+		})
+	}
+}
+
+func TestCompletenessBranchedAndRawhideApart(t *testing.T) {
+	w := newKojiWorld(t)
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED"})
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
+	w.hub.AddNightlyImageTasks("Fedora-Rawhide-20261122.n.0", "20261122.n.0", "Rawhide", 6)
+	w.hub.AddNightlyImageTasks("Fedora-44-20261122.n.0", "20261122.n.0", "44", 4, fakefedora.KojiRunSchedule(time.Minute, 5*time.Hour, fakefedora.KojiClosed)...)
+	w.hub.Advance(2 * time.Hour)
+	r := w.verdict(t, "Fedora-Rawhide-20261122.n.0", fedfind.CompletenessOptions{})
+	b := w.verdict(t, "Fedora-44-20261122.n.0", fedfind.CompletenessOptions{})
+	if r.Verdict != fedfind.VerdictDone || r.Tasks.Total != 6 || b.Verdict != fedfind.VerdictRunning || b.Tasks.Open != 4 {
+		t.Errorf("rawhide %s %+v; branched %s %+v", r.Verdict, r.Tasks, b.Verdict, b.Tasks)
+	}
+	// Each cold verdict is one round trip; Branched's tasks are still open,
+	// so the cached answer Rawhide's verdict left cannot stand for them.
+	if r.KojiRoundTrips != 1 || b.KojiRoundTrips != 1 {
+		t.Errorf("verdicts cost %d and %d round trips, want 1 each", r.KojiRoundTrips, b.KojiRoundTrips)
+	}
+}
+
+func TestCompletenessUpdatesByStatusAlone(t *testing.T) {
+	w := newKojiWorld(t)
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-43-updates-20261122.0", Status: "FINISHED", Images: []fakefedora.ImageSpec{}})
+	c := w.verdict(t, "Fedora-43-updates-20261122.0", fedfind.CompletenessOptions{})
+	if c.Verdict != fedfind.VerdictDone || c.KojiChecked || w.hub.Requests() != 0 {
+		t.Errorf("%+v, %d Koji requests", c, w.hub.Requests())
+	}
+}
+
+func TestCompletenessCache(t *testing.T) {
+	w := newKojiWorld(t)
+	id := "Fedora-Rawhide-20261122.n.0"
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "FINISHED"})
+	w.hub.AddNightlyImageTasks(id, "20261122.n.0", "Rawhide", 9)
+	w.hub.Advance(5 * time.Minute)
+	if c := w.verdict(t, id, fedfind.CompletenessOptions{}); c.Verdict != fedfind.VerdictRunning || c.KojiRoundTrips != 1 {
+		t.Fatalf("first: %s, %d round trips", c.Verdict, c.KojiRoundTrips)
+	}
+	// Tasks were open: a cached answer must not hide that they finished.
+	w.hub.Advance(time.Hour)
+	c := w.verdict(t, id, fedfind.CompletenessOptions{})
+	if c.Verdict != fedfind.VerdictDone || c.KojiRoundTrips != 1 {
+		t.Fatalf("after the tasks finished: %s, %d round trips", c.Verdict, c.KojiRoundTrips)
+	}
+	// Now every task is finished: the same question, and a narrower one
+	// (fewer methods, one owner), cost no round trip.
+	rules := fedfind.DefaultCompletenessRules()
+	rules.Methods = []string{"kiwiBuild", "livemedia"}
+	owner, err := w.kc.GetUser(context.Background(), fakefedora.KojiNightlyOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := w.hub.Requests()
+	for _, opts := range []fedfind.CompletenessOptions{{}, {Rules: rules}, {Rules: rules, OwnerID: owner.ID}} {
+		c := w.verdict(t, id, opts)
+		if c.Verdict != fedfind.VerdictDone || c.KojiRoundTrips != 0 {
+			t.Errorf("cached verdict %+v: %s, %d round trips", opts.Rules.Methods, c.Verdict, c.KojiRoundTrips)
+		}
+	}
+	if w.hub.Requests() != before {
+		t.Errorf("the hub saw %d more requests", w.hub.Requests()-before)
+	}
+}
+
+func TestCompletenessRulesFile(t *testing.T) {
+	r := fedfind.DefaultCompletenessRules()
+	if !r.NeedsKoji(fedfind.StreamRawhide) || r.NeedsKoji(fedfind.StreamUpdates) || len(r.Methods) != 5 || r.WindowAfter.Hours() != 48 {
+		t.Errorf("defaults %+v", r)
+	}
+	for _, doc := range []string{
+		`methods = []`,
+		"methods = [\"image\"]\nwindow-after = \"0s\"",
+		"methods = [\"image\"]\nwindow-after = \"1h\"\n[streams]\nnosuch = { koji = true }",
+		"methods = [\"image\"]\nwindow-after = \"1h\"\nbogus = 1",
+		"methods = [\"image\"]\nwindow-after = \"soon\"",
+	} {
+		if _, err := fedfind.ParseCompletenessRules(strings.NewReader(doc), "c.toml"); err == nil {
+			t.Errorf("accepted %q", doc)
+		}
+	}
+}
