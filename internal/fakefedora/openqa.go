@@ -1093,8 +1093,9 @@ func cloneMap(m map[string]string) map[string]string {
 
 // FedoraOpenQATemplates returns a small but Fedora-shaped set of job
 // templates: a few real test suite names for each flavor fedora_openqa
-// schedules by default on x86_64, the image-less upgrade flavors on every
-// arch they run on, and a few aarch64 products.
+// schedules by default on x86_64 (21 jobs for a standard Rawhide nightly),
+// one or two for its aarch64 and ppc64le flavors, and the image-less
+// upgrade flavors on every arch they run on.
 func FedoraOpenQATemplates() []OpenQATemplate {
 	t := func(flavor, arch string, tests ...string) OpenQATemplate {
 		return OpenQATemplate{Flavor: flavor, Arch: arch, Tests: tests}
@@ -1114,10 +1115,22 @@ func FedoraOpenQATemplates() []OpenQATemplate {
 		t("Cloud_Base-qcow2-qcow2", "x86_64", "cloud_autocloud"),
 		t("universal", "x86_64", "install_repository_http_variation", "install_asian_language", "install_blivet_software_raid"),
 		t("Workstation-upgrade", "x86_64", "upgrade_desktop_64bit", "upgrade_2_desktop_64bit"),
+		t("Server-boot-iso", "aarch64", "install_default"),
 		t("Server-dvd-iso", "aarch64", "install_default"),
 		t("Minimal-raw_xz-raw.xz", "aarch64", "arm_image_deployment_upload"),
+		t("Server-raw_xz-raw.xz", "aarch64", "arm_image_deployment_upload"),
+		t("Workstation-raw_xz-raw.xz", "aarch64", "arm_image_deployment_upload"),
+		t("Cloud_Base-qcow2-qcow2", "aarch64", "cloud_autocloud"),
+		t("IoT-dvd_ostree-iso", "aarch64", "install_default"),
 		t("universal", "aarch64", "install_repository_http_variation"),
-		t("Workstation-upgrade", "aarch64", "upgrade_desktop_64bit@aarch64"),
+		t("Workstation-upgrade", "aarch64", "upgrade_desktop_64bit"),
+		t("Everything-boot-iso", "ppc64le", "install_default"),
+		t("Workstation-live-iso", "ppc64le", "install_default"),
+		t("Server-boot-iso", "ppc64le", "install_default"),
+		t("Server-dvd-iso", "ppc64le", "install_default"),
+		t("Cloud_Base-qcow2-qcow2", "ppc64le", "cloud_autocloud"),
+		t("Silverblue-dvd_ostree-iso", "ppc64le", "install_default"),
+		t("IoT-dvd_ostree-iso", "ppc64le", "install_default"),
 		t("universal", "ppc64le", "install_repository_http_variation"),
 	}
 }

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/openqa"
+)
+
+// Exit code of schedule when some products could not be scheduled.
+const exitSomeFailed = 3
+
+// openqaFlags are the connection flags of the commands that talk to openQA.
+// Like every flag they are also config keys ([openqa] key = ... is
+// --openqa-key) and environment variables (COMPOSECI_OPENQA_SECRET).
+type openqaFlags struct {
+	url, urlAlias     string
+	key, secret, file string
+}
+
+func (f *openqaFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "openqa", openqa.DefaultBaseURL, "openQA server URL")
+	// The config file cannot have both openqa = "URL" and an [openqa]
+	// table, so the table form [openqa] url = "..." sets this alias.
+	fl.StringVar(&f.urlAlias, "openqa-url", "", "openQA server URL (same as --openqa; for [openqa] url = ... in the config file)")
+	_ = fl.MarkHidden("openqa-url")
+	fl.StringVar(&f.key, "openqa-key", "", "openQA API key (also OPENQA_API_KEY)")
+	fl.StringVar(&f.secret, "openqa-secret", "", "openQA API secret (prefer --openqa-secret-file or the environment)")
+	fl.StringVar(&f.file, "openqa-secret-file", "", "file holding the openQA API secret")
+}
+
+// client builds the openQA client; the secret never reaches a log or an
+// error message.
+func (f *openqaFlags) client(cmd *cobra.Command, a *app) (*openqa.Client, error) {
+	base := f.url
+	if !cmd.Flags().Changed("openqa") && f.urlAlias != "" {
+		base = f.urlAlias
+	}
+	creds, err := openqa.LoadCredentials(f.key, f.secret, f.file, a.getenv)
+	if err != nil {
+		return nil, withCode(exitError, err)
+	}
+	a.log.Debug("openqa client", "url", base, "credentials", creds)
+	c, err := openqa.New(openqa.Options{BaseURL: base, Credentials: creds, Logger: a.log})
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("--openqa: %w", err))
+	}
+	return c, nil
+}
+
+type scheduleOpts struct {
+	oq             openqaFlags
+	dryRun, force  bool
+	rulesFile      string
+	arches         []string
+	currentRelease int
+	rawhideRelease int
+}
+
+const scheduleLong = `Schedule openQA tests for a compose, as Fedora's scheduler does: one
+POST /api/v1/isos per tested image (flavor and arch), plus the image-less
+upgrade flavors for full composes.
+
+COMPOSE is a compose ID, a compose URL or a stream (rawhide, branched, eln, ...)
+for its latest finished compose. Its images, label and variants are read from
+the compose tree (--compose-root).
+
+Scheduling is idempotent: the build's jobs are read first and a flavor that
+already has live jobs (not cancelled or obsoleted) is skipped, so running the
+command twice, or again after a crash, schedules nothing twice. --force posts
+every flavor again; openQA then obsoletes the pending jobs of each and starts
+a fresh set. A POST that fails or times out is never repeated blindly: the
+build's jobs are checked first, in case it went through.
+
+Which images are tested, and what is posted, comes from scheduling rules:
+built-in ones matching fedora_openqa, or a TOML file (--openqa-rules) laid out
+like openqa/rules.toml whose keys replace the built-in ones.
+
+--json prints [{"flavor", "arch", "job_ids": [...], "skipped": bool}, ...]
+(plus "error" for a flavor that failed, "dry_run" with --dry-run and
+"recovered" when a POST that seemed to fail had created the jobs).
+
+Exit codes: 0 every flavor scheduled or already scheduled, 2 error (nothing
+or not everything was tried), 3 some flavors failed (the others were
+scheduled; see the table or "error" in --json).`
+
+func newScheduleCmd(a *app) *cobra.Command {
+	var o scheduleOpts
+	cmd := &cobra.Command{
+		Use:   "schedule COMPOSE",
+		Short: "Schedule openQA tests for a compose (idempotent)",
+		Long:  scheduleLong,
+		Example: `  composeci schedule Fedora-Rawhide-20261122.n.0 --dry-run
+  COMPOSECI_OPENQA_KEY=... COMPOSECI_OPENQA_SECRET_FILE=~/.openqa-secret composeci schedule rawhide
+  composeci schedule Fedora-Rawhide-20261122.n.0 --json | jq '.[] | select(.skipped | not)'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSchedule(cmd, a, &o, args[0])
+		},
+	}
+	o.oq.add(cmd)
+	fl := cmd.Flags()
+	fl.BoolVar(&o.dryRun, "dry-run", false, "show what would be posted (and what is already scheduled); post nothing")
+	fl.BoolVar(&o.force, "force", false, "post every flavor even if it has jobs (openQA obsoletes the pending ones)")
+	fl.StringVar(&o.rulesFile, "openqa-rules", "", "TOML file of scheduling rules over the built-in ones")
+	fl.StringSliceVar(&o.arches, "openqa-arch", nil, "arches to schedule, e.g. x86_64,aarch64 (default from the rules: x86_64)")
+	fl.IntVar(&o.currentRelease, "openqa-current-release", 0, "current stable Fedora release, for CURRREL (default from the rules)")
+	fl.IntVar(&o.rawhideRelease, "openqa-rawhide-release", 0, "release number Rawhide will become, for RAWREL (default from the rules)")
+	return cmd
+}
+
+func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error {
+	ctx := cmd.Context()
+	rules := openqa.DefaultRules()
+	if o.rulesFile != "" {
+		var err error
+		if rules, err = openqa.LoadRules(o.rulesFile); err != nil {
+			return withCode(exitError, err)
+		}
+	}
+	if len(o.arches) > 0 {
+		rules.Arches = o.arches
+	}
+	if o.currentRelease < 0 || o.rawhideRelease < 0 {
+		return withCode(exitError, errors.New("release numbers must be positive"))
+	}
+	oq, err := o.oq.client(cmd, a)
+	if err != nil {
+		return err
+	}
+	ff, err := a.fedfindClient()
+	if err != nil {
+		return err
+	}
+	comp, err := openqaCompose(ctx, ff, ref)
+	if err != nil {
+		return err
+	}
+	res, err := oq.Schedule(ctx, comp, openqa.ScheduleOptions{
+		Rules:    rules,
+		Releases: openqa.Releases{Current: o.currentRelease, Rawhide: o.rawhideRelease},
+		Force:    o.force,
+		DryRun:   o.dryRun,
+	})
+	if res == nil && err != nil {
+		return withCode(exitError, err)
+	}
+	if a.g.json {
+		if jerr := a.printJSON(res); jerr != nil {
+			return jerr
+		}
+	} else if perr := printScheduled(a, oq, comp, res, o.dryRun); perr != nil {
+		return perr
+	}
+	if err != nil {
+		if a.g.json {
+			return withCode(exitSomeFailed, err)
+		}
+		// The table already names each failure.
+		return withCode(exitSomeFailed, fmt.Errorf("some flavors were not scheduled"))
+	}
+	return nil
+}
+
+// openqaCompose resolves ref with fedfind and describes it for the
+// scheduler.
+func openqaCompose(ctx context.Context, ff *fedfind.Client, ref string) (openqa.Compose, error) {
+	cm, images, err := composeImages(ctx, ff, ref)
+	if err != nil {
+		return openqa.Compose{}, err
+	}
+	ci, err := ff.ComposeInfo(ctx, cm)
+	if err != nil {
+		return openqa.Compose{}, err
+	}
+	return openqa.Compose{
+		ID:       cm.ID.String(),
+		Version:  cm.Stream.Version,
+		Location: cm.Location,
+		Label:    ci.Compose.Label,
+		// A full compose has the generic "Everything" tree; an image-only
+		// compose (Cloud, Container, ...) has not.
+		HasGenericTree: ci.HasVariant("Everything"),
+		ELN:            cm.Stream.Kind == fedfind.StreamELN,
+		Images:         images,
+	}, nil
+}
+
+func printScheduled(a *app, oq *openqa.Client, comp openqa.Compose, res []openqa.Scheduled, dryRun bool) error {
+	verb := "scheduling"
+	if dryRun {
+		verb = "dry run, nothing posted"
+	}
+	fmt.Fprintf(a.stdout, "%s on %s (%s): %d flavors\n", comp.ID, oq.BaseURL(), verb, len(res))
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FLAVOR\tARCH\tSTATUS\tJOBS")
+	var posted, skipped, failed, planned int
+	for _, s := range res {
+		status := "posted"
+		switch {
+		case s.Error != "":
+			status, failed = "FAILED: "+s.Error, failed+1
+		case s.Skipped:
+			status, skipped = "already scheduled", skipped+1
+		case s.DryRun:
+			status, planned = "would post", planned+1
+		case s.Recovered:
+			status, posted = "posted (answer lost; jobs found)", posted+1
+		default:
+			posted++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Flavor, s.Arch, status, idRanges(s.JobIDs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if dryRun {
+		for _, s := range res {
+			if !s.DryRun {
+				continue
+			}
+			fmt.Fprintf(a.stdout, "\n%s %s:\n", s.Flavor, s.Arch)
+			keys := make([]string, 0, len(s.Params))
+			for k := range s.Params {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				fmt.Fprintf(a.stdout, "  %s=%s\n", k, s.Params[k])
+			}
+		}
+		fmt.Fprintf(a.stdout, "\n%d would be posted, %d already scheduled.\n", planned, skipped)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%d posted, %d already scheduled, %d failed.\n", posted, skipped, failed)
+	fmt.Fprintf(a.stdout, "Overview: %s\n", oq.OverviewURL(comp.Version, comp.ID))
+	return nil
+}
+
+// idRanges prints job ids compactly: 1-4,7,9-10.
+func idRanges(ids []int64) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	var parts []string
+	for i := 0; i < len(ids); {
+		j := i
+		for j+1 < len(ids) && ids[j+1] == ids[j]+1 {
+			j++
+		}
+		p := strconv.FormatInt(ids[i], 10)
+		if j > i {
+			p += "-" + strconv.FormatInt(ids[j], 10)
+		}
+		parts = append(parts, p)
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/composeci/composeci/internal/fakefedora"
+)
+
+const cliKey, cliSecret = "CLIKEY", "CLISECRET"
+
+// openqaEnv starts a fake openQA and returns it with the environment that
+// points composeci at it, with credentials as a user would set them.
+func openqaEnv(t *testing.T) (*fakefedora.OpenQA, map[string]string) {
+	t.Helper()
+	srv := fakefedora.NewOpenQA(fakefedora.OpenQAOptions{
+		Keys: []fakefedora.OpenQAKey{{Key: cliKey, Secret: cliSecret, Operator: true}},
+	})
+	t.Cleanup(srv.Close)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte(cliSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, map[string]string{
+		"COMPOSECI_OPENQA":             srv.URL(),
+		"COMPOSECI_OPENQA_KEY":         cliKey,
+		"COMPOSECI_OPENQA_SECRET_FILE": secret,
+	}
+}
+
+type scheduledJSON struct {
+	Flavor  string  `json:"flavor"`
+	Arch    string  `json:"arch"`
+	JobIDs  []int64 `json:"job_ids"`
+	Skipped bool    `json:"skipped"`
+	Error   string  `json:"error"`
+}
+
+func TestScheduleCommand(t *testing.T) {
+	root := demoRoot(t)
+	srv, env := openqaEnv(t)
+	const id = "Fedora-Rawhide-20261122.n.0"
+
+	code, out, errOut := runCLI(t, env, "schedule", id, "--compose-root", root, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var first []scheduledJSON
+	if err := json.Unmarshal([]byte(out), &first); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var flavors []string
+	for _, s := range first {
+		if s.Skipped || len(s.JobIDs) == 0 {
+			t.Errorf("first run: %+v", s)
+		}
+		flavors = append(flavors, s.Flavor)
+	}
+	want := []string{"Everything-boot-iso", "Server-boot-iso", "Server-dvd-iso", "Workstation-live-iso", "KDE-live-iso",
+		"i3-live-iso", "Silverblue-dvd_ostree-iso", "Cloud_Base-qcow2-qcow2", "Workstation-upgrade", "universal"}
+	slices.Sort(want)
+	slices.Sort(flavors)
+	if !slices.Equal(flavors, want) {
+		t.Errorf("flavors %v, want %v", flavors, want)
+	}
+	posts := srv.Requests("POST", "/api/v1/isos")
+	for _, p := range srv.Posts() {
+		if p.Params["BUILD"] != id || p.Params["LOCATION"] != root+"/rawhide/"+id+"/compose" || p.Params["VERSION"] != "Rawhide" {
+			t.Errorf("posted %v", p.Params)
+		}
+	}
+
+	// Again, as a table: nothing is posted.
+	code, out, _ = runCLI(t, env, "schedule", id, "--compose-root", root)
+	if code != 0 || srv.Requests("POST", "/api/v1/isos") != posts {
+		t.Errorf("second run: exit %d, %d POSTs (was %d)\n%s", code, srv.Requests("POST", "/api/v1/isos"), posts, out)
+	}
+	for _, w := range []string{"already scheduled", "0 posted, 10 already scheduled, 0 failed.", "Overview: " + srv.URL() + "/tests/overview?distri=fedora&version=Rawhide&build=" + id} {
+		if !strings.Contains(out, w) {
+			t.Errorf("table lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestScheduleCommandOptionsAndErrors(t *testing.T) {
+	root := demoRoot(t)
+	const id = "Fedora-Rawhide-20261122.n.0"
+	rules := filepath.Join(t.TempDir(), "rules.toml")
+	if err := os.WriteFile(rules, []byte("arches = [\"aarch64\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		env      func(map[string]string)
+		code     int
+		stdout   []string
+		stderr   string
+		posts    int
+		wantJobs bool
+	}{
+		{name: "dry run shows the parameters and posts nothing", args: []string{"--dry-run", "--openqa-rawhide-release", "50"}, code: 0, posts: 0,
+			stdout: []string{"dry run, nothing posted", "would post", "RAWREL=50", "UP1REL=49", "TOOLBOX_IMAGE=", "10 would be posted"}},
+		{name: "dry run needs no key", args: []string{"--dry-run"}, env: func(e map[string]string) {
+			delete(e, "COMPOSECI_OPENQA_KEY")
+			delete(e, "COMPOSECI_OPENQA_SECRET_FILE")
+		}, code: 0},
+		{name: "rules file and --openqa-arch", args: []string{"--openqa-rules", rules, "--json"}, code: 0, posts: 7, stdout: []string{`"arch": "aarch64"`}},
+		{name: "--openqa-arch overrides the rules", args: []string{"--openqa-arch", "ppc64le", "--dry-run"}, code: 0, stdout: []string{"Server-dvd-iso", "ppc64le", "universal"}},
+		{name: "wrong secret: every flavor fails, exit 3", args: []string{"--openqa-secret", "wrong"}, code: 3, posts: 10,
+			stdout: []string{"FAILED", "unknown error (wrong secret?)"}, stderr: "some flavors were not scheduled"},
+		{name: "no key: openQA refuses and the error says what to set", args: []string{"--json"},
+			env: func(e map[string]string) {
+				delete(e, "COMPOSECI_OPENQA_KEY")
+				delete(e, "COMPOSECI_OPENQA_SECRET_FILE")
+			},
+			code: 3, posts: 10, stdout: []string{`"error": "openqa: POST /api/v1/isos: HTTP 403: no api key`}, stderr: "--openqa-key"},
+		{name: "key without secret is an input error", args: []string{}, env: func(e map[string]string) { delete(e, "COMPOSECI_OPENQA_SECRET_FILE") }, code: 2, stderr: "no secret"},
+		{name: "a bad rules file", args: []string{"--openqa-rules", "/nonexistent.toml"}, code: 2, stderr: "openqa rules"},
+		{name: "a bad openQA URL", args: []string{"--openqa", "openqa.example"}, code: 2, stderr: "--openqa"},
+		{name: "a compose with no tested image", args: []string{"--openqa-arch", "s390x"}, code: 2, stderr: "no available images"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, env := openqaEnv(t)
+			if tt.env != nil {
+				tt.env(env)
+			}
+			code, out, errOut := runCLI(t, env, append([]string{"schedule", id, "--compose-root", root}, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.stdout {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			if !strings.Contains(errOut, tt.stderr) {
+				t.Errorf("stderr %q lacks %q", errOut, tt.stderr)
+			}
+			if n := srv.Requests("POST", "/api/v1/isos"); n != tt.posts {
+				t.Errorf("%d POSTs, want %d", n, tt.posts)
+			}
+			if strings.Contains(out+errOut, cliSecret) {
+				t.Error("the secret was printed")
+			}
+		})
+	}
+}
+
+func TestIDRanges(t *testing.T) {
+	for _, tt := range []struct {
+		ids  []int64
+		want string
+	}{{nil, "-"}, {[]int64{3}, "3"}, {[]int64{4, 1, 2, 3, 7, 9, 10}, "1-4,7,9-10"}} {
+		if got := idRanges(tt.ids); got != tt.want {
+			t.Errorf("idRanges(%v) = %q, want %q", tt.ids, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fedfind_test
+
+const raceEnabled = false
