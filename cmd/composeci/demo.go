@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,9 +29,12 @@ func newDemoCmd(a *app) *cobra.Command {
 }
 
 type demo struct {
-	a    *app
-	root string
-	step int
+	a      *app
+	root   string
+	hubURL string
+	mirror *fakefedora.Mirror
+	hub    *fakefedora.KojiHub
+	step   int
 }
 
 // say prints a step heading and its explanation.
@@ -47,6 +51,12 @@ func (d *demo) say(title, text string) {
 func (d *demo) sh(cmd *cobra.Command, args ...string) int {
 	fmt.Fprintf(d.a.stdout, "\n$ composeci %s\n", strings.Join(args, " "))
 	full := append(args, "--compose-root", d.root)
+	if d.hubURL != "" {
+		switch args[0] {
+		case "done":
+			full = append(full, "--koji", d.hubURL)
+		}
+	}
 	code := run(cmd.Context(), full, d.a.stdin, d.a.stdout, d.a.stdout, d.a.getenv)
 	fmt.Fprintf(d.a.stdout, "[exit %d]\n", code)
 	return code
@@ -80,8 +90,12 @@ func demoScenario() *fakefedora.Mirror {
 
 func (d *demo) run(cmd *cobra.Command) error {
 	mirror := demoScenario()
+	d.mirror = mirror
 	d.root = mirror.Start()
 	defer mirror.Close()
+	d.hub = fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})
+	d.hubURL = d.hub.Start()
+	defer d.hub.Close()
 	fmt.Fprintf(d.a.stdout, "composeci demo — a simulated Fedora compose tree is served at %s\n", d.root)
 	fmt.Fprintln(d.a.stdout, "(every command below also works against the real tree: drop --compose-root)")
 
@@ -106,11 +120,53 @@ func (d *demo) run(cmd *cobra.Command) error {
 		missing aarch64 Server boot image, and a KDE live image 15% larger.`)
 	d.sh(cmd, "diff", "Fedora-Rawhide-20261122.n.0")
 
+	d.doneStep(cmd)
+
 	d.say("the same for Branched", `
 		"branched" finds the current Branched release by its latest link; its two
 		nightlies carry the same images, so the diff is empty and exits 0.`)
 	d.sh(cmd, "diff", "branched")
 
-	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated tree.\n", mirror.Requests())
+	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated tree, %d the simulated Koji hub.\n", mirror.Requests(), d.hub.Requests())
 	return nil
+}
+
+// doneStep shows today's nightly going from running to done: Pungi's STATUS
+// turns FINISHED while Koji still builds images, and only when the last
+// image task closes is the compose done.
+func (d *demo) doneStep(cmd *cobra.Command) {
+	const id = "Fedora-Rawhide-20261123.n.0"
+	d.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "STARTED"})
+	start := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	d.hub.SetNow(start)
+	// Nine image tasks, created a minute apart from 03:00; each waits a
+	// minute for a builder and builds for 40 minutes.
+	d.hub.AddNightlyImageTasks(id, "20261123.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
+	d.say("is today's nightly done?", `
+		Pungi is still composing Fedora-Rawhide-20261123.n.0 and Koji is building its
+		images. 'done' answers from STATUS plus the nightly's Koji image tasks, asked
+		in one multicall per poll; --wait polls until the answer is final. Here a
+		simulated half hour passes every second; STATUS turns FINISHED half an hour in,
+		but only when the last image task closes is the compose done.`)
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for elapsed := time.Duration(0); ; {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			d.hub.Advance(3 * time.Minute)
+			if elapsed += 3 * time.Minute; elapsed == 30*time.Minute {
+				d.mirror.SetStatus(id, "FINISHED")
+			}
+		}
+	}()
+	d.sh(cmd, "done", id, "--wait", "--interval", "150ms", "--timeout", "30s")
+	close(stop)
+	<-finished
 }

@@ -285,7 +285,7 @@ func (p *progress) update(i int, c fedfind.Completeness) {
 	defer p.mu.Unlock()
 	s := string(c.Verdict)
 	if c.KojiChecked && c.Verdict == fedfind.VerdictRunning {
-		s = fmt.Sprintf("running (%d open, %d closed, %d failed)", c.Tasks.Unfinished(), c.Tasks.Closed, c.Tasks.Failed)
+		s = fmt.Sprintf("running (STATUS %s; Koji: %d unfinished, %d closed, %d failed)", c.Status, c.Tasks.Unfinished(), c.Tasks.Closed, c.Tasks.Failed)
 	}
 	changed := p.states[i] != s
 	p.states[i] = s
