@@ -111,7 +111,7 @@ type Options struct {
 	PostAttempts int
 	// RecheckDelay is the wait between a failed POST and the check of the
 	// build's jobs, giving a POST that went through but whose answer was
-	// lost time to finish. Default 5s.
+	// lost time to finish. Default 5s; negative means no wait.
 	RecheckDelay time.Duration
 	// PageSize is the limit asked for per page of jobs. Default 1000.
 	PageSize int

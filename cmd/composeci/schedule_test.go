@@ -152,6 +152,23 @@ func TestScheduleCommandOptionsAndErrors(t *testing.T) {
 	}
 }
 
+// TestScheduleFromConfigFile sets the openQA flags the way a config file
+// does: the [openqa] table, with url for --openqa.
+func TestScheduleFromConfigFile(t *testing.T) {
+	root := demoRoot(t)
+	srv, env := openqaEnv(t)
+	cfg := filepath.Join(t.TempDir(), "composeci.toml")
+	text := "compose-root = \"" + root + "\"\n[openqa]\nurl = \"" + srv.URL() + "\"\nkey = \"" + cliKey + "\"\n" +
+		"secret-file = \"" + env["COMPOSECI_OPENQA_SECRET_FILE"] + "\"\narch = [\"x86_64\"]\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "schedule", "Fedora-Rawhide-20261122.n.0", "--config", cfg)
+	if code != 0 || srv.Requests("POST", "/api/v1/isos") != 10 {
+		t.Errorf("exit %d, %d POSTs\n%s\n%s", code, srv.Requests("POST", "/api/v1/isos"), out, errOut)
+	}
+}
+
 func TestIDRanges(t *testing.T) {
 	for _, tt := range []struct {
 		ids  []int64
