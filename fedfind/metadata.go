@@ -110,6 +110,30 @@ func (c ComposeMeta) validate(file string) (ComposeID, error) {
 	return id, nil
 }
 
+// decodeEnvelope reads a whole productmd file of type kind: it decodes the
+// header and the payload P, checks the header, that there is a payload, and
+// the compose the payload names.
+func decodeEnvelope[P any](r io.Reader, file, kind string, compose func(*P) ComposeMeta) (Header, *P, ComposeID, error) {
+	var doc struct {
+		Header  Header `json:"header"`
+		Payload *P     `json:"payload"`
+	}
+	if err := json.NewDecoder(r).Decode(&doc); err != nil {
+		return Header{}, nil, ComposeID{}, jsonErr(file, err)
+	}
+	if _, _, err := doc.Header.check(file, kind); err != nil {
+		return Header{}, nil, ComposeID{}, err
+	}
+	if doc.Payload == nil {
+		return Header{}, nil, ComposeID{}, metaErr(file, "no payload")
+	}
+	id, err := compose(doc.Payload).validate(file)
+	if err != nil {
+		return Header{}, nil, ComposeID{}, err
+	}
+	return doc.Header, doc.Payload, id, nil
+}
+
 // Release is composeinfo's release (or base_product) object.
 type Release struct {
 	Name      string `json:"name"`
@@ -150,26 +174,13 @@ func (ci *ComposeInfo) HasVariant(uid string) bool {
 
 // ParseComposeInfo reads composeinfo.json. file names it in errors.
 func ParseComposeInfo(r io.Reader, file string) (*ComposeInfo, error) {
-	var doc struct {
-		Header  Header `json:"header"`
-		Payload *struct {
-			Compose     ComposeMeta        `json:"compose"`
-			Release     *Release           `json:"release"`
-			BaseProduct *Release           `json:"base_product"`
-			Variants    map[string]Variant `json:"variants"`
-		} `json:"payload"`
+	type payload struct {
+		Compose     ComposeMeta        `json:"compose"`
+		Release     *Release           `json:"release"`
+		BaseProduct *Release           `json:"base_product"`
+		Variants    map[string]Variant `json:"variants"`
 	}
-	if err := json.NewDecoder(r).Decode(&doc); err != nil {
-		return nil, jsonErr(file, err)
-	}
-	if _, _, err := doc.Header.check(file, "productmd.composeinfo"); err != nil {
-		return nil, err
-	}
-	p := doc.Payload
-	if p == nil {
-		return nil, metaErr(file, "no payload")
-	}
-	id, err := p.Compose.validate(file)
+	hdr, p, id, err := decodeEnvelope(r, file, "productmd.composeinfo", func(p *payload) ComposeMeta { return p.Compose })
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +195,7 @@ func ParseComposeInfo(r io.Reader, file string) (*ComposeInfo, error) {
 			return nil, metaErr(file, "variant key %q does not match its uid %q", uid, v.UID)
 		}
 	}
-	return &ComposeInfo{Header: doc.Header, ID: id, Compose: p.Compose, Release: *p.Release,
+	return &ComposeInfo{Header: hdr, ID: id, Compose: p.Compose, Release: *p.Release,
 		BaseProduct: p.BaseProduct, Variants: p.Variants}, nil
 }
 
@@ -222,24 +233,11 @@ type rawImage struct {
 // the file in errors. Images of unknown type or format are kept: both lists
 // grow over time.
 func ParseImages(r io.Reader, file, baseURL string) (*ImagesFile, error) {
-	var doc struct {
-		Header  Header `json:"header"`
-		Payload *struct {
-			Compose ComposeMeta                      `json:"compose"`
-			Images  map[string]map[string][]rawImage `json:"images"`
-		} `json:"payload"`
+	type payload struct {
+		Compose ComposeMeta                      `json:"compose"`
+		Images  map[string]map[string][]rawImage `json:"images"`
 	}
-	if err := json.NewDecoder(r).Decode(&doc); err != nil {
-		return nil, jsonErr(file, err)
-	}
-	if _, _, err := doc.Header.check(file, "productmd.images"); err != nil {
-		return nil, err
-	}
-	p := doc.Payload
-	if p == nil {
-		return nil, metaErr(file, "no payload")
-	}
-	id, err := p.Compose.validate(file)
+	hdr, p, id, err := decodeEnvelope(r, file, "productmd.images", func(p *payload) ComposeMeta { return p.Compose })
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +245,7 @@ func ParseImages(r io.Reader, file, baseURL string) (*ImagesFile, error) {
 		return nil, metaErr(file, "payload.images is missing")
 	}
 	base := strings.TrimSuffix(baseURL, "/")
-	out := &ImagesFile{Header: doc.Header, ID: id, Compose: p.Compose, Images: []Image{}}
+	out := &ImagesFile{Header: hdr, ID: id, Compose: p.Compose, Images: []Image{}}
 	// Format 1.2 lists source media under every binary arch; keep one.
 	seen := map[[2]string]bool{}
 	for variant, arches := range p.Images {

@@ -49,11 +49,7 @@ Exit codes: 0 nothing missing, 1 images missing, 2 error.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.fedfindClient()
-			if err != nil {
-				return err
-			}
-			cm, images, err := composeImages(cmd.Context(), c, args[0])
+			cm, images, err := a.loadImages(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -22,6 +22,16 @@ func (a *app) fedfindClient() (*fedfind.Client, error) {
 	return c, nil
 }
 
+// loadImages makes a client for the compose tree, resolves ref and lists
+// its images.
+func (a *app) loadImages(ctx context.Context, ref string) (*fedfind.Compose, []fedfind.Image, error) {
+	c, err := a.fedfindClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	return composeImages(ctx, c, ref)
+}
+
 // composeImages resolves ref and lists its images, explaining a compose that
 // has no images.json yet by its STATUS.
 func composeImages(ctx context.Context, c *fedfind.Client, ref string) (*fedfind.Compose, []fedfind.Image, error) {
@@ -87,11 +97,7 @@ Exit codes: 0 listed (even if no image matched), 2 error.`,
   composeci images rawhide --json | jq -r '.[].url'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.fedfindClient()
-			if err != nil {
-				return err
-			}
-			cm, images, err := composeImages(cmd.Context(), c, args[0])
+			cm, images, err := a.loadImages(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
