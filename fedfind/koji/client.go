@@ -31,8 +31,9 @@ type Options struct {
 	// https://koji.fedoraproject.org/kojihub.
 	URL string
 	// HTTP is the retrying transport. Default: httpclient.New with Timeout
-	// and Logger. Pass one to share retry settings; its RoundTrips then
-	// counts every user of it.
+	// and Logger. It may be shared with other clients: the Koji client
+	// uses its settings and transport through a counting layer of its own,
+	// so Stats().RoundTrips counts only Koji's requests.
 	HTTP *httpclient.Client
 	// Timeout bounds one HTTP attempt when HTTP is nil. Default 60s: a
 	// large listTasks on a busy hub is slow. The whole call is bounded by
@@ -64,7 +65,8 @@ type Options struct {
 // Client talks to one Koji hub. It is safe for concurrent use.
 type Client struct {
 	url            string
-	http           *httpclient.Client
+	http           *retryablehttp.Client
+	roundTrips     *atomic.Int64
 	log            *slog.Logger
 	batch          int
 	cache          *gocache.Cache // nil when caching is off
@@ -97,9 +99,11 @@ func New(opts Options) (*Client, error) {
 		}
 		hc = httpclient.New(httpclient.Options{Timeout: timeout, Logger: log})
 	}
+	trips := &atomic.Int64{}
 	c := &Client{
 		url:            opts.URL,
-		http:           hc,
+		http:           countedCopy(hc, trips),
+		roundTrips:     trips,
 		log:            log,
 		batch:          opts.BatchSize,
 		offlineRetries: opts.OfflineRetries,
@@ -164,7 +168,7 @@ type Stats struct {
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	return Stats{
-		RoundTrips:      c.http.RoundTrips(),
+		RoundTrips:      c.roundTrips.Load(),
 		Requests:        c.requests.Load(),
 		Calls:           c.calls.Load(),
 		Faults:          c.faults.Load(),
@@ -173,6 +177,46 @@ func (c *Client) Stats() Stats {
 		CacheMisses:     c.cacheMisses.Load(),
 		SharedFetches:   c.sharedFetches.Load(),
 	}
+}
+
+// countedCopy returns a retryablehttp client with hc's policy and
+// transport plus a layer that counts this client's attempts in n. (The
+// struct is rebuilt field by field: it holds sync.Onces and must not be
+// copied.)
+func countedCopy(hc *httpclient.Client, n *atomic.Int64) *retryablehttp.Client {
+	base := hc.Client
+	inner := http.Client{}
+	if base.HTTPClient != nil {
+		inner = *base.HTTPClient
+	}
+	next := inner.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	inner.Transport = countingTransport{next: next, n: n}
+	return &retryablehttp.Client{
+		HTTPClient:      &inner,
+		Logger:          base.Logger,
+		RetryWaitMin:    base.RetryWaitMin,
+		RetryWaitMax:    base.RetryWaitMax,
+		RetryMax:        base.RetryMax,
+		RequestLogHook:  base.RequestLogHook,
+		ResponseLogHook: base.ResponseLogHook,
+		CheckRetry:      base.CheckRetry,
+		Backoff:         base.Backoff,
+		ErrorHandler:    base.ErrorHandler,
+		PrepareRetry:    base.PrepareRetry,
+	}
+}
+
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.next.RoundTrip(r)
 }
 
 // do sends one encoded request of ncalls calls and decodes the answer,

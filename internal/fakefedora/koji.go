@@ -453,8 +453,16 @@ func kojiParamError(format string, args ...any) kojiFault {
 	return kojiFault{code: KojiFaultParameter, msg: fmt.Sprintf(format, args...), traceback: true}
 }
 
-// ServeHTTP answers one XML-RPC request.
+// ServeHTTP answers one XML-RPC request. The body is read before the
+// injected latency, so that the server notices a client that gives up
+// (net/http watches the connection only once the body is consumed).
 func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.requests.Add(1)
+	var body []byte
+	var readErr error
+	if r.Method == http.MethodPost {
+		body, readErr = io.ReadAll(io.LimitReader(r.Body, kojiMaxRequestLength+1))
+	}
 	h.mu.Lock()
 	latency := h.latency
 	h.mu.Unlock()
@@ -467,7 +475,6 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h.requests.Add(1)
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
@@ -489,9 +496,8 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, kojiMaxRequestLength+1))
-	if err != nil {
-		kojiInvalid(w, "could not read body: %v", err)
+	if readErr != nil {
+		kojiInvalid(w, "could not read body: %v", readErr)
 		return
 	}
 	if len(body) > kojiMaxRequestLength {
