@@ -278,10 +278,11 @@ func (c *Client) post(ctx context.Context, body []byte, ncalls int) (any, error)
 	return v, err
 }
 
+// snippet is the start of a body, enough to recognise an error page.
 func snippet(b []byte) string {
-	const max = 200
-	if len(b) > max {
-		return string(b[:max]) + "…"
+	const limit = 200
+	if len(b) > limit {
+		return string(b[:limit]) + "…"
 	}
 	return string(b)
 }
