@@ -114,6 +114,7 @@ type JobResult struct {
 	// PreviousRestarted when it was restarted and its clone is unknown.
 	PreviousJobID  int64
 	PreviousResult string
+	PreviousURL    string
 	// Seconds is how long the job ran (t_finished - t_started); zero when
 	// either time is missing.
 	Seconds int64
@@ -229,16 +230,18 @@ func (o OpenQA) Complete() bool { return len(o.Pending) == 0 }
 // clone_id names a job that is not in the input was restarted but its
 // restart is unknown: if nothing newer stands for its scenario, it is kept
 // and marked, and counts as pending.
-func latestJobs(jobs []openqa.Job) (latest map[Scenario]openqa.Job, cloneMissing map[int64]bool, distinct, superseded int) {
-	byID := make(map[int64]openqa.Job, len(jobs))
-	for _, j := range jobs {
-		byID[j.ID] = j
+func latestJobs(jobs []openqa.Job) (latest map[Scenario]*openqa.Job, cloneMissing map[int64]bool, distinct, superseded int) {
+	// Pointers into jobs: a Job is large, and copying it into maps was most
+	// of the cost of a check.
+	byID := make(map[int64]*openqa.Job, len(jobs))
+	for i := range jobs {
+		byID[jobs[i].ID] = &jobs[i]
 	}
-	latest = make(map[Scenario]openqa.Job, len(byID))
+	latest = make(map[Scenario]*openqa.Job, len(byID))
 	cloneMissing = map[int64]bool{}
 	// Two passes: live jobs first, so an orphaned superseded job only
-	// stands in for a scenario nothing else covers.
-	var orphans []openqa.Job
+	// stands in for a scenario nothing newer covers.
+	var orphans []*openqa.Job
 	for _, j := range byID {
 		if j.CloneID != 0 {
 			if _, ok := byID[j.CloneID]; ok {
@@ -248,7 +251,7 @@ func latestJobs(jobs []openqa.Job) (latest map[Scenario]openqa.Job, cloneMissing
 			}
 			continue
 		}
-		s := ScenarioOf(j)
+		s := ScenarioOf(*j)
 		if cur, ok := latest[s]; ok {
 			superseded++
 			if cur.ID > j.ID {
@@ -258,20 +261,19 @@ func latestJobs(jobs []openqa.Job) (latest map[Scenario]openqa.Job, cloneMissing
 		latest[s] = j
 	}
 	for _, j := range orphans {
-		s := ScenarioOf(j)
+		s := ScenarioOf(*j)
 		cur, ok := latest[s]
 		// The unknown clone is newer than anything else of the scenario
 		// when its id is: then the scenario's outcome is unknown.
-		newest := cur.ID
-		if cloneMissing[cur.ID] {
-			newest = cur.CloneID
-		}
-		if ok && j.CloneID <= newest {
-			superseded++
-			continue
-		}
 		if ok {
+			newest := cur.ID
+			if cloneMissing[cur.ID] {
+				newest = cur.CloneID
+			}
 			superseded++
+			if j.CloneID <= newest {
+				continue
+			}
 			delete(cloneMissing, cur.ID)
 		}
 		latest[s] = j
@@ -306,7 +308,7 @@ func classify(cur, prev []openqa.Job, havePrev bool) OpenQA {
 		ByArch: []ArchCounts{}, ByFlavor: []FlavorCounts{},
 		Jobs: distinct, Superseded: superseded,
 	}
-	var prevLatest map[Scenario]openqa.Job
+	var prevLatest map[Scenario]*openqa.Job
 	var prevMissing map[int64]bool
 	if havePrev {
 		prevLatest, prevMissing, o.PreviousJobs, _ = latestJobs(prev)
@@ -337,7 +339,7 @@ func classify(cur, prev []openqa.Job, havePrev bool) OpenQA {
 		}
 		prevFailed := false
 		if p, ok := prevLatest[s]; ok {
-			r.PreviousJobID, r.PreviousResult = p.ID, p.Result
+			r.PreviousJobID, r.PreviousResult, r.PreviousURL = p.ID, p.Result, p.URL
 			switch {
 			case prevMissing[p.ID]:
 				r.PreviousResult = PreviousRestarted
@@ -349,7 +351,7 @@ func classify(cur, prev []openqa.Job, havePrev bool) OpenQA {
 
 		cl := ClassPending
 		if !r.CloneMissing {
-			cl = classOf(j)
+			cl = classOf(*j)
 		}
 		switch cl {
 		case ClassPassed:

@@ -1,0 +1,183 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/checks"
+	"github.com/composeci/composeci/checks/checkstest"
+	"github.com/composeci/composeci/openqa"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// generatedAt is the fixed clock of every golden report.
+var generatedAt = time.Date(2026, 11, 22, 18, 30, 0, 0, time.UTC)
+
+const exampleLocation = "https://kojipkgs.fedoraproject.org/compose/rawhide/Fedora-Rawhide-20261122.n.0/compose"
+
+// exampleReport is the report of checkstest.Example.
+func exampleReport(t testing.TB) Report {
+	t.Helper()
+	return Build(checks.Run(checkstest.Example()), Meta{Status: "FINISHED_INCOMPLETE", Location: exampleLocation, GeneratedAt: generatedAt})
+}
+
+// firstReport is a report with no previous compose and tests still
+// running: the "first compose of a stream" case.
+func firstReport(t testing.TB) Report {
+	t.Helper()
+	in := checkstest.Example()
+	in.Previous = nil
+	in.Jobs[1].State, in.Jobs[1].Result, in.Jobs[1].TFinished = openqa.StateRunning, openqa.ResultNone, ""
+	in.Jobs[5].State, in.Jobs[5].Result, in.Jobs[5].TStarted, in.Jobs[5].TFinished = openqa.StateScheduled, openqa.ResultNone, "", ""
+	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: generatedAt})
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reports -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (run go test ./reports -update and review the diff):\n%s", name, firstDiff(want, got))
+	}
+}
+
+// firstDiff shows the first line that differs.
+func firstDiff(want, got []byte) string {
+	wl, gl := bytes.Split(want, []byte("\n")), bytes.Split(got, []byte("\n"))
+	for i := 0; i < len(wl) || i < len(gl); i++ {
+		var w, g []byte
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if !bytes.Equal(w, g) {
+			return "line " + strconv.Itoa(i+1) + ":\n want: " + string(w) + "\n got:  " + string(g)
+		}
+	}
+	return "(no line differs)"
+}
+
+func TestGolden(t *testing.T) {
+	rd, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t)} {
+		t.Run(name, func(t *testing.T) {
+			out, err := rd.Render(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".json", out.JSON)
+			golden(t, name+".txt", out.Text)
+			golden(t, name+".html", out.HTML)
+			golden(t, name+".subject", []byte(Subject(r)+"\n"))
+		})
+	}
+}
+
+// TestJSONRoundTrip checks that a report survives the archive's JSON
+// unchanged, so a re-rendered archived report equals the original.
+func TestJSONRoundTrip(t *testing.T) {
+	r := exampleReport(t)
+	b, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseReport(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := back.JSON()
+	if !bytes.Equal(b, b2) {
+		t.Errorf("round trip changed the JSON:\n%s", firstDiff(b, b2))
+	}
+}
+
+func TestParseReportRefusesNewerSchema(t *testing.T) {
+	for _, doc := range []string{`{"schema_version": 2}`, `{"schema_version": 0}`, `{}`} {
+		if _, err := ParseReport([]byte(doc)); err == nil {
+			t.Errorf("%s: no error", doc)
+		}
+	}
+}
+
+func TestSubject(t *testing.T) {
+	r := exampleReport(t)
+	if got, want := Subject(r), "Fedora-Rawhide-20261122.n.0 compose check: FINISHED_INCOMPLETE, 2 missing images, 4 new failures"; got != want {
+		t.Errorf("Subject = %q\nwant      %q", got, want)
+	}
+	r.Summary.MissingExpected, r.Summary.NewFailures, r.Status = 0, 1, "FINISHED\r\nBcc: victim@example.org"
+	if got, want := Subject(r), "Fedora-Rawhide-20261122.n.0 compose check: FINISHEDBcc: victim@example.org, 1 new failure"; got != want {
+		t.Errorf("Subject = %q\nwant      %q", got, want)
+	}
+	r.Status, r.Summary.NewFailures = "", 0
+	r.Summary.ResultsComplete, r.Summary.Pending = false, 3
+	if got, want := Subject(r), "Fedora-Rawhide-20261122.n.0 compose check: status unknown, 0 new failures (results incomplete: 3 tests pending)"; got != want {
+		t.Errorf("Subject = %q\nwant      %q", got, want)
+	}
+}
+
+// TestSchemaKeys pins the top-level and openqa keys that
+// docs/report-schema.md documents: renaming one is a schema change.
+func TestSchemaKeys(t *testing.T) {
+	b, err := exampleReport(t).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"compose_id", "diff", "generated_at", "location", "missing_expected", "openqa",
+		"previous_compose_id", "problem", "release", "schema_version", "status", "stream", "subvariants", "summary"}
+	if got := slices.Sorted(maps.Keys(doc)); !slices.Equal(got, want) {
+		t.Errorf("top-level keys %v\nwant %v", got, want)
+	}
+	var oq map[string]json.RawMessage
+	if err := json.Unmarshal(doc["openqa"], &oq); err != nil {
+		t.Fatal(err)
+	}
+	wantOQ := []string{"by_arch", "by_flavor", "cancelled", "durations", "fixed", "incomplete", "known_failures",
+		"new_failures", "pending", "previous_jobs", "skipped", "soft_failures"}
+	if got := slices.Sorted(maps.Keys(oq)); !slices.Equal(got, wantOQ) {
+		t.Errorf("openqa keys %v\nwant %v", got, wantOQ)
+	}
+	var diff map[string]json.RawMessage
+	if err := json.Unmarshal(doc["diff"], &diff); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(diff)); !slices.Equal(got, []string{"added", "changed", "removed"}) {
+		t.Errorf("diff keys %v", got)
+	}
+	var jobs []map[string]any
+	if err := json.Unmarshal(oq["new_failures"], &jobs); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"test", "flavor", "arch", "machine", "job_id", "url", "result"} {
+		if _, ok := jobs[0][k]; !ok {
+			t.Errorf("a new failure lacks %q", k)
+		}
+	}
+}

@@ -1,0 +1,367 @@
+// Package reports turns the findings of the checks on one compose into the
+// compose check report: a versioned JSON model (docs/report-schema.md),
+// plain text and HTML renderings (from the templates package), an archive of
+// reports on disk, and email routed per release stream and subvariant.
+//
+// The flow for one compose:
+//
+//	f := checks.Run(in)
+//	r := reports.Build(f, reports.Meta{Status: ..., Location: ..., GeneratedAt: now})
+//	paths, err := reports.DataArchive(dataDir).Write(ctx, r)
+//	to := routing.Recipients(r)            // or reports.Override(mailTo)
+//	res, err := mailer.Send(ctx, r, to)
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/composeci/composeci/checks"
+	"github.com/composeci/composeci/fedfind"
+)
+
+// SchemaVersion is the version of the report JSON this package writes. It
+// grows when a field changes meaning or goes away; added fields do not
+// change it. docs/report-schema.md documents every version.
+const SchemaVersion = 1
+
+// ErrSchemaVersion is wrapped when a report's schema_version is newer than
+// this code reads.
+var ErrSchemaVersion = errors.New("unsupported report schema version")
+
+// Report is the compose check report of one compose. Every slice is
+// non-nil and sorted and no field is a map, so the JSON of two reports diffs
+// line by line.
+type Report struct {
+	SchemaVersion int    `json:"schema_version"`
+	ComposeID     string `json:"compose_id"`
+	// PreviousComposeID is the compose compared against, "" when there was
+	// none (then nothing is fixed or known and there is no image diff).
+	PreviousComposeID string `json:"previous_compose_id"`
+	Stream            Stream `json:"stream"`
+	// Release names the archive directory of the report's stream
+	// ("rawhide", "44", ...); see ReleaseOf.
+	Release string `json:"release"`
+	// Status is the compose's Pungi STATUS (FINISHED, FINISHED_INCOMPLETE,
+	// ...), "" when unknown.
+	Status string `json:"status"`
+	// Location is the compose's URL, "" when unknown.
+	Location    string    `json:"location"`
+	GeneratedAt time.Time `json:"generated_at"`
+	// Problem is true when an expected image is missing or a test newly
+	// fails: what "error" recipient lists are mailed.
+	Problem bool    `json:"problem"`
+	Summary Summary `json:"summary"`
+	// Subvariants are the compose's subvariants (and those of missing
+	// expected images), for mail routing.
+	Subvariants     []string                `json:"subvariants"`
+	MissingExpected []fedfind.ExpectedImage `json:"missing_expected"`
+	Diff            fedfind.ImageDiff       `json:"diff"`
+	OpenQA          OpenQA                  `json:"openqa"`
+}
+
+// Stream is the compose's release stream.
+type Stream struct {
+	Kind    string `json:"kind"`
+	Short   string `json:"short"`
+	Version string `json:"version"`
+	Dir     string `json:"dir"`
+	// Name is the stream for people: "Fedora Rawhide", "Fedora 44".
+	Name string `json:"name"`
+}
+
+// Summary holds the counts of every finding, so dashboards and the archive
+// index need not count lists.
+type Summary struct {
+	Images          int `json:"images"`
+	ExpectedImages  int `json:"expected_images"`
+	MissingExpected int `json:"missing_expected"`
+	ImagesAdded     int `json:"images_added"`
+	ImagesRemoved   int `json:"images_removed"`
+	ImagesChanged   int `json:"images_changed"`
+	// Jobs is the number of distinct openQA jobs; Superseded of them were
+	// replaced by a clone or a newer job of the same scenario, and Tests is
+	// the number of scenarios that remain (each counted once below).
+	Jobs          int `json:"jobs"`
+	Superseded    int `json:"superseded"`
+	Tests         int `json:"tests"`
+	Passed        int `json:"passed"`
+	Failed        int `json:"failed"`
+	NewFailures   int `json:"new_failures"`
+	KnownFailures int `json:"known_failures"`
+	Fixed         int `json:"fixed"`
+	SoftFailures  int `json:"soft_failures"`
+	Incomplete    int `json:"incomplete"`
+	Skipped       int `json:"skipped"`
+	Cancelled     int `json:"cancelled"`
+	Pending       int `json:"pending"`
+	// ResultsComplete is false while any test is pending: the report is a
+	// snapshot and a later one may differ.
+	ResultsComplete bool `json:"results_complete"`
+}
+
+// OpenQA holds the openQA findings. Every list is sorted by arch, flavor,
+// test and machine.
+type OpenQA struct {
+	// PreviousJobs is the number of openQA jobs of the previous compose; 0
+	// with a previous compose means it has no results to compare with.
+	PreviousJobs  int   `json:"previous_jobs"`
+	NewFailures   []Job `json:"new_failures"`
+	KnownFailures []Job `json:"known_failures"`
+	Fixed         []Job `json:"fixed"`
+	SoftFailures  []Job `json:"soft_failures"`
+	Incomplete    []Job `json:"incomplete"`
+	Skipped       []Job `json:"skipped"`
+	Cancelled     []Job `json:"cancelled"`
+	Pending       []Job `json:"pending"`
+	// ByArch and ByFlavor count outcomes per arch and per (arch, flavor).
+	ByArch    []ArchCounts   `json:"by_arch"`
+	ByFlavor  []FlavorCounts `json:"by_flavor"`
+	Durations Durations      `json:"durations"`
+}
+
+// Job is one scenario's newest openQA job.
+type Job struct {
+	Test    string `json:"test"`
+	Flavor  string `json:"flavor"`
+	Arch    string `json:"arch"`
+	Machine string `json:"machine"`
+	JobID   int64  `json:"job_id"`
+	URL     string `json:"url"`
+	State   string `json:"state"`
+	Result  string `json:"result"`
+	// Restarted is true when this job is a clone of an earlier try.
+	Restarted bool `json:"restarted,omitempty"`
+	// CloneMissing is true for a restarted job whose clone is unknown.
+	CloneMissing bool `json:"clone_missing,omitempty"`
+	// PreviousJobID and PreviousResult are the same scenario in the
+	// previous compose; absent when it did not run there.
+	PreviousJobID  int64  `json:"previous_job_id,omitempty"`
+	PreviousResult string `json:"previous_result,omitempty"`
+	PreviousURL    string `json:"previous_url,omitempty"`
+	Seconds        int64  `json:"seconds,omitempty"`
+}
+
+// Counts are the outcomes of a set of tests.
+type Counts struct {
+	Total      int `json:"total"`
+	Passed     int `json:"passed"`
+	Failed     int `json:"failed"`
+	SoftFailed int `json:"softfailed"`
+	Incomplete int `json:"incomplete"`
+	Skipped    int `json:"skipped"`
+	Cancelled  int `json:"cancelled"`
+	Pending    int `json:"pending"`
+}
+
+// ArchCounts are the outcomes on one arch.
+type ArchCounts struct {
+	Arch string `json:"arch"`
+	Counts
+}
+
+// FlavorCounts are the outcomes of one flavor on one arch.
+type FlavorCounts struct {
+	Arch   string `json:"arch"`
+	Flavor string `json:"flavor"`
+	Counts
+}
+
+// Durations are the jobs' running times.
+type Durations struct {
+	TotalSeconds   int64     `json:"total_seconds"`
+	LongestSeconds int64     `json:"longest_seconds"`
+	LongestJobID   int64     `json:"longest_job_id,omitempty"`
+	SpanSeconds    int64     `json:"span_seconds"`
+	FirstStarted   time.Time `json:"first_started,omitzero"`
+	LastFinished   time.Time `json:"last_finished,omitzero"`
+	TimedJobs      int       `json:"timed_jobs"`
+}
+
+// Meta is what the report says about the compose beyond the findings.
+type Meta struct {
+	// Status is the compose's Pungi STATUS.
+	Status string
+	// Location is the compose's URL.
+	Location string
+	// GeneratedAt stamps the report; zero means now. Golden tests and
+	// re-renders of archived inputs pass a fixed time.
+	GeneratedAt time.Time
+}
+
+// Build makes the report of findings f.
+func Build(f checks.Findings, meta Meta) Report {
+	at := meta.GeneratedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	st := fedfind.StreamOf(f.Compose)
+	release, _ := releaseOf(f.Compose) // a parsed ID always has one
+	r := Report{
+		SchemaVersion:   SchemaVersion,
+		ComposeID:       f.Compose.String(),
+		Stream:          Stream{Kind: string(st.Kind), Short: st.Short, Version: st.Version, Dir: st.Dir, Name: st.String()},
+		Release:         release,
+		Status:          meta.Status,
+		Location:        meta.Location,
+		GeneratedAt:     at.UTC().Truncate(time.Second),
+		Problem:         f.Problem(),
+		Subvariants:     nonNil(f.Subvariants),
+		MissingExpected: nonNil(f.MissingExpected),
+		Diff: fedfind.ImageDiff{Added: nonNil(f.Diff.Added), Removed: nonNil(f.Diff.Removed),
+			Changed: nonNil(f.Diff.Changed)},
+	}
+	if f.HasPrevious() {
+		r.PreviousComposeID = f.Previous.String()
+	}
+	o := f.OpenQA
+	r.OpenQA = OpenQA{
+		PreviousJobs:  o.PreviousJobs,
+		NewFailures:   jobsOf(o.NewFailures),
+		KnownFailures: jobsOf(o.KnownFailures),
+		Fixed:         jobsOf(o.Fixed),
+		SoftFailures:  jobsOf(o.SoftFailures),
+		Incomplete:    jobsOf(o.Incomplete),
+		Skipped:       jobsOf(o.Skipped),
+		Cancelled:     jobsOf(o.Cancelled),
+		Pending:       jobsOf(o.Pending),
+		ByArch:        make([]ArchCounts, 0, len(o.ByArch)),
+		ByFlavor:      make([]FlavorCounts, 0, len(o.ByFlavor)),
+		Durations: Durations{TotalSeconds: o.Durations.TotalSeconds, LongestSeconds: o.Durations.LongestSeconds,
+			LongestJobID: o.Durations.LongestJobID, SpanSeconds: o.Durations.SpanSeconds,
+			FirstStarted: o.Durations.FirstStarted, LastFinished: o.Durations.LastFinished, TimedJobs: o.Durations.Timed},
+	}
+	for _, a := range o.ByArch {
+		r.OpenQA.ByArch = append(r.OpenQA.ByArch, ArchCounts{Arch: a.Arch, Counts: Counts(a.Counts)})
+	}
+	for _, fl := range o.ByFlavor {
+		r.OpenQA.ByFlavor = append(r.OpenQA.ByFlavor, FlavorCounts{Arch: fl.Arch, Flavor: fl.Flavor, Counts: Counts(fl.Counts)})
+	}
+	r.Summary = Summary{
+		Images: f.Images, ExpectedImages: f.Expected, MissingExpected: len(f.MissingExpected),
+		ImagesAdded: len(f.Diff.Added), ImagesRemoved: len(f.Diff.Removed), ImagesChanged: len(f.Diff.Changed),
+		Jobs: o.Jobs, Superseded: o.Superseded, Tests: o.Counts.Total,
+		Passed: o.Counts.Passed, Failed: o.Counts.Failed,
+		NewFailures: len(o.NewFailures), KnownFailures: len(o.KnownFailures), Fixed: len(o.Fixed),
+		SoftFailures: len(o.SoftFailures), Incomplete: len(o.Incomplete), Skipped: len(o.Skipped),
+		Cancelled: len(o.Cancelled), Pending: len(o.Pending), ResultsComplete: o.Complete(),
+	}
+	return r
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func jobsOf(rs []checks.JobResult) []Job {
+	out := make([]Job, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, Job{Test: r.Test, Flavor: r.Flavor, Arch: r.Arch, Machine: r.Machine,
+			JobID: r.JobID, URL: r.URL, State: r.State, Result: r.Result, Restarted: r.Clone,
+			CloneMissing: r.CloneMissing, PreviousJobID: r.PreviousJobID, PreviousResult: r.PreviousResult,
+			PreviousURL: r.PreviousURL, Seconds: r.Seconds})
+	}
+	return out
+}
+
+// JSON returns the report as the archive stores it: indented, with a
+// trailing newline.
+func (r Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding report of %s: %w", r.ComposeID, err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseReport reads a report's JSON. It refuses a schema_version newer than
+// SchemaVersion (wrapping ErrSchemaVersion) rather than misread it, and
+// unknown fields are ignored so that older code reads reports with fields
+// added later.
+func ParseReport(data []byte) (Report, error) {
+	var r Report
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("reading report: %w", err)
+	}
+	if r.SchemaVersion < 1 || r.SchemaVersion > SchemaVersion {
+		return Report{}, fmt.Errorf("%w: %d (this code reads 1 to %d)", ErrSchemaVersion, r.SchemaVersion, SchemaVersion)
+	}
+	return r, nil
+}
+
+// HasPrevious reports whether a previous compose was compared against.
+func (r Report) HasPrevious() bool { return r.PreviousComposeID != "" }
+
+// SummaryLine says in one line what needs reading: the counts of missing
+// images and of each kind of failure, leaving out kinds there are none of.
+// An all-clear compose gets "no missing images, no failures".
+func (r Report) SummaryLine() string {
+	s := r.Summary
+	var parts []string
+	add := func(n int, one, many string) {
+		if n > 0 {
+			parts = append(parts, plural(n, one, many))
+		}
+	}
+	add(s.MissingExpected, "missing image", "missing images")
+	add(s.NewFailures, "new failure", "new failures")
+	add(s.KnownFailures, "known failure", "known failures")
+	add(s.Fixed, "fixed", "fixed")
+	add(s.SoftFailures, "soft failure", "soft failures")
+	add(s.Incomplete, "incomplete", "incomplete")
+	add(s.Pending, "pending", "pending")
+	if len(parts) == 0 {
+		return "no missing images, no failures"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// Subject is the email subject of the report: the compose, its status, the
+// number of missing images (when any), the number of new failures (always:
+// it is what a reader scans the list for), and a warning while results are
+// incomplete. For example "Fedora-Rawhide-20261122.n.0 compose check:
+// FINISHED_INCOMPLETE, 2 missing images, 3 new failures".
+func Subject(r Report) string {
+	var b strings.Builder
+	b.WriteString(r.ComposeID)
+	b.WriteString(" compose check: ")
+	status := printable(r.Status)
+	if status == "" {
+		status = "status unknown"
+	}
+	b.WriteString(status)
+	if n := r.Summary.MissingExpected; n > 0 {
+		b.WriteString(", " + plural(n, "missing image", "missing images"))
+	}
+	b.WriteString(", " + plural(r.Summary.NewFailures, "new failure", "new failures"))
+	if !r.Summary.ResultsComplete {
+		b.WriteString(" (results incomplete: " + plural(r.Summary.Pending, "test", "tests") + " pending)")
+	}
+	return b.String()
+}
+
+// printable drops control characters (a STATUS file ends in a newline, and
+// a hostile one could hold a header break) and trims spaces.
+func printable(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s))
+}
