@@ -181,3 +181,19 @@ func TestSchemaKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestSummaryLine(t *testing.T) {
+	for _, tt := range []struct {
+		s    Summary
+		want string
+	}{
+		{Summary{Tests: 10, Passed: 10}, "no missing images, no failures"},
+		{Summary{}, "no openQA results"},
+		{Summary{MissingExpected: 1}, "1 missing image, no openQA results"},
+		{Summary{Tests: 5, NewFailures: 1, KnownFailures: 2, Fixed: 1, Pending: 1}, "1 new failure, 2 known failures, 1 fixed, 1 pending"},
+	} {
+		if got := (Report{Summary: tt.s}).SummaryLine(); got != tt.want {
+			t.Errorf("SummaryLine(%+v) = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}

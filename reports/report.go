@@ -3,13 +3,18 @@
 // plain text and HTML renderings (from the templates package), an archive of
 // reports on disk, and email routed per release stream and subvariant.
 //
-// The flow for one compose:
+// The flow for one compose, as the check command and the pipeline's check
+// and report stages run it:
 //
-//	f := checks.Run(in)
-//	r := reports.Build(f, reports.Meta{Status: ..., Location: ..., GeneratedAt: now})
-//	paths, err := reports.DataArchive(dataDir).Write(ctx, r)
-//	to := routing.Recipients(r)            // or reports.Override(mailTo)
-//	res, err := mailer.Send(ctx, r, to)
+//	f := checks.Run(checks.Input{...})                 // pure: no I/O
+//	r := reports.Build(f, reports.Meta{Status: status, Location: url, GeneratedAt: now})
+//	w, err := reports.DataArchive(dataDir).Write(ctx, r) // report.{json,txt,html} + index.json
+//	rt, err := reports.LoadRouting(routingFile)          // or reports.OverrideRouting(mailTo)
+//	m, err := reports.NewMailer(mailConfig, logger)
+//	sent, err := m.Send(ctx, r, rt.Recipients(r))       // reports.Retryable(err) says if worth retrying
+//
+// RenderText, RenderHTML, RenderJSON and Subject print a report anywhere
+// else (a terminal, a web page).
 package reports
 
 import (
@@ -302,7 +307,8 @@ func (r Report) HasPrevious() bool { return r.PreviousComposeID != "" }
 
 // SummaryLine says in one line what needs reading: the counts of missing
 // images and of each kind of failure, leaving out kinds there are none of.
-// An all-clear compose gets "no missing images, no failures".
+// An all-clear compose gets "no missing images, no failures"; one that was
+// not tested says "no openQA results" rather than look all clear.
 func (r Report) SummaryLine() string {
 	s := r.Summary
 	var parts []string
@@ -318,6 +324,9 @@ func (r Report) SummaryLine() string {
 	add(s.SoftFailures, "soft failure", "soft failures")
 	add(s.Incomplete, "incomplete", "incomplete")
 	add(s.Pending, "pending", "pending")
+	if s.Tests == 0 {
+		parts = append(parts, "no openQA results")
+	}
 	if len(parts) == 0 {
 		return "no missing images, no failures"
 	}
