@@ -116,6 +116,12 @@ func TestClassification(t *testing.T) {
 			want: outcome{New: []string{"install"}},
 		},
 		{
+			name: "a test that failed before and is absent now is not fixed",
+			cur:  []openqa.Job{j(10, "desktop", "passed")},
+			prev: []openqa.Job{j(1, "install", "failed"), j(2, "desktop", "passed")},
+			want: outcome{},
+		},
+		{
 			name:     "failed then passed is fixed",
 			cur:      []openqa.Job{j(10, "install", "passed")},
 			prev:     []openqa.Job{j(1, "install", "failed")},
