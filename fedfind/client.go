@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-retryablehttp"
 
@@ -64,6 +65,10 @@ type Client struct {
 	http    *httpclient.Client
 	log     *slog.Logger
 	trusted []string
+	// settled remembers, per compose ID, when this client first saw its
+	// STATUS final (on the Koji client's clock): Koji answers fetched since
+	// then may stand for later verdicts (see Completeness).
+	settled sync.Map
 }
 
 // NewClient returns a Client for the tree at opts.Root.

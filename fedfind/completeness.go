@@ -174,8 +174,10 @@ func imageReleaseVersion(cm *Compose, label string) (release, version string) {
 // Completeness decides whether a compose is done, from its Pungi STATUS and,
 // for streams that build images in Koji, the compose's Koji image tasks. The
 // Koji question is one listTasks per method, all in one multicall, so a cold
-// verdict costs one Koji round trip; the client's cache answers a repeated
-// or narrower question once the tasks it saw are finished.
+// verdict costs one Koji round trip. Once STATUS is final and every image
+// task seen since has finished, the Koji client's cache answers a repeated
+// or narrower question with no round trip; before that, every verdict asks
+// Koji afresh (a cached answer could hide a task created or finished since).
 //
 // Rawhide and Branched nightlies of one day share the release string
 // ("20261122.n.0"); the version in the task request ("Rawhide", "44") tells
@@ -227,6 +229,13 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 		CreatedAfter:  day.Add(-rules.WindowBefore.Duration),
 		CreatedBefore: day.Add(rules.WindowAfter.Duration),
 		Cache:         koji.CacheFinal,
+	}
+	if st.Success() {
+		// Pungi has finished: it creates no more image tasks for this
+		// compose. Koji answers fetched since STATUS was first seen final,
+		// whose tasks have all finished, can answer again.
+		at, _ := c.settled.LoadOrStore(cm.ID.String(), opts.Koji.Now())
+		q.Cache, q.SettledAt = koji.CacheSettled, at.(time.Time)
 	}
 	before := opts.Koji.Stats().RoundTrips
 	tasks, err := opts.Koji.ListTasks(ctx, q)

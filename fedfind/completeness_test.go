@@ -24,6 +24,12 @@ var day = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
 func newKojiWorld(t *testing.T) *kojiWorld {
 	t.Helper()
+	return newKojiWorldAt(t, func() time.Time { return day.Add(72 * time.Hour) })
+}
+
+// newKojiWorldAt is newKojiWorld with the Koji client on clock now.
+func newKojiWorldAt(t *testing.T, now func() time.Time) *kojiWorld {
+	t.Helper()
 	w := &kojiWorld{mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
 	// Nightly tasks are created a minute apart from 03:00; by 03:10 ten exist.
 	w.hub.SetNow(day.Add(3*time.Hour + 10*time.Minute))
@@ -36,9 +42,9 @@ func newKojiWorld(t *testing.T) *kojiWorld {
 		t.Fatal(err)
 	}
 	fast := httpclient.New(httpclient.Options{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond})
-	// The client's clock stands three days after the compose, so a
-	// creation window that ended is known to be closed.
-	if w.kc, err = koji.New(koji.Options{URL: hubURL, HTTP: fast, Now: func() time.Time { return day.Add(72 * time.Hour) }}); err != nil {
+	// By default the client's clock stands three days after the compose,
+	// so a creation window that ended is known to be closed.
+	if w.kc, err = koji.New(koji.Options{URL: hubURL, HTTP: fast, Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -192,6 +198,42 @@ func TestCompletenessRulesFile(t *testing.T) {
 	} {
 		if _, err := fedfind.ParseCompletenessRules(strings.NewReader(doc), "c.toml"); err == nil {
 			t.Errorf("accepted %q", doc)
+		}
+	}
+}
+
+// TestCompletenessCacheWindowOpen is the production case: the verdicts come
+// on the compose's own day, while the creation window is open. Until STATUS
+// is final every verdict asks Koji; after it, an answer fetched since whose
+// tasks all finished answers repeated and narrower questions.
+func TestCompletenessCacheWindowOpen(t *testing.T) {
+	var w *kojiWorld
+	w = newKojiWorldAt(t, func() time.Time { return w.hub.Now() })
+	id := "Fedora-Rawhide-20261122.n.0"
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "STARTED"})
+	ids := w.hub.AddNightlyImageTasks(id, "20261122.n.0", "Rawhide", 3, fakefedora.KojiRunSchedule(0, time.Second, fakefedora.KojiClosed)...)
+	w.hub.SetNow(day.Add(3*time.Hour + 90*time.Second)) // two tasks exist, both closed
+	w.hub.SetTaskSchedule(ids[2], fakefedora.KojiRunSchedule(0, 2*time.Hour, fakefedora.KojiClosed)...)
+	if c := w.verdict(t, id, fedfind.CompletenessOptions{}); c.Verdict != fedfind.VerdictRunning || c.Tasks.Total != 2 || c.KojiRoundTrips != 1 {
+		t.Fatalf("while Pungi runs: %s %+v, %d round trips", c.Verdict, c.Tasks, c.KojiRoundTrips)
+	}
+	// The third task was created after that answer and is still open when
+	// STATUS turns final: the cached answer (two closed tasks) must not
+	// make the compose look done.
+	w.hub.Advance(10 * time.Minute)
+	w.mirror.SetStatus(id, "FINISHED")
+	if c := w.verdict(t, id, fedfind.CompletenessOptions{}); c.Verdict != fedfind.VerdictRunning || c.Tasks.Open != 1 || c.KojiRoundTrips != 1 {
+		t.Fatalf("STATUS final, a task open: %s %+v, %d round trips", c.Verdict, c.Tasks, c.KojiRoundTrips)
+	}
+	w.hub.Advance(3 * time.Hour)
+	if c := w.verdict(t, id, fedfind.CompletenessOptions{}); c.Verdict != fedfind.VerdictDone || c.KojiRoundTrips != 1 {
+		t.Fatalf("all finished: %s, %d round trips", c.Verdict, c.KojiRoundTrips)
+	}
+	rules := fedfind.DefaultCompletenessRules()
+	rules.Methods = []string{"kiwiBuild", "osbuildImage"}
+	for _, opts := range []fedfind.CompletenessOptions{{}, {Rules: rules}} {
+		if c := w.verdict(t, id, opts); c.Verdict != fedfind.VerdictDone || c.KojiRoundTrips != 0 {
+			t.Errorf("again (methods %v): %s, %d round trips, want 0", opts.Rules.Methods, c.Verdict, c.KojiRoundTrips)
 		}
 	}
 }

@@ -30,9 +30,16 @@ func (e *cacheEntry) filter(u unitQuery) []Task {
 }
 
 // final reports whether e's answer to u cannot have changed since e was
-// fetched (see CacheFinal).
-func (e *cacheEntry) final(u unitQuery) bool {
-	if e.unit.before.IsZero() || e.fetched.Before(e.unit.before.Add(finalMargin)) {
+// fetched (see CacheFinal). With CacheSettled the caller vouches that no
+// task it cares about was created after settledAt, so the window need not
+// have closed, but e must have been fetched since then.
+func (e *cacheEntry) final(u unitQuery, policy CachePolicy, settledAt time.Time) bool {
+	switch {
+	case policy == CacheSettled:
+		if e.fetched.Before(settledAt) {
+			return false // fetched before the caller's tasks were all created
+		}
+	case e.unit.before.IsZero() || e.fetched.Before(e.unit.before.Add(finalMargin)):
 		return false // tasks may still be created inside the window
 	}
 	if e.unit.states != nil && !subset(unfinishedStates, e.unit.states) {
@@ -61,7 +68,7 @@ func (c *Client) ListTasks(ctx context.Context, q TaskQuery) ([]Task, error) {
 	var rows []Task
 	var missing []unitQuery
 	for _, u := range units {
-		if r, ok := c.lookup(u, q.Cache); ok {
+		if r, ok := c.lookup(u, q.Cache, q.SettledAt); ok {
 			rows = append(rows, r...)
 			continue
 		}
@@ -88,12 +95,12 @@ func (c *Client) ListTasks(ctx context.Context, q TaskQuery) ([]Task, error) {
 
 // lookup answers u from the cache if policy allows: an identical query
 // first, else the smallest cached query that subsumes u.
-func (c *Client) lookup(u unitQuery, policy CachePolicy) ([]Task, bool) {
+func (c *Client) lookup(u unitQuery, policy CachePolicy, settledAt time.Time) ([]Task, bool) {
 	if c.cache == nil || policy == CacheBypass {
 		return nil, false
 	}
 	if v, ok := c.cache.Get(u.key()); ok {
-		if e := v.(*cacheEntry); policy != CacheFinal || e.final(u) {
+		if e := v.(*cacheEntry); !policy.needsFinal() || e.final(u, policy, settledAt) {
 			c.cacheHits.Add(1)
 			return e.filter(u), true
 		}
@@ -101,7 +108,7 @@ func (c *Client) lookup(u unitQuery, policy CachePolicy) ([]Task, bool) {
 	var best *cacheEntry
 	for _, it := range c.cache.Items() {
 		e, ok := it.Object.(*cacheEntry)
-		if !ok || !e.unit.subsumes(u) || (policy == CacheFinal && !e.final(u)) {
+		if !ok || !e.unit.subsumes(u) || (policy.needsFinal() && !e.final(u, policy, settledAt)) {
 			continue
 		}
 		if best == nil || len(e.rows) < len(best.rows) {

@@ -342,6 +342,48 @@ func TestCacheFinal(t *testing.T) {
 	poll("everything final: no request", 0, 0)
 }
 
+// TestCacheSettled follows a compose whose STATUS turns final while its
+// window is still open: answers fetched before SettledAt are never trusted
+// (a task may have been created since), answers fetched after it are, once
+// their tasks have finished.
+func TestCacheSettled(t *testing.T) {
+	h := newHub(t)
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	h.SetNow(day.Add(3*time.Hour + 90*time.Second)) // two of three tasks exist
+	h.AddNightlyImageTasks("Fedora-Rawhide-20261122.n.0", "20261122.n.0", "Rawhide", 3,
+		fakefedora.KojiRunSchedule(0, 30*time.Second, fakefedora.KojiClosed)...)
+	c := newClient(t, h.URL(), koji.Options{Now: h.Now, CacheTTL: 100 * time.Hour})
+	ctx := context.Background()
+	q := koji.TaskQuery{Methods: []string{"kiwiBuild", "livemedia", "osbuildImage"}, TopLevel: true,
+		CreatedAfter: day.Add(-24 * time.Hour), CreatedBefore: day.Add(48 * time.Hour), Cache: koji.CacheFinal}
+	poll := func(step string, q koji.TaskQuery, wantCalls int64, wantTasks int) {
+		t.Helper()
+		before := h.CallCount("listTasks")
+		tasks, err := c.ListTasks(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.CallCount("listTasks") - before; got != wantCalls || len(tasks) != wantTasks {
+			t.Errorf("%s: %d listTasks calls, %d tasks; want %d calls, %d tasks", step, got, len(tasks), wantCalls, wantTasks)
+		}
+	}
+	poll("while Pungi runs", q, 3, 2)
+	h.Advance(time.Hour) // the third task is created and finishes; STATUS turns final
+	settled := q
+	settled.Cache, settled.SettledAt = koji.CacheSettled, c.Now()
+	poll("the answer before SettledAt is not trusted", settled, 3, 3)
+	poll("the answer since is", settled, 0, 3)
+	narrower := settled
+	narrower.Methods = []string{"kiwiBuild"}
+	poll("and answers a narrower question", narrower, 0, 1)
+	poll("CacheFinal still waits for the window to close", q, 3, 3)
+	bad := q
+	bad.SettledAt = c.Now()
+	if _, err := c.ListTasks(ctx, bad); !errors.Is(err, koji.ErrInvalidQuery) {
+		t.Errorf("SettledAt without CacheSettled: %v", err)
+	}
+}
+
 func TestListTasksSingleflight(t *testing.T) {
 	w := newCacheWorld(t)
 	w.hub.SetLatency(200 * time.Millisecond)

@@ -141,6 +141,10 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
+// Now returns the time on the client's clock (Options.Now), the clock of
+// TaskQuery.SettledAt.
+func (c *Client) Now() time.Time { return c.now() }
+
 // Stats are a client's counters since it was made.
 type Stats struct {
 	// RoundTrips is HTTP requests sent, transport retries included.

@@ -37,6 +37,10 @@ type TaskQuery struct {
 	// Cache says how the answer may come from the cache. It is not part of
 	// what the query selects.
 	Cache CachePolicy
+	// SettledAt goes with CacheSettled: the caller knows that no task it
+	// cares about has been created since (for a compose, when its STATUS was
+	// first seen final, on the client's clock: see Client.Now).
+	SettledAt time.Time
 }
 
 // CachePolicy says whether ListTasks may answer from its cache.
@@ -60,7 +64,18 @@ const (
 	// CacheBypass always asks the hub; the fresh answer is still cached for
 	// later queries.
 	CacheBypass
+	// CacheSettled is CacheFinal for a caller that knows no task it cares
+	// about has been created since TaskQuery.SettledAt, even though the
+	// window is still open: a compose whose STATUS is final gets no new
+	// image tasks. A cached answer fetched since SettledAt whose matching
+	// tasks have all finished is then final. Tasks of no interest to the
+	// caller (another compose's, created since) may be missing from it.
+	CacheSettled
 )
+
+// needsFinal reports whether the policy answers from the cache only with
+// answers that cannot have changed.
+func (p CachePolicy) needsFinal() bool { return p == CacheFinal || p == CacheSettled }
 
 // finalMargin is how long after a window's end a fetch must have happened
 // for CacheFinal to trust that the window is closed: it absorbs clock skew
@@ -86,6 +101,9 @@ func (q TaskQuery) units() ([]unitQuery, error) {
 	}
 	if q.Owner < 0 || q.Parent < 0 {
 		return nil, fmt.Errorf("%w: negative owner or parent id", ErrInvalidQuery)
+	}
+	if (q.Cache == CacheSettled) != !q.SettledAt.IsZero() {
+		return nil, fmt.Errorf("%w: CacheSettled and SettledAt go together", ErrInvalidQuery)
 	}
 	if len(q.Methods) == 0 && q.Parent == 0 && q.Owner == 0 && q.CreatedAfter.IsZero() {
 		return nil, fmt.Errorf("%w: no method, parent, owner or CreatedAfter: that would list every task on the hub", ErrInvalidQuery)
