@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/composeci/composeci/internal/fakefedora"
 )
 
 // runCLI runs composeci with args (plus --compose-root of the demo tree)
@@ -20,9 +22,34 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 	return code, out.String(), errb.String()
 }
 
+// testTree is a few Rawhide and Branched nightlies. The newest Rawhide lacks
+// an expected image (Server boot on aarch64), has a new one (Budgie live) and
+// a much larger KDE live image; yesterday's first respin was DOOMED.
+func testTree() *fakefedora.Mirror {
+	m := fakefedora.NewMirror()
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261120.n.0", Status: "FINISHED"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "DOOMED"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.1", Status: "FINISHED"})
+	var newest []fakefedora.ImageSpec
+	for _, im := range fakefedora.StandardImages("Fedora-Rawhide-20261122.n.0") {
+		switch {
+		case im.Subvariant == "Server" && im.Type == "boot" && im.Arch == "aarch64":
+			continue
+		case im.Subvariant == "KDE":
+			im.Size = fakefedora.StableSize(im) * 115 / 100
+		}
+		newest = append(newest, im)
+	}
+	newest = append(newest, fakefedora.ImageSpec{Variant: "Budgie", Subvariant: "Budgie", Type: "live", Format: "iso", Arch: "x86_64"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED_INCOMPLETE", Images: newest})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261121.n.0", Status: "FINISHED"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
+	return m
+}
+
 func demoRoot(t *testing.T) string {
 	t.Helper()
-	m := demoScenario()
+	m := testTree()
 	root := m.Start()
 	t.Cleanup(m.Close)
 	return root
@@ -164,7 +191,11 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"== Step 1", "aarch64 server boot", "Fedora-Rawhide-20261121.n.1", "+ x86_64   Budgie-live-iso", "No image differences"} {
+	for _, want := range []string{
+		"== Step 1", "Fedora-Rawhide-20261123.n.0: done", "Fedora-44-20261123.n.0: done",
+		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
+		"No image differences", "[exit 0]",
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

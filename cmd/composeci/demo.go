@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -10,10 +12,12 @@ import (
 	"github.com/composeci/composeci/internal/fakefedora"
 )
 
-const demoLong = `Run composeci against a simulated Fedora on this machine — a compose tree
-served over HTTP on 127.0.0.1 — and show, step by step and in plain words,
-what each command finds. Nothing outside this process is contacted and no
-service is needed.`
+const demoLong = `Run composeci against a simulated Fedora on this machine — a compose tree, a
+Koji hub and an openQA server, each served over HTTP on 127.0.0.1 — and show,
+step by step and in plain words, how two nightlies become complete, get tested
+and get reported. Nothing outside this process is contacted and no service is
+needed. The simulated clocks run fast: an hour of Koji builds passes in two
+seconds.`
 
 func newDemoCmd(a *app) *cobra.Command {
 	return &cobra.Command{
@@ -22,19 +26,105 @@ func newDemoCmd(a *app) *cobra.Command {
 		Long:  demoLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d := &demo{a: a}
+			w, err := startDemoWorld()
+			if err != nil {
+				return err
+			}
+			defer w.close()
+			d := &demo{a: a, w: w}
 			return d.run(cmd)
 		},
 	}
 }
 
-type demo struct {
-	a      *app
-	root   string
-	hubURL string
+// The composes of the demo.
+const (
+	demoRawhide     = "Fedora-Rawhide-20261123.n.0"
+	demoBranched    = "Fedora-44-20261123.n.0"
+	demoPrevRawhide = "Fedora-Rawhide-20261122.n.1"
+	demoOpenQAKey   = "DEMO0123456789AB"
+	demoOpenQASec   = "demosecret0123456"
+)
+
+// demoWorld is the simulated Fedora: yesterday's composes are done and
+// tested; today's Rawhide and Branched nightlies are still being composed.
+type demoWorld struct {
 	mirror *fakefedora.Mirror
 	hub    *fakefedora.KojiHub
-	step   int
+	oq     *fakefedora.OpenQA
+	root   string
+	hubURL string
+}
+
+func startDemoWorld() (*demoWorld, error) {
+	w := &demoWorld{mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
+	m := w.mirror
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "FINISHED"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "DOOMED"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoPrevRawhide, Status: "FINISHED"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
+	// Today's Rawhide lacks an expected image (Server boot on aarch64), has
+	// a new one (Budgie live) and a much larger KDE live image.
+	var today []fakefedora.ImageSpec
+	for _, im := range fakefedora.StandardImages(demoRawhide) {
+		switch {
+		case im.Subvariant == "Server" && im.Type == "boot" && im.Arch == "aarch64":
+			continue
+		case im.Subvariant == "KDE":
+			im.Size = fakefedora.StableSize(im) * 115 / 100
+		}
+		today = append(today, im)
+	}
+	today = append(today, fakefedora.ImageSpec{Variant: "Budgie", Subvariant: "Budgie", Type: "live", Format: "iso", Arch: "x86_64"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoRawhide, Status: "STARTED", Images: today})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoBranched, Status: "STARTED"})
+	w.root = m.Start()
+
+	// Koji builds today's images from 03:00: nine Rawhide and six Branched
+	// image tasks, each waiting a minute for a builder and building for 40
+	// (Branched's for 25).
+	w.hub.SetNow(time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC))
+	w.hub.AddNightlyImageTasks(demoRawhide, "20261123.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
+	w.hub.AddNightlyImageTasks(demoBranched, "20261123.n.0", "44", 6, fakefedora.KojiRunSchedule(time.Minute, 25*time.Minute, fakefedora.KojiClosed)...)
+	w.hubURL = w.hub.Start()
+
+	// openQA: yesterday's Rawhide was tested already; two of its tests
+	// failed. Today one of them still fails (a known failure), the other
+	// passes again (fixed), one fails for the first time (new), one
+	// soft-fails, and one crashes once and passes when openQA re-runs it.
+	w.oq = fakefedora.NewOpenQA(fakefedora.OpenQAOptions{Keys: []fakefedora.OpenQAKey{{Key: demoOpenQAKey, Secret: demoOpenQASec, Operator: true}}})
+	w.oq.SetOutcome(demoPrevRawhide, "Server-dvd-iso", "x86_64", "server_cockpit_default", "failed")
+	w.oq.SetOutcome(demoPrevRawhide, "Workstation-live-iso", "x86_64", "desktop_terminal", "failed")
+	w.oq.SetOutcome(demoRawhide, "Server-dvd-iso", "x86_64", "server_cockpit_default", "failed")
+	w.oq.SetOutcome(demoRawhide, "KDE-live-iso", "x86_64", "desktop_terminal", "failed")
+	w.oq.SetOutcome(demoRawhide, "Silverblue-dvd_ostree-iso", "x86_64", "silverblue_rebase", "softfailed")
+	w.oq.SetOutcome(demoRawhide, "Everything-boot-iso", "x86_64", "install_default", "incomplete", "passed")
+	return w, nil
+}
+
+func (w *demoWorld) close() {
+	w.oq.Close()
+	w.hub.Close()
+	w.mirror.Close()
+}
+
+// flags are the connection flags a demo command line gets, so it talks to
+// the simulated services.
+func (w *demoWorld) flags(command string) []string {
+	f := []string{"--compose-root", w.root}
+	switch command {
+	case "done":
+		f = append(f, "--koji", w.hubURL)
+	case "schedule", "results", "check":
+		f = append(f, "--openqa", w.oq.URL(), "--openqa-key", demoOpenQAKey, "--openqa-secret", demoOpenQASec)
+	}
+	return f
+}
+
+type demo struct {
+	a    *app
+	w    *demoWorld
+	step int
 }
 
 // say prints a step heading and its explanation.
@@ -46,108 +136,97 @@ func (d *demo) say(title, text string) {
 	}
 }
 
-// sh runs a composeci command line in-process, as a user would type it, and
+// sh runs a composeci command line in-process, as a user would type it (the
+// flags that point it at the simulated services are added, not shown), and
 // reports its exit code.
-func (d *demo) sh(cmd *cobra.Command, args ...string) int {
+func (d *demo) sh(ctx context.Context, args ...string) int {
 	fmt.Fprintf(d.a.stdout, "\n$ composeci %s\n", strings.Join(args, " "))
-	full := append(args, "--compose-root", d.root)
-	if d.hubURL != "" {
-		switch args[0] {
-		case "done":
-			full = append(full, "--koji", d.hubURL)
-		}
+	return d.quiet(ctx, d.a.stdout, args...)
+}
+
+// quiet runs a command line with its output going to out.
+func (d *demo) quiet(ctx context.Context, out io.Writer, args ...string) int {
+	full := append(append([]string{}, args...), d.w.flags(args[0])...)
+	code := run(ctx, full, d.a.stdin, out, out, d.a.getenv)
+	if out == d.a.stdout {
+		fmt.Fprintf(d.a.stdout, "[exit %d]\n", code)
 	}
-	code := run(cmd.Context(), full, d.a.stdin, d.a.stdout, d.a.stdout, d.a.getenv)
-	fmt.Fprintf(d.a.stdout, "[exit %d]\n", code)
 	return code
 }
 
-// demoScenario is the simulated tree: a few Rawhide and Branched nightlies.
-// The newest Rawhide lacks an expected image (Server boot on aarch64), has a
-// new one (Budgie live) and a much larger KDE live image.
-func demoScenario() *fakefedora.Mirror {
-	m := fakefedora.NewMirror()
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261120.n.0", Status: "FINISHED"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "DOOMED"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.1", Status: "FINISHED"})
-	newest := fakefedora.StandardImages("Fedora-Rawhide-20261122.n.0")
-	kept := newest[:0]
-	for _, im := range newest {
-		switch {
-		case im.Subvariant == "Server" && im.Type == "boot" && im.Arch == "aarch64":
-			continue // the missing expected image
-		case im.Subvariant == "KDE":
-			im.Size = fakefedora.StableSize(im) * 115 / 100
-		}
-		kept = append(kept, im)
-	}
-	kept = append(kept, fakefedora.ImageSpec{Variant: "Budgie", Subvariant: "Budgie", Type: "live", Format: "iso", Arch: "x86_64"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED_INCOMPLETE", Images: kept})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261121.n.0", Status: "FINISHED"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
-	return m
-}
-
 func (d *demo) run(cmd *cobra.Command) error {
-	mirror := demoScenario()
-	d.mirror = mirror
-	d.root = mirror.Start()
-	defer mirror.Close()
-	d.hub = fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})
-	d.hubURL = d.hub.Start()
-	defer d.hub.Close()
-	fmt.Fprintf(d.a.stdout, "composeci demo — a simulated Fedora compose tree is served at %s\n", d.root)
-	fmt.Fprintln(d.a.stdout, "(every command below also works against the real tree: drop --compose-root)")
+	ctx := cmd.Context()
+	w := d.w
+	fmt.Fprintf(d.a.stdout, "composeci demo — a simulated Fedora on this machine:\n  compose tree %s\n  Koji hub     %s\n  openQA       %s\n", w.root, w.hubURL, w.oq.URL())
+	fmt.Fprintln(d.a.stdout, "Every command below works the same against the real services: drop the flags that point at these.")
 
-	d.say("find the latest Rawhide nightly and list its images", `
-		"rawhide" names the stream; composeci follows its latest-Fedora-Rawhide link,
-		which Pungi moves only when a compose FINISHED, then reads images.json.`)
-	d.sh(cmd, "images", "rawhide", "--arch", "x86_64")
+	// Yesterday's Rawhide was scheduled and tested before the demo starts.
+	if code := d.quiet(ctx, io.Discard, "schedule", demoPrevRawhide); code != 0 {
+		return fmt.Errorf("demo: scheduling yesterday's compose failed (exit %d)", code)
+	}
+	w.oq.Settle()
+
+	d.doneStep(ctx)
+
+	d.say("list the new Rawhide nightly's images", `
+		'images' reads the compose's productmd metadata: every image with its variant,
+		identity (<subvariant>-<type>-<format>) and URL; --json gives every field.`)
+	d.sh(ctx, "images", demoRawhide, "--arch", "x86_64")
 
 	d.say("check the expected images", `
 		Every Rawhide nightly must carry ten release-blocking images. One is missing
-		here, so the command says which and exits 1 — scripts can test that.`)
-	d.sh(cmd, "expected", "Fedora-Rawhide-20261122.n.0")
+		here (Pungi said FINISHED_INCOMPLETE), so 'expected' names it and exits 1.`)
+	d.sh(ctx, "expected", demoRawhide)
 
 	d.say("find the previous successful compose", `
 		Yesterday's first respin was DOOMED, so the previous good compose is its
-		respin .n.1. One directory listing and one STATUS read find it; fedfind
-		would probe up to 30 URLs one after another.`)
-	d.sh(cmd, "previous", "Fedora-Rawhide-20261122.n.0", "--json")
+		respin .n.1. One directory listing and one STATUS read find it, where fedfind
+		probes URL after URL.`)
+	d.sh(ctx, "previous", demoRawhide, "--json")
 
 	d.say("what changed since then", `
 		The image diff against the previous compose: a new Budgie live image, the
 		missing aarch64 Server boot image, and a KDE live image 15% larger.`)
-	d.sh(cmd, "diff", "Fedora-Rawhide-20261122.n.0")
+	d.sh(ctx, "diff", demoRawhide)
 
-	d.doneStep(cmd)
+	d.say("schedule the openQA tests", `
+		One POST per tested image and arch (and the image-less upgrade flavors), with
+		the parameters Fedora's scheduler sends. Scheduling is idempotent: it first
+		reads the build's jobs, so running it again — or after a crash — posts nothing.`)
+	d.sh(ctx, "schedule", demoRawhide)
+	d.sh(ctx, "schedule", demoRawhide)
+
+	d.say("wait for the results", `
+		openQA runs the jobs (here, simulated, in a second or two). 'results --wait'
+		polls the jobs API — the source of truth — and follows re-runs to the newest
+		job: the install test that crashed once is re-run and passes.`)
+	runCtx, stopRunning := context.WithCancel(ctx)
+	w.oq.AutoAdvance(runCtx, 40*time.Millisecond)
+	d.sh(ctx, "results", demoRawhide, "--wait", "--interval", "100ms", "--grace", "200ms", "--timeout", "30s")
+	stopRunning()
 
 	d.say("the same for Branched", `
-		"branched" finds the current Branched release by its latest link; its two
-		nightlies carry the same images, so the diff is empty and exits 0.`)
-	d.sh(cmd, "diff", "branched")
+		Branched is tested the same way; its diff against yesterday is empty.`)
+	d.sh(ctx, "diff", demoBranched)
+	d.quiet(ctx, io.Discard, "schedule", demoBranched)
+	w.oq.Settle()
+	d.sh(ctx, "results", demoBranched)
 
-	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated tree, %d the simulated Koji hub.\n", mirror.Requests(), d.hub.Requests())
+	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated compose tree, %d the Koji hub, %d openQA.\n",
+		w.mirror.Requests(), w.hub.Requests(), w.oq.TotalRequests())
 	return nil
 }
 
-// doneStep shows today's nightly going from running to done: Pungi's STATUS
-// turns FINISHED while Koji still builds images, and only when the last
-// image task closes is the compose done.
-func (d *demo) doneStep(cmd *cobra.Command) {
-	const id = "Fedora-Rawhide-20261123.n.0"
-	d.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "STARTED"})
-	start := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
-	d.hub.SetNow(start)
-	// Nine image tasks, created a minute apart from 03:00; each waits a
-	// minute for a builder and builds for 40 minutes.
-	d.hub.AddNightlyImageTasks(id, "20261123.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
-	d.say("is today's nightly done?", `
-		Pungi is still composing Fedora-Rawhide-20261123.n.0 and Koji is building its
-		images. 'done' answers from STATUS plus the nightly's Koji image tasks, asked
-		in one multicall per poll; --wait polls until the answer is final. Here a
-		simulated half hour passes every second; STATUS turns FINISHED half an hour in,
-		but only when the last image task closes is the compose done.`)
+// doneStep shows today's nightlies going from running to done: Pungi's
+// STATUS turns final while Koji still builds images, and only when the last
+// image task closes is a compose done. Both are watched at once.
+func (d *demo) doneStep(ctx context.Context) {
+	d.say("are today's nightlies done?", `
+		Pungi is still composing today's Rawhide and Branched nightlies and Koji is
+		building their images. 'done' answers from STATUS plus each nightly's Koji
+		image tasks, asked in one multicall per poll; --wait polls both at once until
+		each is final. A simulated half hour passes every second here; STATUS turns
+		final 30 minutes in, but a compose is done only when its last image task closes.`)
 	stop := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -160,13 +239,14 @@ func (d *demo) doneStep(cmd *cobra.Command) {
 				return
 			case <-tick.C:
 			}
-			d.hub.Advance(3 * time.Minute)
+			d.w.hub.Advance(3 * time.Minute)
 			if elapsed += 3 * time.Minute; elapsed == 30*time.Minute {
-				d.mirror.SetStatus(id, "FINISHED")
+				d.w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
+				d.w.mirror.SetStatus(demoBranched, "FINISHED")
 			}
 		}
 	}()
-	d.sh(cmd, "done", id, "--wait", "--interval", "150ms", "--timeout", "30s")
+	d.sh(ctx, "done", demoRawhide, demoBranched, "--wait", "--interval", "150ms", "--timeout", "30s")
 	close(stop)
 	<-finished
 }

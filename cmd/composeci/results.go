@@ -191,6 +191,9 @@ func printResults(w io.Writer, oq *openqa.Client, r *openqa.Results) error {
 		}
 	}
 	fmt.Fprintln(w, summaryLine(r.Summary))
+	if r.Superseded > 0 {
+		fmt.Fprintf(w, "(%d older jobs left out: restarted or re-run by openQA; the newest of each is shown.)\n", r.Superseded)
+	}
 	if r.OverviewURL != "" {
 		fmt.Fprintf(w, "Overview: %s\n", r.OverviewURL)
 	}
