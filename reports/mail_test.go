@@ -22,37 +22,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/composeci/composeci/internal/fakefedora"
 )
 
 // received is one message as the test SMTP server got it.
-type received struct {
-	From  string
-	To    []string
-	Data  []byte
-	User  string // authenticated user, "" if none
-	TLS   bool   // sent over TLS (after STARTTLS)
-	Helo  string
-	Error error
-}
+type received = fakefedora.Mail
 
-// smtpServer is a real SMTP server (emersion/go-smtp) on 127.0.0.1:0 that
-// records what it receives.
+// smtpServer is the simulated mail relay: a real SMTP server (emersion/go-smtp)
+// on 127.0.0.1:0 that records what it receives.
 type smtpServer struct {
-	addr string
+	*fakefedora.MailServer
 	port int
-	mu   sync.Mutex
-	msgs []received
-	// user and pass, when set, are the only credentials accepted, and
-	// MAIL is refused before AUTH.
-	user, pass string
-	// rcptErr, when set, is the answer to every RCPT.
-	rcptErr error
 }
 
 type serverOpts struct {
@@ -64,100 +49,16 @@ type serverOpts struct {
 
 func startSMTP(t *testing.T, o serverOpts) *smtpServer {
 	t.Helper()
-	s := &smtpServer{user: o.user, pass: o.pass, rcptErr: o.rcptErr}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{srv: s, conn: c}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.TLSConfig = o.tls
-	srv.AllowInsecureAuth = o.allowInsecureAuth
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	srv.ErrorLog = testLogger{t}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{TLS: o.tls, User: o.user, Password: o.pass,
+		AllowInsecureAuth: o.allowInsecureAuth, RcptErr: o.rcptErr, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.addr = l.Addr().String()
-	s.port = l.Addr().(*net.TCPAddr).Port
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(l)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return s
+	t.Cleanup(srv.Close)
+	return &smtpServer{MailServer: srv, port: srv.Port()}
 }
 
-type testLogger struct{ t *testing.T }
-
-func (l testLogger) Printf(format string, v ...any) { l.t.Logf("smtp server: "+format, v...) }
-func (l testLogger) Println(v ...any)               { l.t.Log(append([]any{"smtp server:"}, v...)...) }
-
-func (s *smtpServer) messages() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]received(nil), s.msgs...)
-}
-
-type smtpSession struct {
-	srv  *smtpServer
-	conn *smtp.Conn
-	cur  received
-}
-
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		if s.srv.user == "" || user != s.srv.user || pass != s.srv.pass {
-			return smtp.ErrAuthFailed
-		}
-		s.cur.User = user
-		return nil
-	}), nil
-}
-
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.srv.user != "" && s.cur.User == "" {
-		return smtp.ErrAuthRequired
-	}
-	s.cur.From = from
-	_, s.cur.TLS = s.conn.TLSConnectionState()
-	s.cur.Helo = s.conn.Hostname()
-	return nil
-}
-
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.srv.rcptErr != nil {
-		return s.srv.rcptErr
-	}
-	s.cur.To = append(s.cur.To, to)
-	return nil
-}
-
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.Data = b
-	s.srv.mu.Lock()
-	s.srv.msgs = append(s.srv.msgs, s.cur)
-	s.srv.mu.Unlock()
-	user := s.cur.User
-	s.cur = received{User: user}
-	return nil
-}
-
-func (s *smtpSession) Reset() {
-	user := s.cur.User
-	s.cur = received{User: user}
-}
-
-func (s *smtpSession) Logout() error { return nil }
+func (s *smtpServer) messages() []received { return s.Messages() }
 
 // selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
 func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {

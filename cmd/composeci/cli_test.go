@@ -187,17 +187,24 @@ func TestConfigAndEnvironment(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	code, out, errOut := runCLI(t, nil, "demo")
+	data := t.TempDir()
+	code, out, errOut := runCLI(t, nil, "demo", "--data", data)
 	if code != 0 {
 		t.Fatalf("demo exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{
 		"== Step 1", "Fedora-Rawhide-20261123.n.0: done", "Fedora-44-20261123.n.0: done",
 		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
-		"No image differences", "[exit 0]",
+		"New failures (1)", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
+		"0 posted, 10 already scheduled", "[exit 0]",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	for _, f := range []string{"reports/rawhide/Fedora-Rawhide-20261123.n.0/report.html", "reports/44/Fedora-44-20261123.n.0/report.html"} {
+		if _, err := os.Stat(filepath.Join(data, f)); err != nil {
+			t.Errorf("demo did not archive %s: %v", f, err)
 		}
 	}
 }

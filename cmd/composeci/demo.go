@@ -26,7 +26,7 @@ func newDemoCmd(a *app) *cobra.Command {
 		Long:  demoLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			w, err := startDemoWorld()
+			w, err := startDemoWorld(a.g.data)
 			if err != nil {
 				return err
 			}
@@ -49,6 +49,7 @@ const (
 // demoWorld is the simulated Fedora: yesterday's composes are done and
 // tested; today's Rawhide and Branched nightlies are still being composed.
 type demoWorld struct {
+	data   string // the report archive's data directory
 	mirror *fakefedora.Mirror
 	hub    *fakefedora.KojiHub
 	oq     *fakefedora.OpenQA
@@ -56,8 +57,8 @@ type demoWorld struct {
 	hubURL string
 }
 
-func startDemoWorld() (*demoWorld, error) {
-	w := &demoWorld{mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
+func startDemoWorld(data string) (*demoWorld, error) {
+	w := &demoWorld{data: data, mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
 	m := w.mirror
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "DOOMED"})
@@ -111,7 +112,7 @@ func (w *demoWorld) close() {
 // flags are the connection flags a demo command line gets, so it talks to
 // the simulated services.
 func (w *demoWorld) flags(command string) []string {
-	f := []string{"--compose-root", w.root}
+	f := []string{"--compose-root", w.root, "--data", w.data}
 	switch command {
 	case "done":
 		f = append(f, "--koji", w.hubURL)
@@ -205,15 +206,25 @@ func (d *demo) run(cmd *cobra.Command) error {
 	d.sh(ctx, "results", demoRawhide, "--wait", "--interval", "100ms", "--grace", "200ms", "--timeout", "30s")
 	stopRunning()
 
+	d.say("the compose check report", `
+		'check' puts it together: the missing image, the image diff, and the openQA
+		failures classed against yesterday's compose — new (failed for the first
+		time), known (failed yesterday too), fixed (failed yesterday, passes now) —
+		with soft failures apart. It archives the report as JSON, text and HTML and
+		exits 1 because something is missing and a failure is new. With --email it
+		mails the report once (Message-ID derived from compose and recipients).`)
+	d.sh(ctx, "check", demoRawhide)
+
 	d.say("the same for Branched", `
-		Branched is tested the same way; its diff against yesterday is empty.`)
-	d.sh(ctx, "diff", demoBranched)
+		Branched is scheduled, tested and checked the same way. Its images match
+		yesterday's, nothing is missing and every test passes: a clean report, exit 0.`)
 	d.quiet(ctx, io.Discard, "schedule", demoBranched)
 	w.oq.Settle()
-	d.sh(ctx, "results", demoBranched)
+	d.sh(ctx, "check", demoBranched)
 
 	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated compose tree, %d the Koji hub, %d openQA.\n",
 		w.mirror.Requests(), w.hub.Requests(), w.oq.TotalRequests())
+	fmt.Fprintf(d.a.stdout, "The reports are archived under %s/reports: open the report.html files above in a browser.\n", d.a.g.data)
 	return nil
 }
 

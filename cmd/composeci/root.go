@@ -113,6 +113,7 @@ func commands() []func(*app) *cobra.Command {
 		newDiffCmd,
 		newPreviousCmd,
 		newDoneCmd,
+		newCheckCmd,
 		newScheduleCmd,
 		newResultsCmd,
 		newDemoCmd,

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/composeci/composeci/checks"
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/openqa"
+	"github.com/composeci/composeci/reports"
+)
+
+const checkLong = `Run the compose checks and write the compose check report: missing expected
+images, the image diff against the previous compose, and the openQA failures
+classed new (the same test, flavor, arch and machine passed or was absent in
+the previous compose), known (it failed there too) or fixed; soft failures,
+incompletes and skipped tests listed apart.
+
+The report is archived as <data>/reports/<release>/<compose-id>/report.json,
+report.txt and report.html (written atomically; <release>/index.json lists
+them) and printed as text. --json FILE writes the JSON there as well;
+--json - prints the JSON instead of the text.
+
+--email mails it (text and HTML) to the recipients of --routing FILE (per
+stream and subvariant, "all" and "error" lists; built in: nobody), or to
+--mail-to addresses instead. The Message-ID is derived from the compose and
+the recipients, and each mail sent is recorded beside the report: running
+check again never mails the same report to the same people twice
+(--force-email does).
+
+Exit codes: 0 nothing missing and no new failure, 1 an expected image is
+missing or a test failed for the first time, 2 error (when mailing fails the
+report is still archived).`
+
+type checkOpts struct {
+	oq           openqaFlags
+	previous     string
+	noOpenQA     bool
+	jsonOut      string
+	expectedFile string
+	email        bool
+	forceEmail   bool
+	mailDryRun   bool
+	routing      string
+	mailTo       []string
+	mailFrom     string
+	smtp         string
+	smtpTLS      string
+	smtpUser     string
+	smtpPassFile string
+	smtpPassEnv  string
+}
+
+func newCheckCmd(a *app) *cobra.Command {
+	var o checkOpts
+	cmd := &cobra.Command{
+		Use:   "check COMPOSE",
+		Short: "Check a compose and write (and mail) its compose check report",
+		Long:  checkLong,
+		Example: `  composeci check Fedora-Rawhide-20261122.n.0
+  composeci check rawhide --json - | jq .openqa.new_failures
+  composeci check Fedora-Rawhide-20261122.n.0 --email --smtp mail.example.org:587 --mail-from qa@example.org --mail-to test@example.org`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd, a, &o, args[0])
+		},
+	}
+	o.oq.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&o.previous, "previous", "", "compare with this compose instead of the previous successful one")
+	fl.BoolVar(&o.noOpenQA, "no-openqa", false, "leave openQA out (images only)")
+	fl.StringVar(&o.jsonOut, "json", "", "also write the JSON report to FILE; --json - prints it instead of the text")
+	fl.StringVar(&o.expectedFile, "expected-file", "", "TOML file replacing the built-in expected-image lists")
+	fl.BoolVar(&o.email, "email", false, "mail the report")
+	fl.BoolVar(&o.forceEmail, "force-email", false, "with --email, mail even if this report already went to these recipients")
+	fl.BoolVar(&o.mailDryRun, "mail-dry-run", false, "with --email, print the message instead of sending it")
+	fl.StringVar(&o.routing, "routing", "", "TOML file routing reports to recipients by stream and subvariant")
+	fl.StringArrayVar(&o.mailTo, "mail-to", nil, "send to this address instead of the routing (repeatable)")
+	fl.StringVar(&o.mailFrom, "mail-from", "", "sender address")
+	fl.StringVar(&o.smtp, "smtp", "localhost:25", "SMTP server HOST:PORT")
+	fl.StringVar(&o.smtpTLS, "smtp-tls", reports.TLSStartTLS, "TLS policy: starttls, opportunistic or none (a local relay)")
+	fl.StringVar(&o.smtpUser, "smtp-username", "", "SMTP AUTH user name")
+	fl.StringVar(&o.smtpPassFile, "smtp-password-file", "", "file holding the SMTP password")
+	fl.StringVar(&o.smtpPassEnv, "smtp-password-env", "", "environment variable holding the SMTP password")
+	return cmd
+}
+
+func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
+	ctx := cmd.Context()
+	exp, err := expectedImages(o.expectedFile)
+	if err != nil {
+		return err
+	}
+	var mailer *reports.Mailer
+	var routing reports.Routing
+	if o.email {
+		if mailer, routing, err = o.mailSetup(a); err != nil {
+			return withCode(exitError, err)
+		}
+	}
+	ff, err := a.fedfindClient()
+	if err != nil {
+		return err
+	}
+	cm, images, err := composeImages(ctx, ff, ref)
+	if err != nil {
+		return err
+	}
+	status, err := ff.Status(ctx, cm)
+	if err != nil {
+		return err
+	}
+	in := checks.Input{Compose: cm.ID, Images: images, Expected: exp[cm.Stream.Kind]}
+
+	prev, err := previousCompose(ctx, a, ff, cm, o.previous)
+	if err != nil {
+		return err
+	}
+	var oq *openqa.Client
+	if !o.noOpenQA {
+		if oq, err = o.oq.client(cmd, a); err != nil {
+			return err
+		}
+		if in.Jobs, err = oq.BuildJobs(ctx, cm.ID.String()); err != nil {
+			return fmt.Errorf("openQA jobs of %s: %w", cm.ID, err)
+		}
+	}
+	if prev != nil {
+		p := &checks.Previous{Compose: prev.ID}
+		if _, p.Images, err = composeImages(ctx, ff, prev.ID.String()); err != nil {
+			return fmt.Errorf("previous compose: %w", err)
+		}
+		if oq != nil {
+			if p.Jobs, err = oq.BuildJobs(ctx, prev.ID.String()); err != nil {
+				return fmt.Errorf("openQA jobs of %s: %w", prev.ID, err)
+			}
+		}
+		in.Previous = p
+	}
+
+	r := reports.Build(checks.Run(in), reports.Meta{Status: string(status), Location: cm.Location})
+	archive := reports.DataArchive(a.g.data)
+	archive.Logger = a.log
+	written, err := archive.Write(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := o.print(a, r, written); err != nil {
+		return err
+	}
+	if o.email {
+		if err := o.send(ctx, a, archive, mailer, routing, r); err != nil {
+			return err
+		}
+	}
+	if r.Problem {
+		return negative()
+	}
+	return nil
+}
+
+// previousCompose is --previous, or else the previous successful compose of
+// the stream; nil when there is none.
+func previousCompose(ctx context.Context, a *app, ff *fedfind.Client, cm *fedfind.Compose, ref string) (*fedfind.Compose, error) {
+	if ref != "" {
+		p, err := ff.Resolve(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("--previous: %w", err)
+		}
+		return p, nil
+	}
+	if cm.Stream.Dir == "" {
+		return nil, nil
+	}
+	res, err := ff.Previous(ctx, cm, fedfind.PreviousOptions{})
+	if errors.Is(err, fedfind.ErrNoPrevious) {
+		a.log.Info("no previous compose: nothing to compare with", "compose", cm.ID, "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res.Compose, nil
+}
+
+// print writes the report where --json says, the text otherwise, and where
+// it was archived.
+func (o *checkOpts) print(a *app, r reports.Report, w reports.Written) error {
+	var js bytes.Buffer
+	if o.jsonOut != "" {
+		if err := reports.RenderJSON(&js, r); err != nil {
+			return err
+		}
+	}
+	note := a.stdout
+	switch o.jsonOut {
+	case "-":
+		if _, err := a.stdout.Write(js.Bytes()); err != nil {
+			return err
+		}
+		note = a.stderr
+	default:
+		if o.jsonOut != "" {
+			if err := os.WriteFile(o.jsonOut, js.Bytes(), 0o644); err != nil {
+				return fmt.Errorf("--json: %w", err)
+			}
+		}
+		if err := reports.RenderText(a.stdout, r); err != nil {
+			return err
+		}
+	}
+	html := w.HTML
+	if abs, err := filepath.Abs(html); err == nil {
+		html = abs
+	}
+	fmt.Fprintf(note, "\nReport archived in %s (report.json, report.txt, report.html); open file://%s\n", w.Dir, html)
+	return nil
+}
+
+// mailSetup checks the mail flags before any work is done.
+func (o *checkOpts) mailSetup(a *app) (*reports.Mailer, reports.Routing, error) {
+	host, portStr, err := net.SplitHostPort(o.smtp)
+	if err != nil {
+		return nil, reports.Routing{}, fmt.Errorf("--smtp %q: want HOST:PORT: %w", o.smtp, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, reports.Routing{}, fmt.Errorf("--smtp %q: bad port", o.smtp)
+	}
+	if o.mailFrom == "" {
+		return nil, reports.Routing{}, errors.New("--email needs --mail-from")
+	}
+	m, err := reports.NewMailer(reports.MailConfig{Host: host, Port: port, TLS: o.smtpTLS, Username: o.smtpUser,
+		PasswordFile: o.smtpPassFile, PasswordEnv: o.smtpPassEnv, From: o.mailFrom, Timeout: 30 * time.Second}, a.log)
+	if err != nil {
+		return nil, reports.Routing{}, err
+	}
+	var rt reports.Routing
+	if len(o.mailTo) > 0 {
+		rt, err = reports.OverrideRouting(o.mailTo)
+	} else {
+		rt, err = reports.LoadRouting(o.routing)
+	}
+	if err != nil {
+		return nil, reports.Routing{}, err
+	}
+	return m, rt, nil
+}
+
+// send mails the report once per list of recipients.
+func (o *checkOpts) send(ctx context.Context, a *app, archive reports.Archive, m *reports.Mailer, rt reports.Routing, r reports.Report) error {
+	to := rt.Recipients(r)
+	if len(to) == 0 {
+		fmt.Fprintf(a.stderr, "Not mailed: the routing names nobody for %s (see --routing, --mail-to).\n", r.ComposeID)
+		return nil
+	}
+	if o.mailDryRun {
+		return m.WriteMessage(a.stdout, r, to)
+	}
+	id := reports.MessageID(r.ComposeID, to, "")
+	if prior, ok, err := archive.SentMail(ctx, r.ComposeID, id); err != nil {
+		return err
+	} else if ok && !o.forceEmail {
+		fmt.Fprintf(a.stderr, "Already mailed to %v at %s (Message-ID %s); not sent again.\n", prior.Recipients, prior.SentAt.Format(time.RFC3339), prior.MessageID)
+		return nil
+	}
+	sent, err := m.Send(ctx, r, to)
+	if err != nil {
+		return fmt.Errorf("the report is archived, but %w", err)
+	}
+	if err := archive.RecordMail(ctx, r.ComposeID, reports.MailRecord{MessageID: sent.MessageID, Recipients: sent.Recipients, SentAt: time.Now().UTC()}); err != nil {
+		return fmt.Errorf("mailed (Message-ID %s), but recording it failed: %w", sent.MessageID, err)
+	}
+	fmt.Fprintf(a.stderr, "Mailed to %v (Message-ID %s).\n", sent.Recipients, sent.MessageID)
+	return nil
+}

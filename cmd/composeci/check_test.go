@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/composeci/composeci/internal/fakefedora"
+)
+
+// checkWorld is the demo's world with today's nightlies finished and
+// tested, plus a mail relay.
+func checkWorld(t *testing.T) (*demoWorld, *fakefedora.MailServer) {
+	t.Helper()
+	w, err := startDemoWorld(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.close)
+	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
+	w.mirror.SetStatus(demoBranched, "FINISHED")
+	for _, id := range []string{demoPrevRawhide, demoRawhide, demoBranched} {
+		if code, out, errOut := runCLI(t, nil, append([]string{"schedule", id}, w.flags("schedule")...)...); code != 0 {
+			t.Fatalf("schedule %s: %d\n%s%s", id, code, out, errOut)
+		}
+	}
+	w.oq.Settle()
+	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mail.Close)
+	return w, mail
+}
+
+func TestCheckCommand(t *testing.T) {
+	w, _ := checkWorld(t)
+	flags := w.flags("check")
+
+	code, out, errOut := runCLI(t, nil, append([]string{"check", demoRawhide}, flags...)...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (missing image, new failure)\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"Missing expected images (1):", "New failures (1)", "KDE-live-iso", "Known failures (1)", "server_cockpit_default",
+		"Fixed (1)", "Soft failures (1)", "silverblue_rebase", "Added (1):", "Budgie-live-iso", "Report archived in",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report lacks %q", want)
+		}
+	}
+	dir := filepath.Join(w.data, "reports", "rawhide", demoRawhide)
+	for _, f := range []string{"report.json", "report.txt", "report.html"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("not archived: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(w.data, "reports", "rawhide", "index.json")); err != nil {
+		t.Errorf("no index: %v", err)
+	}
+
+	// --json - prints the report for scripts, with the documented keys.
+	code, out, errOut = runCLI(t, nil, append([]string{"check", demoRawhide, "--json", "-"}, flags...)...)
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 1 {
+		t.Fatalf("check --json -: exit %d, %v\n%s", code, err, out)
+	}
+	for _, k := range []string{"schema_version", "compose_id", "previous_compose_id", "missing_expected", "diff", "openqa"} {
+		if _, ok := r[k]; !ok {
+			t.Errorf("report lacks %q", k)
+		}
+	}
+	oq := r["openqa"].(map[string]any)
+	for _, k := range []string{"new_failures", "known_failures", "fixed", "soft_failures"} {
+		list, ok := oq[k].([]any)
+		if !ok || len(list) != 1 {
+			t.Errorf("openqa.%s = %v, want one entry", k, oq[k])
+			continue
+		}
+		for _, f := range []string{"test", "flavor", "arch", "job_id", "url"} {
+			if _, ok := list[0].(map[string]any)[f]; !ok {
+				t.Errorf("openqa.%s[0] lacks %q", k, f)
+			}
+		}
+	}
+	if r["previous_compose_id"] != demoPrevRawhide || !strings.Contains(errOut, "Report archived") {
+		t.Errorf("previous %v; stderr %q", r["previous_compose_id"], errOut)
+	}
+
+	// A file for --json, --previous, --no-openqa; the clean Branched report.
+	jf := filepath.Join(t.TempDir(), "r.json")
+	if code, _, errOut := runCLI(t, nil, append([]string{"check", demoRawhide, "--json", jf, "--no-openqa", "--previous", "Fedora-Rawhide-20261121.n.0"}, flags...)...); code != 1 {
+		t.Errorf("--no-openqa: exit %d: %s", code, errOut)
+	}
+	b, _ := os.ReadFile(jf)
+	if !strings.Contains(string(b), `"previous_compose_id": "Fedora-Rawhide-20261121.n.0"`) || strings.Contains(string(b), "server_cockpit_default") {
+		t.Errorf("--json FILE --no-openqa --previous: %s", b)
+	}
+	if code, out, errOut := runCLI(t, nil, append([]string{"check", demoBranched}, flags...)...); code != 0 {
+		t.Errorf("clean Branched: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ := runCLI(t, nil, append([]string{"check", "Fedora-Rawhide-20261123.n.0/../../x"}, flags...)...); code != 2 {
+		t.Errorf("hostile ID: exit %d", code)
+	}
+}
+
+// TestCheckEmailOnce mails a report through a real SMTP server, and checks
+// that running check again does not mail the same people twice.
+func TestCheckEmailOnce(t *testing.T) {
+	w, mail := checkWorld(t)
+	mailFlags := []string{"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org",
+		"--mail-to", "test-reports@example.org", "--mail-to", "QA <qa@example.org>"}
+	args := append(append([]string{"check", demoRawhide}, mailFlags...), w.flags("check")...)
+	code, _, errOut := runCLI(t, nil, args...)
+	if code != 1 || !strings.Contains(errOut, "Mailed to") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	msgs := mail.Messages()
+	if len(msgs) != 1 || len(msgs[0].To) != 2 || msgs[0].From != "composeci@example.org" {
+		t.Fatalf("received %+v", msgs)
+	}
+	data := string(msgs[0].Data)
+	for _, want := range []string{"Subject: " + demoRawhide, "multipart/alternative", "text/plain", "text/html", "Message-ID: <"} {
+		if !strings.Contains(data, want) {
+			t.Errorf("message lacks %q", want)
+		}
+	}
+	// Again: recognised, not sent. Another recipient list is another mail.
+	if code, _, errOut := runCLI(t, nil, args...); code != 1 || !strings.Contains(errOut, "Already mailed") || len(mail.Messages()) != 1 {
+		t.Errorf("second run: exit %d, %d messages: %s", code, len(mail.Messages()), errOut)
+	}
+	if code, _, _ := runCLI(t, nil, append(args, "--force-email")...); code != 1 || len(mail.Messages()) != 2 {
+		t.Errorf("--force-email: %d messages", len(mail.Messages()))
+	}
+	other := append(append([]string{"check", demoRawhide}, mailFlags[:len(mailFlags)-4]...), append([]string{"--mail-to", "other@example.org"}, w.flags("check")...)...)
+	if code, _, errOut := runCLI(t, nil, other...); code != 1 || len(mail.Messages()) != 3 {
+		t.Errorf("other recipients: %d messages: %s", len(mail.Messages()), errOut)
+	}
+	// Misconfigured mail fails before any work is done.
+	if code, _, errOut := runCLI(t, nil, append([]string{"check", demoRawhide, "--email", "--mail-to", "x@example.org", "--smtp", mail.Addr()}, w.flags("check")...)...); code != 2 || !strings.Contains(errOut, "--mail-from") {
+		t.Errorf("no --mail-from: exit %d: %s", code, errOut)
+	}
+	if code, _, _ := runCLI(t, nil, append([]string{"check", demoRawhide, "--email", "--mail-from", "a@example.org", "--smtp", "nohostport"}, w.flags("check")...)...); code != 2 {
+		t.Errorf("bad --smtp: exit %d", code)
+	}
+}
