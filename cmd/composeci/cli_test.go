@@ -30,18 +30,7 @@ func testTree() *fakefedora.Mirror {
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261120.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "DOOMED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.1", Status: "FINISHED"})
-	var newest []fakefedora.ImageSpec
-	for _, im := range fakefedora.StandardImages("Fedora-Rawhide-20261122.n.0") {
-		switch {
-		case im.Subvariant == "Server" && im.Type == "boot" && im.Arch == "aarch64":
-			continue
-		case im.Subvariant == "KDE":
-			im.Size = fakefedora.StableSize(im) * 115 / 100
-		}
-		newest = append(newest, im)
-	}
-	newest = append(newest, fakefedora.ImageSpec{Variant: "Budgie", Subvariant: "Budgie", Type: "live", Format: "iso", Arch: "x86_64"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED_INCOMPLETE", Images: newest})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED_INCOMPLETE", Images: troubledImages("Fedora-Rawhide-20261122.n.0")})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261121.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
 	return m

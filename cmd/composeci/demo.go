@@ -64,20 +64,7 @@ func startDemoWorld(data string) (*demoWorld, error) {
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "DOOMED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoPrevRawhide, Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
-	// Today's Rawhide lacks an expected image (Server boot on aarch64), has
-	// a new one (Budgie live) and a much larger KDE live image.
-	var today []fakefedora.ImageSpec
-	for _, im := range fakefedora.StandardImages(demoRawhide) {
-		switch {
-		case im.Subvariant == "Server" && im.Type == "boot" && im.Arch == "aarch64":
-			continue
-		case im.Subvariant == "KDE":
-			im.Size = fakefedora.StableSize(im) * 115 / 100
-		}
-		today = append(today, im)
-	}
-	today = append(today, fakefedora.ImageSpec{Variant: "Budgie", Subvariant: "Budgie", Type: "live", Format: "iso", Arch: "x86_64"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoRawhide, Status: "STARTED", Images: today})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoRawhide, Status: "STARTED", Images: troubledImages(demoRawhide)})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoBranched, Status: "STARTED"})
 	w.root = m.Start()
 
@@ -101,6 +88,23 @@ func startDemoWorld(data string) (*demoWorld, error) {
 	w.oq.SetOutcome(demoRawhide, "Silverblue-dvd_ostree-iso", "x86_64", "silverblue_rebase", "softfailed")
 	w.oq.SetOutcome(demoRawhide, "Everything-boot-iso", "x86_64", "install_default", "incomplete", "passed")
 	return w, nil
+}
+
+// troubledImages is a nightly's standard image set with three changes: an
+// expected image is missing (Server boot on aarch64), one is new (Budgie
+// live) and the KDE live image grew by 15%.
+func troubledImages(id string) []fakefedora.ImageSpec {
+	var out []fakefedora.ImageSpec
+	for _, im := range fakefedora.StandardImages(id) {
+		switch {
+		case im.Subvariant == "Server" && im.Type == "boot" && im.Arch == "aarch64":
+			continue
+		case im.Subvariant == "KDE":
+			im.Size = fakefedora.StableSize(im) * 115 / 100
+		}
+		out = append(out, im)
+	}
+	return append(out, fakefedora.ImageSpec{Variant: "Budgie", Subvariant: "Budgie", Type: "live", Format: "iso", Arch: "x86_64"})
 }
 
 func (w *demoWorld) close() {
