@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,7 +81,18 @@ func startDemoWorld(data string) (*demoWorld, error) {
 	// failed. Today one of them still fails (a known failure), the other
 	// passes again (fixed), one fails for the first time (new), one
 	// soft-fails, and one crashes once and passes when openQA re-runs it.
-	w.oq = fakefedora.NewOpenQA(fakefedora.OpenQAOptions{Keys: []fakefedora.OpenQAKey{{Key: demoOpenQAKey, Secret: demoOpenQASec, Operator: true}}})
+	// Each step of the simulated openQA takes nine simulated minutes, so
+	// jobs report believable run times.
+	var clockMu sync.Mutex
+	jobTime := time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)
+	jobClock := func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		jobTime = jobTime.Add(9 * time.Minute)
+		return jobTime
+	}
+	w.oq = fakefedora.NewOpenQA(fakefedora.OpenQAOptions{JobClock: jobClock,
+		Keys: []fakefedora.OpenQAKey{{Key: demoOpenQAKey, Secret: demoOpenQASec, Operator: true}}})
 	w.oq.SetOutcome(demoPrevRawhide, "Server-dvd-iso", "x86_64", "server_cockpit_default", "failed")
 	w.oq.SetOutcome(demoPrevRawhide, "Workstation-live-iso", "x86_64", "desktop_terminal", "failed")
 	w.oq.SetOutcome(demoRawhide, "Server-dvd-iso", "x86_64", "server_cockpit_default", "failed")

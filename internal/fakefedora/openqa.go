@@ -90,6 +90,10 @@ type OpenQAOptions struct {
 	// Now is the server's clock for HMAC timestamps and job times. Default
 	// time.Now.
 	Now func() time.Time
+	// JobClock, when set, stamps job times instead of Now (HMAC still checks
+	// against Now), so a demo can run jobs for simulated minutes in
+	// milliseconds while clients sign with the real time.
+	JobClock func() time.Time
 	// AutoCloneLimit bounds how many times an incomplete job is cloned
 	// automatically along one chain (openQA's auto_clone_limit). 0 means 2;
 	// negative disables auto-cloning.
@@ -200,6 +204,9 @@ type OpenQA struct {
 func NewOpenQA(opts OpenQAOptions) *OpenQA {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.JobClock == nil {
+		opts.JobClock = opts.Now
 	}
 	if opts.PageLimit <= 0 {
 		opts.PageLimit = OpenQADefaultLimit
@@ -378,7 +385,7 @@ func (s *OpenQA) sortedIDs() []int64 {
 func (s *OpenQA) Advance() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.opts.Now().UTC()
+	now := s.opts.JobClock().UTC()
 	changed := 0
 	// Clones made during this round are not in ids: they start next round.
 	ids := s.sortedIDs()
@@ -452,7 +459,7 @@ func (s *OpenQA) restart(id int64) (int64, error) {
 	if j.CloneID != 0 {
 		return 0, fmt.Errorf("job %d is already cloned as %d", id, j.CloneID)
 	}
-	now := s.opts.Now().UTC()
+	now := s.opts.JobClock().UTC()
 	if j.pending() {
 		j.State, j.Result, j.TFinished = oqCancelled, oqUserRestarted, now
 	}
@@ -468,7 +475,7 @@ func (s *OpenQA) Cancel(id int64) error {
 		return fmt.Errorf("job %d does not exist", id)
 	}
 	if j.pending() {
-		j.State, j.Result, j.TFinished = oqCancelled, oqUserCancelled, s.opts.Now().UTC()
+		j.State, j.Result, j.TFinished = oqCancelled, oqUserCancelled, s.opts.JobClock().UTC()
 	}
 	return nil
 }
@@ -694,7 +701,7 @@ func (s *OpenQA) postISOs(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	now := s.opts.Now().UTC()
+	now := s.opts.JobClock().UTC()
 	if params["_OBSOLETE"] == "1" {
 		s.obsolete(params, now)
 	}
