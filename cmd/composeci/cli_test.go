@@ -197,3 +197,20 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfig keeps docs/config.example.toml valid: every key in it
+// names a flag, and its values parse.
+func TestExampleConfig(t *testing.T) {
+	root := demoRoot(t)
+	code, out, errOut := runCLI(t, nil, "previous", "Fedora-Rawhide-20261122.n.0", "--config", "../../docs/config.example.toml",
+		"--compose-root", root, "--log-level", "error")
+	if code != 0 || out != "Fedora-Rawhide-20261121.n.1\n" {
+		t.Errorf("exit %d: %q %s", code, out, errOut)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte("koji = \"http://a\"\nkoji-url = \"http://b\"\n"), 0o644)
+	if code, _, errOut := runCLI(t, nil, "images", "rawhide", "--config", cfg); code != 2 || !strings.Contains(errOut, `both "koji" and "koji-url"`) {
+		t.Errorf("koji twice: exit %d: %s", code, errOut)
+	}
+}

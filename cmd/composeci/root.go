@@ -63,8 +63,10 @@ const rootLong = `composeci watches a distribution's composes, decides when each
 complete, tests it in openQA and reports on it.
 
 Every flag can also be set in the TOML file named by --config (key = the flag's
-name, or a table whose name prefixes it: [openqa] key = ... sets --openqa-key)
-and in the environment as COMPOSECI_<FLAG NAME> (e.g. COMPOSECI_COMPOSE_ROOT).
+name, or a table whose name prefixes it: [openqa] key = ... sets --openqa-key;
+inside [koji], [openqa] and [smtp], url = or server = sets --koji, --openqa,
+--smtp) and in the environment as COMPOSECI_<FLAG NAME> (e.g.
+COMPOSECI_COMPOSE_ROOT). See docs/config.example.toml.
 A flag given on the command line wins over the environment, which wins over the
 file.
 
@@ -171,7 +173,25 @@ func applyConfig(root, cmd *cobra.Command, getenv func(string) string) error {
 			return err
 		}
 		known := allFlagNames(root)
-		for k := range file {
+		for k, v := range file {
+			if known[k] {
+				continue
+			}
+			// A flag that names a server and also heads a table of its own
+			// (--koji and --koji-owner, --smtp and --smtp-tls) cannot be both
+			// a key and a table in TOML: [koji] url = ... and [smtp]
+			// server = ... set it from inside the table.
+			for _, suffix := range []string{"-url", "-server"} {
+				if base, ok := strings.CutSuffix(k, suffix); ok && known[base] {
+					if _, dup := file[base]; dup {
+						return fmt.Errorf("config %s: both %q and %q set --%s", cfgPath, base, k, base)
+					}
+					file[base] = v
+					delete(file, k)
+					k = base
+					break
+				}
+			}
 			if !known[k] {
 				return fmt.Errorf("config %s: unknown key %q (no such flag)", cfgPath, k)
 			}

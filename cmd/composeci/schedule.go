@@ -22,17 +22,13 @@ const exitSomeFailed = 3
 // Like every flag they are also config keys ([openqa] key = ... is
 // --openqa-key) and environment variables (COMPOSECI_OPENQA_SECRET).
 type openqaFlags struct {
-	url, urlAlias     string
+	url               string
 	key, secret, file string
 }
 
 func (f *openqaFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "openqa", openqa.DefaultBaseURL, "openQA server URL")
-	// The config file cannot have both openqa = "URL" and an [openqa]
-	// table, so the table form [openqa] url = "..." sets this alias.
-	fl.StringVar(&f.urlAlias, "openqa-url", "", "openQA server URL (same as --openqa; for [openqa] url = ... in the config file)")
-	_ = fl.MarkHidden("openqa-url")
 	fl.StringVar(&f.key, "openqa-key", "", "openQA API key (also OPENQA_API_KEY)")
 	fl.StringVar(&f.secret, "openqa-secret", "", "openQA API secret (prefer --openqa-secret-file or the environment)")
 	fl.StringVar(&f.file, "openqa-secret-file", "", "file holding the openQA API secret")
@@ -42,9 +38,6 @@ func (f *openqaFlags) add(cmd *cobra.Command) {
 // error message.
 func (f *openqaFlags) client(cmd *cobra.Command, a *app) (*openqa.Client, error) {
 	base := f.url
-	if !cmd.Flags().Changed("openqa") && f.urlAlias != "" {
-		base = f.urlAlias
-	}
 	creds, err := openqa.LoadCredentials(f.key, f.secret, f.file, a.getenv)
 	if err != nil {
 		return nil, withCode(exitError, err)
