@@ -7,15 +7,15 @@ BIN       := bin/composeci
 # The race detector needs cgo; CI and developers have gcc.
 TESTFLAGS ?= -race -count=1 -timeout 12m
 
-.PHONY: all build test lint vet staticcheck demo bench fmt clean
+.PHONY: all build test lint vet staticcheck browser demo bench fmt clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/composeci
 
-## test: vet, staticcheck, then every test with the race detector.
-test: vet staticcheck
+## test: vet, staticcheck, then every test with the race detector (HTML in a real chromium).
+test: vet staticcheck browser
 	$(GO) test $(TESTFLAGS) ./...
 
 vet:
@@ -26,6 +26,20 @@ $(STATICCHECK):
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) ./...
+
+## browser: Debian's chromium for the real-browser tests of HTML pages (internal/browsertest),
+## installed with apt only when /usr/bin/chromium is missing; never downloaded from anywhere else.
+## Skipped when CHROMIUM names another executable, or with COMPOSECI_SKIP_BROWSER=1.
+browser:
+	@if [ "$$COMPOSECI_SKIP_BROWSER" = 1 ] || [ -x /usr/bin/chromium ] || { [ -n "$$CHROMIUM" ] && [ -x "$$CHROMIUM" ]; }; then \
+		exit 0; \
+	fi; \
+	echo "installing Debian's chromium for the browser tests"; \
+	log=$$(mktemp); \
+	if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >$$log 2>&1; then \
+		cat $$log; rm -f $$log; echo "could not install chromium (root and apt are needed)"; exit 1; \
+	fi; \
+	rm -f $$log
 
 lint: vet staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

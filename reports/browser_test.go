@@ -1,0 +1,362 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/checks"
+	"github.com/composeci/composeci/checks/checkstest"
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/internal/browsertest"
+	"github.com/composeci/composeci/openqa"
+)
+
+// One chromium for the package's browser tests (started by the first one).
+func TestMain(m *testing.M) { browsertest.Main(m) }
+
+// What a careless or malicious openQA job, image or compose could carry.
+// Every script payload sets window.pwned: the page must never define it.
+const (
+	pwnScript = `<script>window.pwned=1</script>`
+	pwnAttr   = `"><img src=x onerror="window.pwned=1">`
+	pwnSingle = `'><svg onload='window.pwned=1'>`
+	pwnURL    = `javascript:window.pwned=1`
+)
+
+var browserAt = time.Date(2026, 11, 22, 18, 30, 0, 0, time.UTC)
+
+const browserLocation = "https://kojipkgs.fedoraproject.org/compose/rawhide/" + checkstest.ExampleCompose + "/compose"
+
+// browserExample is the report of checkstest.Example: missing images, new,
+// known and fixed failures, soft failures, an incomplete, skipped and
+// cancelled job, an image diff.
+func browserExample() Report {
+	return Build(checks.Run(checkstest.Example()), Meta{Status: "FINISHED_INCOMPLETE", Location: browserLocation, GeneratedAt: browserAt})
+}
+
+// browserFirst is the first compose of a stream: no previous compose, tests
+// still running.
+func browserFirst() Report {
+	in := checkstest.Example()
+	in.Previous = nil
+	in.Jobs[1].State, in.Jobs[1].Result, in.Jobs[1].TFinished = openqa.StateRunning, openqa.ResultNone, ""
+	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: browserAt})
+}
+
+// browserHostile is browserExample with markup in every test name, flavor
+// and machine (in both composes, so that failures still compare as new,
+// known and fixed), in an image, in the compose's status, and javascript:
+// URLs for the compose, one job and every previous job.
+func browserHostile() Report {
+	in := checkstest.Example()
+	spoil := func(jobs []openqa.Job) {
+		for i := range jobs {
+			j := &jobs[i]
+			j.Test += pwnScript
+			j.Settings["TEST"] = j.Test
+			j.Settings["FLAVOR"] += pwnAttr
+			j.Settings["MACHINE"] += pwnSingle
+		}
+	}
+	spoil(in.Jobs)
+	spoil(in.Previous.Jobs)
+	in.Jobs[0].URL = pwnURL
+	for i := range in.Previous.Jobs {
+		in.Previous.Jobs[i].URL = pwnURL
+	}
+	in.Images = append(in.Images, fedfind.Image{Variant: "Server", Subvariant: pwnScript, Type: "dvd", Format: "iso",
+		Arch: "x86_64", Path: pwnAttr, Identity: pwnScript + "-dvd-iso", Size: 1 << 30})
+	return Build(checks.Run(in), Meta{Status: "FINISHED" + pwnScript, Location: pwnURL, GeneratedAt: browserAt})
+}
+
+// browserSections are the section headings a QA engineer reads, in order,
+// after the title and the summary table.
+func browserSections(r Report) []string {
+	o := r.OpenQA
+	s := []string{
+		fmt.Sprintf("Missing expected images (%d)", len(r.MissingExpected)),
+		fmt.Sprintf("New failures (%d)", len(o.NewFailures)),
+		fmt.Sprintf("Known failures (%d)", len(o.KnownFailures)),
+		fmt.Sprintf("Fixed (%d)", len(o.Fixed)),
+		fmt.Sprintf("Soft failures (%d)", len(o.SoftFailures)),
+	}
+	for _, opt := range []struct {
+		name string
+		jobs []Job
+	}{{"Incomplete", o.Incomplete}, {"Skipped", o.Skipped}, {"Cancelled", o.Cancelled}, {"Pending", o.Pending}} {
+		if len(opt.jobs) > 0 {
+			s = append(s, fmt.Sprintf("%s (%d)", opt.name, len(opt.jobs)))
+		}
+	}
+	if r.HasPrevious() {
+		return append(s, "Image diff against "+r.PreviousComposeID)
+	}
+	return append(s, "Image diff")
+}
+
+// browserHref is the href html/template writes for u: u itself when it is
+// http(s), else its marker of a refused URL.
+func browserHref(u string) string {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return u
+	}
+	return "#ZgotmplZ"
+}
+
+type browserLink struct {
+	Text string `json:"text"`
+	Href string `json:"href"`
+}
+
+// browserSection is an h2 and what follows it up to the next h2.
+type browserSection struct {
+	Heading string        `json:"heading"`
+	Text    string        `json:"text"`
+	Groups  []string      `json:"groups"` // the h3s: "arch flavor"
+	Links   []browserLink `json:"links"`
+}
+
+const browserSectionsJS = `Array.from(document.querySelectorAll("h2"), h => {
+	const s = {heading: h.innerText, text: "", groups: [], links: []}, texts = [];
+	for (let e = h.nextElementSibling; e && e.tagName !== "H2"; e = e.nextElementSibling) {
+		texts.push(e.innerText);
+		if (e.tagName === "H3") s.groups.push(e.innerText);
+		e.querySelectorAll("a").forEach(a => s.links.push({text: a.innerText, href: a.getAttribute("href") ?? ""}));
+	}
+	s.text = texts.join("\n");
+	return s;
+})`
+
+// browserJobLinks are the links a job list shows: each job's ID to its
+// openQA page, then its previous job's when it has one.
+func browserJobLinks(jobs []Job) []browserLink {
+	out := []browserLink{}
+	for _, j := range jobs {
+		out = append(out, browserLink{strconv.FormatInt(j.JobID, 10), browserHref(j.URL)})
+		if j.PreviousURL != "" {
+			out = append(out, browserLink{"previous job", browserHref(j.PreviousURL)})
+		}
+	}
+	return out
+}
+
+// browserGroups are the "arch flavor" subheadings of a job list.
+func browserGroups(jobs []Job) []string {
+	out := []string{}
+	for _, j := range jobs {
+		g := j.Arch + " " + j.Flavor
+		if len(out) == 0 || out[len(out)-1] != g {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func changed(c []fedfind.ChangedEntry) []fedfind.DiffEntry {
+	out := make([]fedfind.DiffEntry, 0, len(c))
+	for _, e := range c {
+		out = append(out, e.DiffEntry)
+	}
+	return out
+}
+
+// TestBrowserReport loads HTML reports in chromium and reads them as a QA
+// engineer does: title, summary, then each section in order with its jobs
+// linked to openQA. The hostile report must run no script and show its
+// markup as text.
+func TestBrowserReport(t *testing.T) {
+	rd, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		report  Report
+		hostile bool
+	}{
+		{"example", browserExample(), false},
+		{"first", browserFirst(), false},
+		{"hostile", browserHostile(), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.report
+			var html bytes.Buffer
+			if err := rd.HTML(&html, r); err != nil {
+				t.Fatal(err)
+			}
+			u := browsertest.Serve(t, html.Bytes())
+			p := browsertest.New(t)
+			p.Open(u)
+			defer func() {
+				// Last, so that it shows the page whatever failed above.
+				p.Screenshot("report")
+			}()
+
+			// Title and heading name the compose. The title is the mail's
+			// subject, hostile status and all, as text.
+			if got, want := p.Title(), Subject(r); got != want {
+				t.Errorf("title = %q, want %q", got, want)
+			}
+			if got, want := p.Texts("h1"), []string{r.ComposeID + " compose check report"}; !slices.Equal(got, want) {
+				t.Errorf("h1 = %q, want %q", got, want)
+			}
+
+			// The summary table first, then every section, all visible,
+			// top to bottom in this order.
+			els := p.Elements("h1, table.meta, h2")
+			var heads []string
+			for i, el := range els {
+				if !el.Visible {
+					t.Errorf("%s %q is not visible", el.Tag, el.Text)
+				}
+				if i > 0 && el.Top <= els[i-1].Top {
+					t.Errorf("%s %q (top %.0f) is not below %q (top %.0f)", el.Tag, el.Text, el.Top, els[i-1].Text, els[i-1].Top)
+				}
+				if el.Tag == "h2" {
+					heads = append(heads, el.Text)
+				}
+			}
+			if len(els) < 2 || els[0].Tag != "h1" || els[1].Tag != "table" {
+				t.Errorf("the page does not open with the heading and the summary table: %+v", els[:min(2, len(els))])
+			}
+			if want := browserSections(r); !slices.Equal(heads, want) {
+				t.Errorf("sections:\n got %q\nwant %q", heads, want)
+			}
+
+			// The summary table.
+			rows := map[string]string{}
+			for _, row := range browsertest.Eval[[][]string](p, `Array.from(document.querySelectorAll("table.meta tr"), tr => Array.from(tr.cells, c => c.innerText))`) {
+				if len(row) != 2 {
+					t.Errorf("summary row %q has %d cells", row, len(row))
+					continue
+				}
+				rows[row[0]] = row[1]
+			}
+			status := printable(r.Status)
+			if status == "" {
+				status = "unknown"
+			}
+			for key, want := range map[string]string{"Stream": r.Stream.Name, "Status": status, "Summary": r.SummaryLine(), "Compose": r.Location} {
+				if key == "Compose" && want == "" {
+					if _, ok := rows[key]; ok {
+						t.Errorf("a Compose row with no location: %q", rows[key])
+					}
+					continue
+				}
+				if rows[key] != want {
+					t.Errorf("summary row %s = %q, want %q", key, rows[key], want)
+				}
+			}
+			if r.Location != "" {
+				if got, want := p.Attrs("table.meta a", "href"), []string{browserHref(r.Location)}; !slices.Equal(got, want) {
+					t.Errorf("compose link href = %q, want %q", got, want)
+				}
+			}
+			if !r.Summary.ResultsComplete {
+				if warn := p.Elements("p.warn"); len(warn) != 1 || !warn[0].Visible || !strings.Contains(warn[0].Text, "Results are incomplete") {
+					t.Errorf("no visible warning that results are incomplete: %+v", warn)
+				}
+			}
+
+			// Each job list: its arch/flavor groups, every job linked to
+			// openQA (and to its previous job), the test shown as text.
+			sections := browsertest.Eval[[]browserSection](p, browserSectionsJS)
+			byHead := map[string]browserSection{}
+			for _, s := range sections {
+				byHead[s.Heading] = s
+			}
+			o := r.OpenQA
+			for _, l := range []struct {
+				name string
+				jobs []Job
+			}{
+				{"New failures", o.NewFailures}, {"Known failures", o.KnownFailures}, {"Fixed", o.Fixed},
+				{"Soft failures", o.SoftFailures}, {"Incomplete", o.Incomplete}, {"Skipped", o.Skipped},
+				{"Cancelled", o.Cancelled}, {"Pending", o.Pending},
+			} {
+				head := fmt.Sprintf("%s (%d)", l.name, len(l.jobs))
+				s, ok := byHead[head]
+				if !ok {
+					continue // an optional section, checked above
+				}
+				if len(l.jobs) == 0 {
+					if !strings.HasSuffix(s.Text, "None.") {
+						t.Errorf("%s: an empty list should say None., says %q", head, s.Text)
+					}
+					continue
+				}
+				if got, want := s.Groups, browserGroups(l.jobs); !slices.Equal(got, want) {
+					t.Errorf("%s: groups %q, want %q", head, got, want)
+				}
+				if got, want := s.Links, browserJobLinks(l.jobs); !slices.Equal(got, want) {
+					t.Errorf("%s: links\n got %q\nwant %q", head, got, want)
+				}
+				for _, j := range l.jobs {
+					if !strings.Contains(s.Text, j.Test+"@"+j.Machine) {
+						t.Errorf("%s: %q is not shown as text in %q", head, j.Test+"@"+j.Machine, s.Text)
+					}
+				}
+			}
+			missing := byHead[browserSections(r)[0]]
+			for _, m := range r.MissingExpected {
+				if row := m.Arch + "\t" + m.Subvariant + "\t" + m.Type; !strings.Contains(missing.Text, row) {
+					t.Errorf("missing image %q is not listed in %q", row, missing.Text)
+				}
+			}
+			if r.HasPrevious() {
+				diff := byHead["Image diff against "+r.PreviousComposeID]
+				for _, c := range []struct {
+					change string
+					images []fedfind.DiffEntry
+				}{{"added", r.Diff.Added}, {"removed", r.Diff.Removed}, {"changed", changed(r.Diff.Changed)}} {
+					for _, im := range c.images {
+						row := c.change + "\t" + im.Arch + "\t" + im.Identity
+						if !strings.Contains(diff.Text, row) || !strings.Contains(diff.Text, im.Path) {
+							t.Errorf("image diff lacks %q (%s): %q", row, im.Path, diff.Text)
+						}
+					}
+				}
+			} else if s := byHead["Image diff"]; !strings.Contains(s.Text, "No previous compose") {
+				t.Errorf("image diff without a previous compose says %q", s.Text)
+			}
+
+			// Nothing ran that the page did not mean to run, and the page
+			// fetched nothing but itself.
+			if p.Defined("pwned") {
+				t.Error("a payload ran: window.pwned is set")
+			}
+			if d := p.Dialogs(); len(d) > 0 {
+				t.Errorf("the page opened dialogs: %q", d)
+			}
+			if e := p.Exceptions(); len(e) > 0 {
+				t.Errorf("the page threw: %q", e)
+			}
+			if req := p.Requests(); len(req) != 1 || req[0] != u {
+				t.Errorf("the page made requests %q, want only %s", req, u)
+			}
+			for _, sel := range []string{"script", "img", "svg", "iframe", "object", "embed", "[onerror]", "[onload]"} {
+				if n := p.Count(sel); n > 0 {
+					t.Errorf("the page holds %d %s", n, sel)
+				}
+			}
+			for _, href := range p.Attrs("a", "href") {
+				if !strings.HasPrefix(href, "https://") && href != "#ZgotmplZ" {
+					t.Errorf("a link to %q", href)
+				}
+			}
+			if tc.hostile {
+				text := p.Text()
+				for _, s := range []string{pwnScript, pwnAttr, pwnSingle, pwnURL, "FINISHED" + pwnScript} {
+					if !strings.Contains(text, s) {
+						t.Errorf("the page does not show %q as text", s)
+					}
+				}
+			}
+		})
+	}
+}
