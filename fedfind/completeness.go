@@ -153,7 +153,8 @@ type CompletenessOptions struct {
 	// Rules.Owner by the caller); 0 means any owner.
 	OwnerID int
 	// Label is the compose's label when known (candidates): Pungi then
-	// gives Koji the label's version as the image release.
+	// gives Koji the label's version as the image release. When empty, a
+	// finished production compose's label is read from its composeinfo.json.
 	Label string
 }
 
@@ -220,7 +221,17 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 	if opts.Koji == nil {
 		return res, fmt.Errorf("%w: %s composes need the Koji check and no Koji hub is configured", ErrInvalidInput, cm.Stream.Kind)
 	}
-	release, version := imageReleaseVersion(cm, opts.Label)
+	label := opts.Label
+	if label == "" && cm.Stream.Kind == StreamProduction && st.Success() {
+		// A candidate's images carry its label's version as their release
+		// ("1.2" for Beta-1.2): read the label from composeinfo.json.
+		ci, err := c.ComposeInfo(ctx, cm)
+		if err != nil {
+			return res, fmt.Errorf("reading the label of %s: %w", cm.ID, err)
+		}
+		label = ci.Compose.Label
+	}
+	release, version := imageReleaseVersion(cm, label)
 	day := cm.ID.Time()
 	q := koji.TaskQuery{
 		Methods:       rules.Methods,

@@ -237,3 +237,27 @@ func TestCompletenessCacheWindowOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletenessCandidate: a labelled production compose's image tasks
+// carry the label's version as release ("1.2") and "<version>_<milestone>"
+// as version; the label comes from composeinfo.json.
+func TestCompletenessCandidate(t *testing.T) {
+	w := newKojiWorld(t)
+	id := "Fedora-44-20261122.0"
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "FINISHED", Label: "Beta-1.2"})
+	w.hub.AddNightlyImageTasks(id, "1.2", "44_Beta", 4)
+	w.hub.AddNightlyImageTasks("Fedora-44-20261122.n.0", "20261122.n.0", "44", 2, fakefedora.KojiStateChange{State: fakefedora.KojiOpen})
+	w.hub.Advance(time.Hour)
+	c := w.verdict(t, id, fedfind.CompletenessOptions{})
+	if c.Verdict != fedfind.VerdictDone || c.Tasks.Total != 4 {
+		t.Errorf("candidate: %s %+v %q", c.Verdict, c.Tasks, c.Reasons)
+	}
+	// An RC keeps the plain version.
+	id = "Fedora-44-20261122.1"
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "FINISHED", Label: "RC-1.3"})
+	w.hub.AddNightlyImageTasks(id, "1.3", "44", 2)
+	w.hub.Advance(time.Hour)
+	if c := w.verdict(t, id, fedfind.CompletenessOptions{}); c.Verdict != fedfind.VerdictDone || c.Tasks.Total != 2 {
+		t.Errorf("RC: %s %+v %q", c.Verdict, c.Tasks, c.Reasons)
+	}
+}
