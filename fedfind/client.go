@@ -120,9 +120,9 @@ func (c *Client) Locate(id ComposeID) (*Compose, error) {
 
 // Resolve finds the compose ref names: a compose ID
 // (Fedora-Rawhide-20261122.n.0), a compose URL (its directory or its
-// /compose directory, under the compose root or a Fedora prefix), or a
-// stream spec (rawhide, branched, branched:44, ...) for that stream's latest
-// compose.
+// /compose directory, under the compose root or a Fedora prefix), a stream
+// spec (rawhide, branched, branched:44, ...) for that stream's latest
+// compose, or a release and label (44:Beta-1.2) for a candidate compose.
 func (c *Client) Resolve(ctx context.Context, ref string) (*Compose, error) {
 	ref = strings.TrimSpace(ref)
 	if strings.Contains(ref, "://") {
@@ -132,6 +132,11 @@ func (c *Client) Resolve(ctx context.Context, ref string) (*Compose, error) {
 		return nil, err
 	} else if ok {
 		return c.Latest(ctx, spec)
+	}
+	if release, label, ok, err := parseLabelRef(ref); err != nil {
+		return nil, err
+	} else if ok {
+		return c.ResolveLabel(ctx, release, label)
 	}
 	id, err := ParseComposeID(ref)
 	if err != nil {
@@ -250,40 +255,59 @@ func (c *Client) Status(ctx context.Context, cm *Compose) (Status, error) {
 	return ParseStatus(b, u)
 }
 
-// ComposeInfo reads the compose's composeinfo.json and checks that it
-// describes this compose.
+// ComposeInfo reads the compose's composeinfo.json (from the metadata
+// archive when the tree is gone) and checks that it describes this compose.
 func (c *Client) ComposeInfo(ctx context.Context, cm *Compose) (*ComposeInfo, error) {
-	u := cm.Location + "/metadata/composeinfo.json"
-	var ci *ComposeInfo
-	err := c.getStream(ctx, u, "application/json", func(r io.Reader) (err error) {
-		ci, err = ParseComposeInfo(io.LimitReader(r, maxMetadata), u)
-		return err
+	ci, archived, err := fetchMetadata(ctx, c, cm, "composeinfo.json", func(r io.Reader, u string) (*ComposeInfo, error) {
+		return ParseComposeInfo(io.LimitReader(r, maxMetadata), u)
 	})
 	if err != nil {
 		return nil, err
 	}
 	if ci.ID != cm.ID {
-		return nil, fmt.Errorf("%w: %s describes %s, not %s", ErrMismatch, u, ci.ID, cm.ID)
+		return nil, fmt.Errorf("%w: composeinfo.json of %s describes %s", ErrMismatch, cm.ID, ci.ID)
 	}
+	ci.Archived = archived
 	return ci, nil
 }
 
-// ImagesFile reads the compose's images.json and checks that it describes
-// this compose.
+// ImagesFile reads the compose's images.json (from the metadata archive
+// when the tree is gone) and checks that it describes this compose.
 func (c *Client) ImagesFile(ctx context.Context, cm *Compose) (*ImagesFile, error) {
-	u := cm.Location + "/metadata/images.json"
-	var f *ImagesFile
-	err := c.getStream(ctx, u, "application/json", func(r io.Reader) (err error) {
-		f, err = ParseImages(io.LimitReader(r, maxMetadata), u, cm.Location)
-		return err
+	f, archived, err := fetchMetadata(ctx, c, cm, "images.json", func(r io.Reader, u string) (*ImagesFile, error) {
+		return ParseImages(io.LimitReader(r, maxMetadata), u, cm.Location)
 	})
 	if err != nil {
 		return nil, err
 	}
 	if f.ID != cm.ID {
-		return nil, fmt.Errorf("%w: %s describes %s, not %s", ErrMismatch, u, f.ID, cm.ID)
+		return nil, fmt.Errorf("%w: images.json of %s describes %s", ErrMismatch, cm.ID, f.ID)
 	}
+	f.Archived = archived
 	return f, nil
+}
+
+// fetchMetadata reads compose/metadata/<name> from the tree and, when the
+// tree does not have it, from the metadata archive. It reports whether the
+// archive answered; when neither has the file, the tree's not-found error
+// comes back.
+func fetchMetadata[T any](ctx context.Context, c *Client, cm *Compose, name string, parse func(io.Reader, string) (T, error)) (T, bool, error) {
+	var v T
+	read := func(r io.Reader, u string) (err error) {
+		v, err = parse(r, u)
+		return err
+	}
+	u := cm.Location + "/metadata/" + name
+	err := c.getStream(ctx, u, "application/json", func(r io.Reader) error { return read(r, u) })
+	if !errors.Is(err, httpclient.ErrNotFound) {
+		return v, false, err
+	}
+	if aerr := c.archived(ctx, cm, name, read); aerr == nil {
+		return v, true, nil
+	} else if !errors.Is(aerr, httpclient.ErrNotFound) {
+		return v, false, aerr
+	}
+	return v, false, err
 }
 
 // Images lists the compose's images.

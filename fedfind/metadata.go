@@ -164,6 +164,8 @@ type ComposeInfo struct {
 	Release     Release            `json:"release"`
 	BaseProduct *Release           `json:"base_product,omitempty"`
 	Variants    map[string]Variant `json:"variants"`
+	// Archived: read from the metadata archive (the tree is gone).
+	Archived bool `json:"archived,omitempty"`
 }
 
 // HasVariant reports whether the compose has a variant with this UID.
@@ -206,6 +208,8 @@ type ImagesFile struct {
 	ID      ComposeID   `json:"-"`
 	Compose ComposeMeta `json:"compose"`
 	Images  []Image     `json:"images"`
+	// Archived: read from the metadata archive (the tree is gone).
+	Archived bool `json:"archived,omitempty"`
 }
 
 // rawImage is one image as productmd writes it; pointers tell a missing

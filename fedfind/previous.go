@@ -23,7 +23,7 @@ type PreviousResult struct {
 	Status  Status
 	// Requests is the number of HTTP requests the search made.
 	Requests int64
-	// Method is "listing" or "probing".
+	// Method is "listing", "series" or "probing".
 	Method string
 }
 
@@ -37,7 +37,9 @@ var ErrNoPrevious = errors.New("no previous successful compose")
 //
 // It reads the stream directory's listing once and then the STATUS of the
 // candidates from the newest down: usually two requests in all. Where the
-// server offers no listing, it probes compose directories day by day,
+// server offers no listing, streams that are not nightlies are looked up in
+// their series file in the metadata archive; failing that, it probes
+// compose directories day by day,
 // reading STATUS directly (one request per probe, where fedfind spends a
 // directory GET plus a STATUS GET) and climbing respins upward from 0 until
 // one is missing (fedfind starts at respin 5 and walks down, so a normal day
@@ -56,7 +58,17 @@ func (c *Client) Previous(ctx context.Context, cm *Compose, opts PreviousOptions
 	res, err := c.previousByListing(ctx, cm, opts)
 	var se *httpclient.StatusError
 	if errors.As(err, &se) && (se.Code == 403 || se.Code == 404) {
-		c.log.Debug("no directory listing; probing", "stream", cm.Stream.Dir, "err", err)
+		c.log.Debug("no directory listing", "stream", cm.Stream.Dir, "err", err)
+		if !cm.Stream.Nightly() {
+			// Candidates and other composes are days or weeks apart:
+			// their series file lists them.
+			res, err = c.previousBySeries(ctx, cm, opts)
+		}
+		if !cm.Stream.Nightly() && err == nil {
+			res.Requests = c.RoundTrips() - start
+			return res, nil
+		}
+		c.log.Debug("probing", "stream", cm.Stream.Dir, "err", err)
 		res, err = c.previousByProbing(ctx, cm, opts)
 	}
 	res.Requests = c.RoundTrips() - start

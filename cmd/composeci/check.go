@@ -116,6 +116,10 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		return err
 	}
 	status, err := ff.Status(ctx, cm)
+	if errors.Is(err, fedfind.ErrComposeNotFound) {
+		// The tree is gone; its images came from the metadata archive.
+		status, err = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
+	}
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,10 @@ type ComposeSpec struct {
 	// Variants beyond those the images name (e.g. "Everything" for the
 	// generic tree); default adds Everything.
 	Variants []string
+	// GarbageCollected: the compose's tree is gone (every path under it is
+	// 404 and it is not listed), as happens a week or so after it finished;
+	// its metadata is still in the metadata archive.
+	GarbageCollected bool
 }
 
 type mirrorCompose struct {
@@ -70,7 +74,11 @@ type mirrorCompose struct {
 // Mirror is a simulated compose tree, served under /compose like
 // kojipkgs.fedoraproject.org/compose: <root>/<stream dir>/<ID>/STATUS,
 // COMPOSE_ID, compose/metadata/*.json, latest-* links and HTML directory
-// listings (Apache autoindex style).
+// listings (Apache autoindex style); and the metadata archive,
+// <root>/metadata-archive/<YYYY>/<ID>/{composeinfo,images}.json of every
+// finished compose, and series files <root>/metadata-archive/series/
+// <short>-<version lower-case> listing "<ID> [label]" per line, oldest first
+// (production composes only for Fedora-<N>, whose nightlies have no series).
 type Mirror struct {
 	mu        sync.Mutex
 	composes  map[string]*mirrorCompose
@@ -272,6 +280,11 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(p, "/")
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if segs[0] == "metadata-archive" {
+		m.count("archive")
+		m.serveArchive(w, r, segs[1:])
+		return
+	}
 	// <dir>/ : the stream directory listing.
 	if len(segs) == 2 && segs[1] == "" {
 		m.count("listing")
@@ -288,7 +301,7 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name = target // a latest-* symlink
 	}
 	mc, ok := m.composes[name]
-	if !ok || mc.dir != dir {
+	if !ok || mc.dir != dir || mc.spec.GarbageCollected {
 		m.count(kindOf(rest))
 		http.NotFound(w, r)
 		return
@@ -349,7 +362,7 @@ func (m *Mirror) serveListing(w http.ResponseWriter, dir string) {
 	}
 	var names []string
 	for id, mc := range m.composes {
-		if mc.dir == dir {
+		if mc.dir == dir && !mc.spec.GarbageCollected {
 			names = append(names, id)
 		}
 	}
@@ -367,6 +380,58 @@ func (m *Mirror) serveListing(w http.ResponseWriter, dir string) {
 		fmt.Fprintf(w, "<a href=\"%s/\">%s/</a>  2026-11-22 05:12    -\n", url.PathEscape(n), html.EscapeString(n))
 	}
 	io.WriteString(w, "<hr></pre>\n</body></html>\n")
+}
+
+// serveArchive serves <root>/metadata-archive/<YYYY>/<ID>/<file> and
+// <root>/metadata-archive/series/<name>.
+func (m *Mirror) serveArchive(w http.ResponseWriter, r *http.Request, segs []string) {
+	switch {
+	case len(segs) == 2 && segs[0] == "series":
+		var ids []string
+		for id, mc := range m.composes {
+			if mc.short+"-"+strings.ToLower(mc.version) == segs[1] && mc.relType == "ga" && (mc.typ == "production" || mc.short != "Fedora") {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			http.NotFound(w, r)
+			return
+		}
+		sort.Slice(ids, func(i, j int) bool { return m.composes[ids[i]].before(m.composes[ids[j]]) })
+		w.Header().Set("Content-Type", "text/plain")
+		for _, id := range ids {
+			if l := m.composes[id].spec.Label; l != "" {
+				fmt.Fprintf(w, "%s %s\n", id, l)
+			} else {
+				fmt.Fprintln(w, id)
+			}
+		}
+	case len(segs) == 3:
+		mc, ok := m.composes[segs[1]]
+		if !ok || mc.date[:4] != segs[0] || !mc.spec.finished() {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch segs[2] {
+		case "composeinfo.json":
+			writeProductmd(w, mc.composeInfo())
+		case "images.json":
+			writeProductmd(w, mc.images())
+		default:
+			http.NotFound(w, r)
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// before orders composes of one series by date, then respin.
+func (mc *mirrorCompose) before(o *mirrorCompose) bool {
+	if mc.date != o.date {
+		return mc.date < o.date
+	}
+	return mc.respin < o.respin
 }
 
 func writeProductmd(w io.Writer, v any) {
