@@ -44,6 +44,9 @@ func TestGarbageCollectedCompose(t *testing.T) {
 	if err != nil || !ci.Archived || ci.Release.Version != "Rawhide" {
 		t.Fatalf("composeinfo from the archive: %v", err)
 	}
+	if v, err := c.Completeness(ctx, cm, fedfind.CompletenessOptions{}); err != nil || v.Verdict != fedfind.VerdictDone {
+		t.Errorf("a collected compose is done: %+v %v", v, err)
+	}
 	// A compose in the tree does not touch the archive.
 	live, _ := c.Resolve(ctx, "Fedora-Rawhide-20261122.n.0")
 	if f, err := c.ImagesFile(ctx, live); err != nil || f.Archived {

@@ -192,6 +192,11 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 	st, err := c.Status(ctx, cm)
 	switch {
 	case errors.Is(err, ErrComposeNotFound):
+		if ci, aerr := c.ComposeInfo(ctx, cm); aerr == nil && ci.Archived {
+			res.Verdict, res.Status = VerdictDone, StatusFinishedIncomplete
+			res.Reasons = append(res.Reasons, "the tree is garbage-collected but the metadata archive has the compose: it finished long ago (taken as FINISHED_INCOMPLETE, as fedfind does)")
+			return res, nil
+		}
 		res.Verdict = VerdictPending
 		res.Reasons = append(res.Reasons, fmt.Sprintf("no STATUS at %s/STATUS: Pungi has not started this compose (or it is not in the tree yet)", cm.Dir))
 		return res, nil
