@@ -99,13 +99,14 @@ func browserSections(r Report) []string {
 	return append(s, "Image diff")
 }
 
-// browserHref is the href html/template writes for u: u itself when it is
-// http(s), else its marker of a refused URL.
+// browserHref is the href of a link to u: u itself when it is http(s), else
+// "": such a URL is shown as text, not as a link (not even as html/template's
+// dead link to #ZgotmplZ).
 func browserHref(u string) string {
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 		return u
 	}
-	return "#ZgotmplZ"
+	return ""
 }
 
 type browserLink struct {
@@ -117,7 +118,7 @@ type browserLink struct {
 type browserSection struct {
 	Heading string        `json:"heading"`
 	Text    string        `json:"text"`
-	Groups  []string      `json:"groups"` // the h3s: "arch flavor"
+	Groups  []string      `json:"groups"` // the group rows of its table: "arch flavor"
 	Links   []browserLink `json:"links"`
 }
 
@@ -125,7 +126,7 @@ const browserSectionsJS = `Array.from(document.querySelectorAll("h2"), h => {
 	const s = {heading: h.innerText, text: "", groups: [], links: []}, texts = [];
 	for (let e = h.nextElementSibling; e && e.tagName !== "H2"; e = e.nextElementSibling) {
 		texts.push(e.innerText);
-		if (e.tagName === "H3") s.groups.push(e.innerText);
+		e.querySelectorAll("tr.group th").forEach(th => s.groups.push(th.innerText));
 		e.querySelectorAll("a").forEach(a => s.links.push({text: a.innerText, href: a.getAttribute("href") ?? ""}));
 	}
 	s.text = texts.join("\n");
@@ -133,19 +134,22 @@ const browserSectionsJS = `Array.from(document.querySelectorAll("h2"), h => {
 })`
 
 // browserJobLinks are the links a job list shows: each job's ID to its
-// openQA page, then its previous job's when it has one.
+// openQA page, then its previous job's ("job N") when it has one; a URL
+// that is not http(s) is no link.
 func browserJobLinks(jobs []Job) []browserLink {
 	out := []browserLink{}
 	for _, j := range jobs {
-		out = append(out, browserLink{strconv.FormatInt(j.JobID, 10), browserHref(j.URL)})
-		if j.PreviousURL != "" {
-			out = append(out, browserLink{"previous job", browserHref(j.PreviousURL)})
+		if h := browserHref(j.URL); h != "" {
+			out = append(out, browserLink{strconv.FormatInt(j.JobID, 10), h})
+		}
+		if h := browserHref(j.PreviousURL); h != "" {
+			out = append(out, browserLink{"job " + strconv.FormatInt(j.PreviousJobID, 10), h})
 		}
 	}
 	return out
 }
 
-// browserGroups are the "arch flavor" subheadings of a job list.
+// browserGroups are the "arch flavor" group rows of a job list.
 func browserGroups(jobs []Job) []string {
 	out := []string{}
 	for _, j := range jobs {
@@ -253,13 +257,21 @@ func TestBrowserReport(t *testing.T) {
 				}
 			}
 			if r.Location != "" {
-				if got, want := p.Attrs("table.meta a", "href"), []string{browserHref(r.Location)}; !slices.Equal(got, want) {
+				want := []string{}
+				if h := browserHref(r.Location); h != "" {
+					want = append(want, h)
+				}
+				if got := p.Attrs("table.meta a", "href"); !slices.Equal(got, want) {
 					t.Errorf("compose link href = %q, want %q", got, want)
 				}
 			}
 			if !r.Summary.ResultsComplete {
 				if warn := p.Elements("p.warn"); len(warn) != 1 || !warn[0].Visible || !strings.Contains(warn[0].Text, "Results are incomplete") {
 					t.Errorf("no visible warning that results are incomplete: %+v", warn)
+				}
+				// It leads to the pending tests.
+				if got := p.Attrs("p.warn a", "href"); len(r.OpenQA.Pending) > 0 && !slices.Equal(got, []string{"#pending"}) {
+					t.Errorf("the warning links to %q, want the pending tests (#pending)", got)
 				}
 			}
 
@@ -285,8 +297,13 @@ func TestBrowserReport(t *testing.T) {
 					continue // an optional section, checked above
 				}
 				if len(l.jobs) == 0 {
-					if !strings.HasSuffix(s.Text, "None.") {
-						t.Errorf("%s: an empty list should say None., says %q", head, s.Text)
+					// Empty: none, or nothing to compare with.
+					want := "None."
+					if !r.HasPrevious() && (l.name == "Known failures" || l.name == "Fixed") {
+						want = "No previous compose to compare with."
+					}
+					if !strings.HasSuffix(s.Text, want) {
+						t.Errorf("%s: an empty list should say %s, says %q", head, want, s.Text)
 					}
 					continue
 				}
@@ -299,6 +316,10 @@ func TestBrowserReport(t *testing.T) {
 				for _, j := range l.jobs {
 					if !strings.Contains(s.Text, j.Test+"@"+j.Machine) {
 						t.Errorf("%s: %q is not shown as text in %q", head, j.Test+"@"+j.Machine, s.Text)
+					}
+					// A previous job is named with its result, never a bare link.
+					if prev := fmt.Sprintf("previous: job %d, %s", j.PreviousJobID, j.PreviousResult); j.PreviousJobID != 0 && !strings.Contains(s.Text, prev) {
+						t.Errorf("%s: %q is not shown for job %d in %q", head, prev, j.JobID, s.Text)
 					}
 				}
 			}
@@ -344,8 +365,13 @@ func TestBrowserReport(t *testing.T) {
 					t.Errorf("the page holds %d %s", n, sel)
 				}
 			}
+			// Links go to https URLs or to a part of the page; an unsafe URL
+			// is text, not a dead link to #ZgotmplZ.
 			for _, href := range p.Attrs("a", "href") {
-				if !strings.HasPrefix(href, "https://") && href != "#ZgotmplZ" {
+				if strings.HasPrefix(href, "https://") {
+					continue
+				}
+				if !strings.HasPrefix(href, "#") || href == "#ZgotmplZ" || p.Count(href) != 1 {
 					t.Errorf("a link to %q", href)
 				}
 			}

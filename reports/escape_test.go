@@ -9,6 +9,7 @@ import (
 	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/checks/checkstest"
 	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/templates"
 )
 
 // hostile is what a test name, flavor or machine might hold if openQA (or
@@ -52,14 +53,56 @@ func TestHTMLEscapesHostileNames(t *testing.T) {
 			t.Errorf("HTML holds raw %q: ...%s...", raw, out[max(0, i-80):min(len(out), i+80)])
 		}
 	}
-	for _, escaped := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;", "#ZgotmplZ"} {
+	for _, escaped := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;", "<td>javascript:alert(5)</td>"} {
 		if !strings.Contains(out, escaped) {
 			t.Errorf("HTML lacks the escaped form %q", escaped)
 		}
 	}
+	// A javascript: URL is text, not a dead link that html/template
+	// neutralised (TestHTMLNeutralisesUnsafeLinks checks that it still would).
+	if strings.Contains(out, "#ZgotmplZ") {
+		t.Error("HTML links to #ZgotmplZ: the view let an unsafe URL through to html/template")
+	}
 	// The page's own markup is intact: one script-free document.
 	if strings.Count(out, "<html") != 1 || strings.Count(out, "</html>") != 1 {
 		t.Error("document structure broken")
+	}
+}
+
+// TestHTMLNeutralisesUnsafeLinks checks both lines of defence against a
+// link to a hostile URL: the view links only http(s) URLs, and if it let
+// one through, html/template would still neutralise it.
+func TestHTMLNeutralisesUnsafeLinks(t *testing.T) {
+	for u, want := range map[string]string{
+		"https://openqa.fedoraproject.org/tests/1": "https://openqa.fedoraproject.org/tests/1",
+		"http://example.org/x":                     "http://example.org/x",
+		"HTTPS://example.org/x":                    "HTTPS://example.org/x",
+		"javascript:alert(1)":                      "",
+		"JavaScript:alert(1)":                      "",
+		"data:text/html,<script>alert(1)</script>": "",
+		"//example.org/x":                          "",
+		"/tests/1":                                 "",
+		"https:///tests/1":                         "",
+		" https://example.org/x":                   "",
+		"":                                         "",
+	} {
+		if got := linkable(u); got != want {
+			t.Errorf("linkable(%q) = %q, want %q", u, got, want)
+		}
+	}
+	rd, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newView(exampleReport(t))
+	v.LocationHref = "javascript:alert(6)"
+	v.New.Groups[0].Jobs[0].Href = "javascript:alert(7)"
+	var b bytes.Buffer
+	if err := rd.html.ExecuteTemplate(&b, templates.ReportHTML, v); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); strings.Count(out, `href="#ZgotmplZ"`) != 2 || strings.Contains(out, `href="javascript:`) {
+		t.Errorf("html/template did not neutralise both javascript: links:\n%s", out)
 	}
 }
 

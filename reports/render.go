@@ -5,9 +5,11 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
+	"unicode/utf8"
 
 	"github.com/composeci/composeci/templates"
 )
@@ -104,17 +106,32 @@ func (rd *Renderer) Render(r Report) (Rendered, error) {
 	return out, nil
 }
 
-// view is what the templates see: the report, plus its failure lists
-// grouped by arch and flavor with a note on each job saying how it compares
-// with the previous compose.
+// view is what the templates see: the report, plus its job lists grouped by
+// arch and flavor with a note on each job saying how it compares with the
+// previous compose, and every URL judged once, here, for whether it may be a
+// link (html/template's escaping stays the second line of defence).
 type view struct {
 	Report
 	Subject string
-	// Line is the summary line; Rule underlines the title.
-	Line string
-	Rule string
+	// Line is the summary line; Parts are its pieces, each with the class
+	// the HTML report shows it in (problems in red, fixes in green).
+	Line  string
+	Parts []summaryPart
+	Rule  string
+	// LocationHref is Location when it may be a link, else "".
+	LocationHref string
 
-	New, Known, Fixed, Soft, Incomplete, Skipped, Cancelled, Pending []group
+	New, Known, Fixed, Soft, Incomplete, Skipped, Cancelled, Pending jobList
+}
+
+// jobList is one section's jobs, in runs of one (arch, flavor).
+type jobList struct {
+	Groups []group
+	// Empty says why there is nothing to list: "none", or that there is
+	// nothing to compare with. Lower case, no full stop.
+	Empty string
+	// Notes is true when any job has a note (the HTML table's third column).
+	Notes bool
 }
 
 // group is the jobs of one (arch, flavor), the unit check-compose lists
@@ -126,43 +143,68 @@ type group struct {
 
 type jobView struct {
 	Job
-	Note string
+	// Href is the job's URL when it may be a link, else "".
+	Href string
+	// Note says how the job compares with the previous compose, as text;
+	// NoteParts is the same with the previous job linked.
+	Note      string
+	NoteParts []notePart
+	// NoteOwnLine puts the note of the text report on a line of its own,
+	// to keep lines short enough for email.
+	NoteOwnLine bool
 }
+
+// notePart is a piece of a note, a link when Href is set.
+type notePart struct {
+	Text, Href string
+}
+
+// textWidth is the line length the text report keeps to where it can (a URL
+// is never broken).
+const textWidth = 78
 
 func newView(r Report) view {
 	o := r.OpenQA
-	prev := r.PreviousComposeID
+	const nothing = "none"
+	cmp := comparison(r)
 	return view{
-		Report:  r,
-		Subject: Subject(r),
-		Line:    r.SummaryLine(),
-		Rule:    strings.Repeat("-", len(r.ComposeID)+len(" compose check report")),
-		New: groups(o.NewFailures, func(j Job) string {
-			switch {
-			case prev == "":
-				return retried(j, "")
-			case j.PreviousJobID == 0:
+		Report:       r,
+		Subject:      Subject(r),
+		Line:         r.SummaryLine(),
+		Parts:        summaryParts(r.Summary),
+		Rule:         strings.Repeat("-", len(r.ComposeID)+len(" compose check report")),
+		LocationHref: linkable(r.Location),
+		New: jobs(r, o.NewFailures, nothing, func(j Job) string {
+			if r.HasPrevious() && j.PreviousJobID == 0 {
 				return retried(j, "not run in the previous compose")
 			}
-			return retried(j, j.PreviousResult+" in job "+strconv.FormatInt(j.PreviousJobID, 10))
+			return retried(j, "")
 		}),
-		Known: groups(o.KnownFailures, func(j Job) string {
-			return retried(j, "failed in job "+strconv.FormatInt(j.PreviousJobID, 10)+" too")
-		}),
-		Fixed: groups(o.Fixed, func(j Job) string {
-			return "now " + j.Result + ", failed in job " + strconv.FormatInt(j.PreviousJobID, 10)
-		}),
-		Soft:       groups(o.SoftFailures, func(j Job) string { return retried(j, "") }),
-		Incomplete: groups(o.Incomplete, func(j Job) string { return retried(j, j.Result) }),
-		Skipped:    groups(o.Skipped, func(j Job) string { return j.Result }),
-		Cancelled:  groups(o.Cancelled, func(j Job) string { return j.Result }),
-		Pending: groups(o.Pending, func(j Job) string {
+		Known:      jobs(r, o.KnownFailures, cmp, func(j Job) string { return retried(j, "") }),
+		Fixed:      jobs(r, o.Fixed, cmp, func(j Job) string { return "now " + j.Result }),
+		Soft:       jobs(r, o.SoftFailures, nothing, func(j Job) string { return retried(j, "") }),
+		Incomplete: jobs(r, o.Incomplete, nothing, func(j Job) string { return retried(j, j.Result) }),
+		Skipped:    jobs(r, o.Skipped, nothing, func(j Job) string { return j.Result }),
+		Cancelled:  jobs(r, o.Cancelled, nothing, func(j Job) string { return j.Result }),
+		Pending: jobs(r, o.Pending, nothing, func(j Job) string {
 			if j.CloneMissing {
 				return "restarted; the restart is not in the results"
 			}
 			return j.State
 		}),
 	}
+}
+
+// comparison says why a list that needs a previous compose (known
+// failures, fixed) is empty.
+func comparison(r Report) string {
+	switch {
+	case !r.HasPrevious():
+		return "no previous compose to compare with"
+	case r.OpenQA.PreviousJobs == 0:
+		return "no openQA results in " + r.PreviousComposeID + " to compare with"
+	}
+	return "none"
 }
 
 // retried adds to a note that the job is a restart: the failure survived a
@@ -177,16 +219,58 @@ func retried(j Job, note string) string {
 	return note + "; after a restart"
 }
 
-// groups splits a list sorted by arch and flavor into runs of one (arch,
-// flavor).
-func groups(jobs []Job, note func(Job) string) []group {
-	var out []group
-	for _, j := range jobs {
-		if n := len(out); n == 0 || out[n-1].Arch != j.Arch || out[n-1].Flavor != j.Flavor {
-			out = append(out, group{Arch: j.Arch, Flavor: j.Flavor})
+// jobs makes a section of jobs sorted by arch and flavor: runs of one (arch,
+// flavor), each job with a note of what it is now (from now) followed by
+// what the same scenario was in the previous compose. empty says why an
+// empty section is empty.
+func jobs(r Report, list []Job, empty string, now func(Job) string) jobList {
+	out := jobList{}
+	if len(list) == 0 {
+		out.Empty = empty
+	}
+	for _, j := range list {
+		if n := len(out.Groups); n == 0 || out.Groups[n-1].Arch != j.Arch || out.Groups[n-1].Flavor != j.Flavor {
+			out.Groups = append(out.Groups, group{Arch: j.Arch, Flavor: j.Flavor})
 		}
-		g := &out[len(out)-1]
-		g.Jobs = append(g.Jobs, jobView{Job: j, Note: note(j)})
+		jv := jobView{Job: j, Href: linkable(j.URL)}
+		if s := now(j); s != "" {
+			jv.NoteParts = append(jv.NoteParts, notePart{Text: s})
+		}
+		if r.HasPrevious() && (j.PreviousJobID != 0 || j.PreviousURL != "") {
+			if len(jv.NoteParts) > 0 {
+				jv.NoteParts[len(jv.NoteParts)-1].Text += "; "
+			}
+			label := "previous job"
+			if j.PreviousJobID != 0 {
+				label = "job " + strconv.FormatInt(j.PreviousJobID, 10)
+			}
+			jv.NoteParts = append(jv.NoteParts, notePart{Text: "previous: "}, notePart{Text: label, Href: linkable(j.PreviousURL)})
+			if j.PreviousResult != "" {
+				jv.NoteParts = append(jv.NoteParts, notePart{Text: ", " + j.PreviousResult})
+			}
+		}
+		var note strings.Builder
+		for _, p := range jv.NoteParts {
+			note.WriteString(p.Text)
+		}
+		jv.Note = note.String()
+		// "    test@machine (note)"
+		jv.NoteOwnLine = jv.Note != "" && utf8.RuneCountInString(j.Test+j.Machine+jv.Note)+8 > textWidth
+		out.Notes = out.Notes || jv.Note != ""
+		g := &out.Groups[len(out.Groups)-1]
+		g.Jobs = append(g.Jobs, jv)
 	}
 	return out
+}
+
+// linkable returns u when a report may link to it: an absolute http or https
+// URL. Anything else (javascript:, data:, relative, unparsable) is shown as
+// text. html/template would neutralise an unsafe URL too, but into a dead
+// link to #ZgotmplZ.
+func linkable(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return ""
+	}
+	return u
 }

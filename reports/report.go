@@ -310,27 +310,43 @@ func (r Report) HasPrevious() bool { return r.PreviousComposeID != "" }
 // An all-clear compose gets "no missing images, no failures"; one that was
 // not tested says "no openQA results" rather than look all clear.
 func (r Report) SummaryLine() string {
-	s := r.Summary
-	var parts []string
-	add := func(n int, one, many string) {
+	parts := summaryParts(r.Summary)
+	texts := make([]string, len(parts))
+	for i, p := range parts {
+		texts[i] = p.Text
+	}
+	return strings.Join(texts, ", ")
+}
+
+// summaryPart is a piece of the summary line and how it reads: Class is
+// "bad" for what makes the report a problem (missing images, new
+// failures), "good" for fixes and the all-clear, "" for the rest.
+type summaryPart struct {
+	Text, Class string
+}
+
+// summaryParts are the pieces of SummaryLine, in its order.
+func summaryParts(s Summary) []summaryPart {
+	var parts []summaryPart
+	add := func(n int, one, many, class string) {
 		if n > 0 {
-			parts = append(parts, plural(n, one, many))
+			parts = append(parts, summaryPart{plural(n, one, many), class})
 		}
 	}
-	add(s.MissingExpected, "missing image", "missing images")
-	add(s.NewFailures, "new failure", "new failures")
-	add(s.KnownFailures, "known failure", "known failures")
-	add(s.Fixed, "fixed", "fixed")
-	add(s.SoftFailures, "soft failure", "soft failures")
-	add(s.Incomplete, "incomplete", "incomplete")
-	add(s.Pending, "pending", "pending")
+	add(s.MissingExpected, "missing image", "missing images", "bad")
+	add(s.NewFailures, "new failure", "new failures", "bad")
+	add(s.KnownFailures, "known failure", "known failures", "")
+	add(s.Fixed, "fixed", "fixed", "good")
+	add(s.SoftFailures, "soft failure", "soft failures", "")
+	add(s.Incomplete, "incomplete", "incomplete", "")
+	add(s.Pending, "pending", "pending", "")
 	if s.Tests == 0 {
-		parts = append(parts, "no openQA results")
+		parts = append(parts, summaryPart{"no openQA results", ""})
 	}
 	if len(parts) == 0 {
-		return "no missing images, no failures"
+		return []summaryPart{{"no missing images, no failures", "good"}}
 	}
-	return strings.Join(parts, ", ")
+	return parts
 }
 
 func plural(n int, one, many string) string {

@@ -9,6 +9,7 @@
 package templates
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	htmltemplate "html/template"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 //go:embed *.tmpl
@@ -52,16 +55,19 @@ func HTML() (*htmltemplate.Template, error) {
 // caller may add to it.
 func Funcs() map[string]any {
 	return map[string]any{
-		"plural":  Plural,
-		"dur":     Duration,
-		"size":    Size,
-		"pct":     Percent,
-		"clean":   Clean,
-		"join":    strings.Join,
-		"ts":      Timestamp,
-		"padr":    PadRight,
-		"lower":   strings.ToLower,
-		"nonzero": func(n int) bool { return n != 0 },
+		"plural":     Plural,
+		"dur":        Duration,
+		"size":       Size,
+		"pct":        Percent,
+		"clean":      Clean,
+		"join":       strings.Join,
+		"ts":         Timestamp,
+		"padr":       PadRight,
+		"lower":      strings.ToLower,
+		"nonzero":    func(n int) bool { return n != 0 },
+		"wrap":       Wrap,
+		"sentence":   Sentence,
+		"splitAfter": strings.SplitAfter,
 	}
 }
 
@@ -130,4 +136,34 @@ func PadRight(width int, s string) string {
 		return s
 	}
 	return s + strings.Repeat(" ", width-n)
+}
+
+// Wrap breaks s into lines of at most width runes, only after a
+// separator (sep: " " between words, ", " between the items of a list), for
+// a text whose first line starts at column indent: the lines after the first
+// are indented by as many spaces, so that they line up under the first. A
+// piece longer than a line (a URL) is never broken.
+func Wrap(width, indent int, sep, s string) string {
+	var out []byte
+	col := indent
+	for i, piece := range strings.SplitAfter(s, sep) {
+		if i > 0 && col+utf8.RuneCountInString(strings.TrimRight(piece, " ")) > width {
+			out = append(bytes.TrimRight(out, " "), '\n')
+			out = append(out, strings.Repeat(" ", indent)...)
+			col = indent
+		}
+		out = append(out, piece...)
+		col += utf8.RuneCountInString(piece)
+	}
+	return string(out)
+}
+
+// Sentence makes a phrase a sentence: first letter upper case, a full
+// stop at the end ("none" is "None.").
+func Sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:] + "."
 }

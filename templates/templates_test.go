@@ -47,6 +47,13 @@ func TestFuncs(t *testing.T) {
 		{Timestamp(time.Date(2026, 11, 22, 18, 0, 0, 0, time.FixedZone("x", 3600))), "2026-11-22T17:00:00Z"},
 		{PadRight(6, "ab"), "ab    "},
 		{PadRight(1, "abc"), "abc"},
+		{Wrap(20, 4, ", ", "aa, bb, cc, dd, ee, ff"), "aa, bb, cc, dd,\n    ee, ff"},
+		{Wrap(20, 4, " ", "short"), "short"},
+		{Wrap(12, 0, " ", "see https://example.org/long/url now"), "see\nhttps://example.org/long/url\nnow"},
+		{Wrap(10, 2, ", ", "1 soft failure, 2 x"), "1 soft failure,\n  2 x"},
+		{Sentence("none"), "None."},
+		{Sentence("élan"), "Élan."},
+		{Sentence(""), ""},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
