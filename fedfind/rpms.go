@@ -66,21 +66,27 @@ func (w *rpmWalker) fail(err error) error {
 	return jsonErr(w.file, err)
 }
 
-// expectDelim reads one token that must be the delimiter d.
-func (w *rpmWalker) expectDelim(d json.Delim, what string) error {
+// expectDelim reads one token that must be the delimiter d. what names the
+// place for an error; it is built only then (it runs for every package).
+func (w *rpmWalker) expectDelim(d json.Delim, what func() string) error {
 	t, err := w.dec.Token()
 	if err != nil {
 		return w.fail(err)
 	}
 	if t != d {
-		return metaErr(w.file, "%s: want JSON %q, got %v", what, string(d), t)
+		return metaErr(w.file, "%s: want JSON %q, got %v", what(), string(d), t)
 	}
 	return nil
 }
 
+// at names a place in the file, for expectDelim.
+func at(parts ...string) func() string {
+	return func() string { return strings.Join(parts, ".") }
+}
+
 // object walks the members of an object whose '{' is next, calling member
 // for each key; member must consume the value.
-func (w *rpmWalker) object(what string, member func(key string) error) error {
+func (w *rpmWalker) object(what func() string, member func(key string) error) error {
 	if err := w.expectDelim('{', what); err != nil {
 		return err
 	}
@@ -121,7 +127,7 @@ func (w *rpmWalker) skip() error {
 }
 
 func (w *rpmWalker) walk() error {
-	err := w.object("top level", func(key string) error {
+	err := w.object(at("top level"), func(key string) error {
 		switch key {
 		case "header":
 			if err := w.dec.Decode(&w.header); err != nil {
@@ -148,7 +154,7 @@ func (w *rpmWalker) walk() error {
 }
 
 func (w *rpmWalker) payload() error {
-	return w.object("payload", func(key string) error {
+	return w.object(at("payload"), func(key string) error {
 		switch key {
 		case "compose":
 			if err := w.dec.Decode(&w.compose); err != nil {
@@ -157,10 +163,10 @@ func (w *rpmWalker) payload() error {
 			_, err := w.compose.validate(w.file)
 			return err
 		case "rpms":
-			return w.object("payload.rpms", func(variant string) error {
-				return w.object("payload.rpms."+variant, func(arch string) error {
-					return w.object("payload.rpms."+variant+"."+arch, func(srpm string) error {
-						return w.object("payload.rpms."+variant+"."+arch+"."+srpm, func(nevra string) error {
+			return w.object(at("payload", "rpms"), func(variant string) error {
+				return w.object(at("payload", "rpms", variant), func(arch string) error {
+					return w.object(at("payload", "rpms", variant, arch), func(srpm string) error {
+						return w.object(at("payload", "rpms", variant, arch, srpm), func(nevra string) error {
 							return w.entry(variant, arch, srpm, nevra)
 						})
 					})
