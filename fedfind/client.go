@@ -402,6 +402,10 @@ func (c *Client) getStream(ctx context.Context, u, accept string, read func(io.R
 	c.log.Debug("GET", "url", u)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it would repeat the method and URL
+		}
 		return fmt.Errorf("GET %s: %w", u, err)
 	}
 	defer resp.Body.Close()

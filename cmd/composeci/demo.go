@@ -21,11 +21,15 @@ needed. The simulated clocks run fast: an hour of Koji builds passes in two
 seconds.`
 
 func newDemoCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var keep bool
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run composeci against a simulated Fedora (no services needed)",
-		Long:  demoLong,
-		Args:  cobra.NoArgs,
+		Long: demoLong + `
+
+With --keep the simulated Fedora stays up after the demo, until Ctrl-C, and
+the flags that point composeci at it are printed: try any command on it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w, err := startDemoWorld(a.g.data)
 			if err != nil {
@@ -33,9 +37,26 @@ func newDemoCmd(a *app) *cobra.Command {
 			}
 			defer w.close()
 			d := &demo{a: a, w: w}
-			return d.run(cmd)
+			if err := d.run(cmd); err != nil || !keep {
+				return err
+			}
+			return d.keep(cmd.Context())
 		},
 	}
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the simulated Fedora running after the demo, until interrupted")
+	return cmd
+}
+
+// keep serves the simulated Fedora until ctx ends (Ctrl-C), saying how to
+// reach it.
+func (d *demo) keep(ctx context.Context) error {
+	fmt.Fprintf(d.a.stdout, "\nThe simulated Fedora keeps running until you press Ctrl-C. Try, in another shell:\n")
+	for _, c := range []string{"images rawhide", "done " + demoRawhide, "results " + demoRawhide, "check " + demoRawhide + " --json -"} {
+		verb := strings.Fields(c)[0]
+		fmt.Fprintf(d.a.stdout, "  composeci %s %s\n", c, strings.Join(d.w.flags(verb), " "))
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // The composes of the demo.

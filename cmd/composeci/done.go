@@ -175,9 +175,9 @@ doomed (and none merely not done), 2 error.`,
 			wg.Wait()
 			prog.finish()
 			timedOut := wait && ctx.Err() != nil && cmd.Context().Err() == nil
-			for i, err := range errs {
+			for _, err := range errs {
 				if err != nil && !(timedOut && errors.Is(err, context.DeadlineExceeded)) {
-					return fmt.Errorf("%s: %w", composes[i].ID, err)
+					return err // it names the compose
 				}
 			}
 			if a.g.json {
