@@ -310,9 +310,20 @@ func fetchMetadata[T any](ctx context.Context, c *Client, cm *Compose, name stri
 	return v, false, err
 }
 
-// Images lists the compose's images.
+// Images lists the compose's images. When there is no images.json it says
+// why: the compose is not in the tree, or Pungi has not written it yet (it
+// does at the end); the error still matches httpclient.ErrNotFound.
 func (c *Client) Images(ctx context.Context, cm *Compose) ([]Image, error) {
 	f, err := c.ImagesFile(ctx, cm)
+	if errors.Is(err, httpclient.ErrNotFound) {
+		st, serr := c.Status(ctx, cm)
+		switch {
+		case errors.Is(serr, ErrComposeNotFound):
+			return nil, fmt.Errorf("%w: %s is not in %s (%w)", ErrComposeNotFound, cm.ID, c.root, err)
+		case serr == nil:
+			return nil, fmt.Errorf("%s has no images.json yet (STATUS %s): Pungi writes it when the compose ends: %w", cm.ID, st, err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/composeci/composeci/fedfind"
-	"github.com/composeci/composeci/internal/httpclient"
 )
 
 // fedfindClient returns a client for the configured compose tree.
@@ -32,23 +30,13 @@ func (a *app) loadImages(ctx context.Context, ref string) (*fedfind.Compose, []f
 	return composeImages(ctx, c, ref)
 }
 
-// composeImages resolves ref and lists its images, explaining a compose that
-// has no images.json yet by its STATUS.
+// composeImages resolves ref and lists its images.
 func composeImages(ctx context.Context, c *fedfind.Client, ref string) (*fedfind.Compose, []fedfind.Image, error) {
 	cm, err := c.Resolve(ctx, ref)
 	if err != nil {
 		return nil, nil, err
 	}
 	images, err := c.Images(ctx, cm)
-	if errors.Is(err, httpclient.ErrNotFound) {
-		st, serr := c.Status(ctx, cm)
-		switch {
-		case errors.Is(serr, fedfind.ErrComposeNotFound):
-			return nil, nil, fmt.Errorf("%w: %s is not in %s", fedfind.ErrComposeNotFound, cm.ID, c.Root())
-		case serr == nil:
-			return nil, nil, fmt.Errorf("%s has no images.json yet (STATUS %s): Pungi writes it when the compose ends", cm.ID, st)
-		}
-	}
 	if err != nil {
 		return nil, nil, err
 	}
