@@ -247,6 +247,16 @@ func MessageID(composeID string, to []string, domain string) string {
 	return hex.EncodeToString(sum[:8]) + "." + composeID + "@" + domain
 }
 
+// MessageID is the Message-ID this mailer gives the report of composeID to
+// the recipients to (see the function MessageID).
+func (m *Mailer) MessageID(composeID string, to []string) string {
+	rcpts, err := NormalizeAddresses(to)
+	if err != nil {
+		rcpts = to
+	}
+	return MessageID(composeID, rcpts, m.cfg.MessageIDDomain)
+}
+
 // Message builds the email of r to the given recipients: multipart/
 // alternative with the text report first and the HTML report second (mail
 // clients show the last part they can), a deterministic Message-ID, and

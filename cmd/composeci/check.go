@@ -13,9 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/fedfind"
-	"github.com/composeci/composeci/openqa"
+	"github.com/composeci/composeci/listener"
 	"github.com/composeci/composeci/reports"
 )
 
@@ -111,47 +110,26 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 	if err != nil {
 		return err
 	}
-	cm, images, err := composeImages(ctx, ff, ref)
+	cm, err := ff.Resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	status, err := ff.Status(ctx, cm)
-	if errors.Is(err, fedfind.ErrComposeNotFound) {
-		// The tree is gone; its images came from the metadata archive.
-		status, err = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
+	var prev *fedfind.Compose
+	if o.previous != "" {
+		if prev, err = ff.Resolve(ctx, o.previous); err != nil {
+			return fmt.Errorf("--previous: %w", err)
+		}
 	}
-	if err != nil {
-		return err
-	}
-	in := checks.Input{Compose: cm.ID, Images: images, Expected: exp[cm.Stream.Kind]}
-
-	prev, err := previousCompose(ctx, a, ff, cm, o.previous)
-	if err != nil {
-		return err
-	}
-	var oq *openqa.Client
+	deps := listener.CheckDeps{Fedfind: ff, Expected: exp, Logger: a.log}
 	if !o.noOpenQA {
-		if oq, err = o.oq.client(cmd, a); err != nil {
+		if deps.OpenQA, err = o.oq.client(cmd, a); err != nil {
 			return err
 		}
-		if in.Jobs, err = oq.BuildJobs(ctx, cm.ID.String()); err != nil {
-			return fmt.Errorf("openQA jobs of %s: %w", cm.ID, err)
-		}
 	}
-	if prev != nil {
-		p := &checks.Previous{Compose: prev.ID}
-		if _, p.Images, err = composeImages(ctx, ff, prev.ID.String()); err != nil {
-			return fmt.Errorf("previous compose: %w", err)
-		}
-		if oq != nil {
-			if p.Jobs, err = oq.BuildJobs(ctx, prev.ID.String()); err != nil {
-				return fmt.Errorf("openQA jobs of %s: %w", prev.ID, err)
-			}
-		}
-		in.Previous = p
+	r, err := listener.BuildReport(ctx, deps, cm, prev)
+	if err != nil {
+		return err
 	}
-
-	r := reports.Build(checks.Run(in), reports.Meta{Status: string(status), Location: cm.Location})
 	archive := reports.DataArchive(a.g.data)
 	archive.Logger = a.log
 	written, err := archive.Write(ctx, r)
@@ -170,30 +148,6 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		return negative()
 	}
 	return nil
-}
-
-// previousCompose is --previous, or else the previous successful compose of
-// the stream; nil when there is none.
-func previousCompose(ctx context.Context, a *app, ff *fedfind.Client, cm *fedfind.Compose, ref string) (*fedfind.Compose, error) {
-	if ref != "" {
-		p, err := ff.Resolve(ctx, ref)
-		if err != nil {
-			return nil, fmt.Errorf("--previous: %w", err)
-		}
-		return p, nil
-	}
-	if cm.Stream.Dir == "" {
-		return nil, nil
-	}
-	res, err := ff.Previous(ctx, cm, fedfind.PreviousOptions{})
-	if errors.Is(err, fedfind.ErrNoPrevious) {
-		a.log.Info("no previous compose: nothing to compare with", "compose", cm.ID, "err", err)
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res.Compose, nil
 }
 
 // print writes the report where --json says, the text otherwise, and where
@@ -270,20 +224,16 @@ func (o *checkOpts) send(ctx context.Context, a *app, archive reports.Archive, m
 	if o.mailDryRun {
 		return m.WriteMessage(a.stdout, r, to)
 	}
-	id := reports.MessageID(r.ComposeID, to, "")
-	if prior, ok, err := archive.SentMail(ctx, r.ComposeID, id); err != nil {
+	id, sent, err := listener.MailOnce(ctx, archive, m, to, r, o.forceEmail)
+	switch {
+	case err != nil && !sent:
+		return fmt.Errorf("the report is archived, but %w", err)
+	case err != nil:
 		return err
-	} else if ok && !o.forceEmail {
-		fmt.Fprintf(a.stderr, "Already mailed to %v at %s (Message-ID %s); not sent again.\n", prior.Recipients, prior.SentAt.Format(time.RFC3339), prior.MessageID)
+	case !sent:
+		fmt.Fprintf(a.stderr, "Already mailed to %v (Message-ID %s); not sent again (--force-email sends it anyway).\n", to, id)
 		return nil
 	}
-	sent, err := m.Send(ctx, r, to)
-	if err != nil {
-		return fmt.Errorf("the report is archived, but %w", err)
-	}
-	if err := archive.RecordMail(ctx, r.ComposeID, reports.MailRecord{MessageID: sent.MessageID, Recipients: sent.Recipients, SentAt: time.Now().UTC()}); err != nil {
-		return fmt.Errorf("mailed (Message-ID %s), but recording it failed: %w", sent.MessageID, err)
-	}
-	fmt.Fprintf(a.stderr, "Mailed to %v (Message-ID %s).\n", sent.Recipients, sent.MessageID)
+	fmt.Fprintf(a.stderr, "Mailed to %v (Message-ID %s).\n", to, id)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/listener"
 	"github.com/composeci/composeci/openqa"
 )
 
@@ -167,25 +168,11 @@ func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error 
 // openqaCompose resolves ref with fedfind and describes it for the
 // scheduler.
 func openqaCompose(ctx context.Context, ff *fedfind.Client, ref string) (openqa.Compose, error) {
-	cm, images, err := composeImages(ctx, ff, ref)
+	cm, err := ff.Resolve(ctx, ref)
 	if err != nil {
 		return openqa.Compose{}, err
 	}
-	ci, err := ff.ComposeInfo(ctx, cm)
-	if err != nil {
-		return openqa.Compose{}, err
-	}
-	return openqa.Compose{
-		ID:       cm.ID.String(),
-		Version:  cm.Stream.Version,
-		Location: cm.Location,
-		Label:    ci.Compose.Label,
-		// A full compose has the generic "Everything" tree; an image-only
-		// compose (Cloud, Container, ...) has not.
-		HasGenericTree: ci.HasVariant("Everything"),
-		ELN:            cm.Stream.Kind == fedfind.StreamELN,
-		Images:         images,
-	}, nil
+	return listener.OpenQACompose(ctx, ff, cm)
 }
 
 func printScheduled(a *app, oq *openqa.Client, comp openqa.Compose, res []openqa.Scheduled, dryRun bool) error {
