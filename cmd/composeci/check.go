@@ -42,6 +42,7 @@ report is still archived).`
 
 type checkOpts struct {
 	oq           openqaFlags
+	mail         mailFlags
 	previous     string
 	noOpenQA     bool
 	jsonOut      string
@@ -49,6 +50,10 @@ type checkOpts struct {
 	email        bool
 	forceEmail   bool
 	mailDryRun   bool
+}
+
+// mailFlags are the flags of commands that mail reports.
+type mailFlags struct {
 	routing      string
 	mailTo       []string
 	mailFrom     string
@@ -57,6 +62,18 @@ type checkOpts struct {
 	smtpUser     string
 	smtpPassFile string
 	smtpPassEnv  string
+}
+
+func (o *mailFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&o.routing, "routing", "", "TOML file routing reports to recipients by stream and subvariant")
+	fl.StringArrayVar(&o.mailTo, "mail-to", nil, "send to this address instead of the routing (repeatable)")
+	fl.StringVar(&o.mailFrom, "mail-from", "", "sender address")
+	fl.StringVar(&o.smtp, "smtp", "localhost:25", "SMTP server HOST:PORT")
+	fl.StringVar(&o.smtpTLS, "smtp-tls", reports.TLSStartTLS, "TLS policy: starttls, opportunistic or none (a local relay)")
+	fl.StringVar(&o.smtpUser, "smtp-username", "", "SMTP AUTH user name")
+	fl.StringVar(&o.smtpPassFile, "smtp-password-file", "", "file holding the SMTP password")
+	fl.StringVar(&o.smtpPassEnv, "smtp-password-env", "", "environment variable holding the SMTP password")
 }
 
 func newCheckCmd(a *app) *cobra.Command {
@@ -82,14 +99,7 @@ func newCheckCmd(a *app) *cobra.Command {
 	fl.BoolVar(&o.email, "email", false, "mail the report")
 	fl.BoolVar(&o.forceEmail, "force-email", false, "with --email, mail even if this report already went to these recipients")
 	fl.BoolVar(&o.mailDryRun, "mail-dry-run", false, "with --email, print the message instead of sending it")
-	fl.StringVar(&o.routing, "routing", "", "TOML file routing reports to recipients by stream and subvariant")
-	fl.StringArrayVar(&o.mailTo, "mail-to", nil, "send to this address instead of the routing (repeatable)")
-	fl.StringVar(&o.mailFrom, "mail-from", "", "sender address")
-	fl.StringVar(&o.smtp, "smtp", "localhost:25", "SMTP server HOST:PORT")
-	fl.StringVar(&o.smtpTLS, "smtp-tls", reports.TLSStartTLS, "TLS policy: starttls, opportunistic or none (a local relay)")
-	fl.StringVar(&o.smtpUser, "smtp-username", "", "SMTP AUTH user name")
-	fl.StringVar(&o.smtpPassFile, "smtp-password-file", "", "file holding the SMTP password")
-	fl.StringVar(&o.smtpPassEnv, "smtp-password-env", "", "environment variable holding the SMTP password")
+	o.mail.add(cmd)
 	return cmd
 }
 
@@ -102,7 +112,7 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 	var mailer *reports.Mailer
 	var routing reports.Routing
 	if o.email {
-		if mailer, routing, err = o.mailSetup(a); err != nil {
+		if mailer, routing, err = o.mail.setup(a); err != nil {
 			return withCode(exitError, err)
 		}
 	}
@@ -184,8 +194,9 @@ func (o *checkOpts) print(a *app, r reports.Report, w reports.Written) error {
 	return nil
 }
 
-// mailSetup checks the mail flags before any work is done.
-func (o *checkOpts) mailSetup(a *app) (*reports.Mailer, reports.Routing, error) {
+// setup checks the mail flags before any work is done and builds the
+// mailer and the routing.
+func (o *mailFlags) setup(a *app) (*reports.Mailer, reports.Routing, error) {
 	host, portStr, err := net.SplitHostPort(o.smtp)
 	if err != nil {
 		return nil, reports.Routing{}, fmt.Errorf("--smtp %q: want HOST:PORT: %w", o.smtp, err)
