@@ -106,7 +106,7 @@ type Workflow struct {
 	Note string `json:"note,omitempty"`
 	// Data accumulates the stages' Outcome.Data.
 	Data map[string]string `json:"data,omitempty"`
-	// Location and Status are what the first event said, if anything.
+	// Location is what the first event said, if anything.
 	Location string `json:"location,omitempty"`
 	// Events counts the events received for the compose (duplicates too).
 	Events    int       `json:"events"`

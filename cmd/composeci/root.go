@@ -116,6 +116,8 @@ func commands() []func(*app) *cobra.Command {
 		newPreviousCmd,
 		newDoneCmd,
 		newCheckCmd,
+		newListenCmd,
+		newWorkerCmd,
 		newScheduleCmd,
 		newResultsCmd,
 		newDemoCmd,

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/internal/fakefedora"
+)
+
+// syncBuffer is a bytes.Buffer safe for the listener's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// listenProcess is a `composeci listen` running in-process until stop.
+type listenProcess struct {
+	cancel context.CancelFunc
+	done   chan int
+	out    *syncBuffer
+	addr   string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startListen(t *testing.T, args ...string) *listenProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &listenProcess{cancel: cancel, done: make(chan int, 1), out: &syncBuffer{}, addr: freeAddr(t)}
+	full := append([]string{"listen", "--http", p.addr}, args...)
+	go func() {
+		p.done <- run(ctx, full, strings.NewReader(""), p.out, p.out, func(string) string { return "" })
+	}()
+	return p
+}
+
+// stop is a SIGTERM: the process winds down and exits 0.
+func (p *listenProcess) stop(t *testing.T) {
+	t.Helper()
+	p.cancel()
+	select {
+	case code := <-p.done:
+		if code != 0 {
+			t.Errorf("listen exited %d:\n%s", code, p.out.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("listen did not stop:\n%s", p.out.String())
+	}
+}
+
+type apiWorkflow struct {
+	ComposeID string            `json:"compose_id"`
+	State     string            `json:"state"`
+	Stage     string            `json:"stage"`
+	Note      string            `json:"note"`
+	Data      map[string]string `json:"data"`
+	Events    int               `json:"events"`
+}
+
+func (p *listenProcess) workflow(id string) (apiWorkflow, bool) {
+	resp, err := http.Get("http://" + p.addr + "/api/v1/workflows/" + id)
+	if err != nil {
+		return apiWorkflow{}, false
+	}
+	defer resp.Body.Close()
+	var w apiWorkflow
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&w) != nil {
+		return apiWorkflow{}, false
+	}
+	return w, true
+}
+
+// waitFor polls cond until it holds or the deadline passes; on timeout it
+// shows what the listeners logged.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool, procs ...*listenProcess) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			for i, p := range procs {
+				t.Logf("listener %d said:\n%s", i+1, p.out.String())
+			}
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestListenKilledAndRestarted runs the whole pipeline in-process on the
+// embedded NATS server against the simulated Fedora: today's Rawhide is
+// found by the poller, awaited until Koji finishes, scheduled, tested,
+// checked and reported (mailed). The listener is stopped in the middle —
+// while the compose waits for its openQA results — and started again on the
+// same data directory: the compose finishes, and nothing was scheduled or
+// mailed twice.
+func TestListenKilledAndRestarted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline")
+	}
+	data := t.TempDir()
+	w, err := startDemoWorld(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mail.Close()
+	// Yesterday's Rawhide was tested already. The listener watches Rawhide;
+	// its poller finds every compose of the tree (the look-back is years, so
+	// the test does not depend on the day it runs).
+	if code, out, errOut := runCLI(t, nil, append([]string{"schedule", demoPrevRawhide}, w.flags("schedule")...)...); code != 0 {
+		t.Fatalf("schedule: %s%s", out, errOut)
+	}
+	w.oq.Settle()
+	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
+	w.hub.Advance(2 * time.Hour) // Koji finished today's images
+
+	args := append(w.flags("check"), "--koji", w.hubURL, "--watch", "rawhide", "--poll-interval", "100ms", "--poll-lookback", "87600h",
+		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "300ms", "--workers", "2", "--log-level", "debug", "--task-ack-wait", "2s",
+		"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org", "--mail-to", "qa@example.org")
+
+	first := startListen(t, args...)
+	waitFor(t, "today's compose to be scheduled", 60*time.Second, func() bool {
+		wf, ok := first.workflow(demoRawhide)
+		return ok && wf.Stage == "await-results"
+	}, first)
+	posts := len(w.oq.Posts())
+	first.stop(t) // the operator kills it mid-compose
+
+	// openQA runs the jobs while no listener is up.
+	w.oq.Settle()
+	second := startListen(t, args...)
+	waitFor(t, "today's compose to be done", 60*time.Second, func() bool {
+		wf, ok := second.workflow(demoRawhide)
+		if time.Now().Second()%10 == 0 {
+			t.Logf("workflow %+v", wf)
+		}
+		return ok && wf.State == "done"
+	}, first, second)
+	wf, _ := second.workflow(demoRawhide)
+	second.stop(t)
+
+	if got := len(w.oq.Posts()); got != posts {
+		t.Errorf("openQA got %d posts after the restart, want none (had %d)", got-posts, posts)
+	}
+	if n := len(mail.Messages()); n != 1 {
+		t.Errorf("%d mails for one report, want 1", n)
+	}
+	if wf.Data["problem"] != "true" || wf.Data["message_id"] == "" {
+		t.Errorf("workflow data %v", wf.Data)
+	}
+	report := filepath.Join(data, "reports", "rawhide", demoRawhide, "report.json")
+	b, err := os.ReadFile(report)
+	if err != nil || !bytes.Contains(b, []byte(`"compose_id": "`+demoRawhide+`"`)) {
+		t.Errorf("report not archived: %v", err)
+	}
+	// The restarted listener's poller found the compose again: counted,
+	// not started twice.
+	if wf.Events < 1 {
+		t.Errorf("events %d", wf.Events)
+	}
+}

@@ -1,0 +1,311 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BusOptions says how to reach NATS JetStream: an external server (URL) or
+// an embedded one that runs inside this process with its store under
+// DataDir (the default: one binary, nothing to install).
+type BusOptions struct {
+	// URL of an external NATS server or cluster with JetStream enabled,
+	// such as nats://127.0.0.1:4222 (several may be given, comma
+	// separated). Empty runs an embedded server.
+	URL string
+	// CredsFile is a NATS credentials file for the external server.
+	CredsFile string
+	// DataDir holds the embedded server's JetStream store (in
+	// <DataDir>/nats). Required for the embedded server.
+	DataDir string
+	// Listen is the address the embedded server accepts clients on, so
+	// that `composeci worker` processes on other hosts can join it
+	// ("127.0.0.1:4222"; port 0 picks a free port). Empty accepts
+	// in-process connections only.
+	Listen string
+	// Name is the client connection's name as the server shows it.
+	Name string
+	// ConnectTimeout bounds each attempt to connect and each first
+	// JetStream call (default 5 seconds).
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// Bus is a connection to NATS JetStream, and the embedded server if there
+// is one.
+type Bus struct {
+	conn   *nats.Conn
+	js     jetstream.JetStream
+	srv    *server.Server // nil for an external server
+	url    string
+	log    *slog.Logger
+	closed chan struct{} // closed by the connection's ClosedHandler
+}
+
+// Connect starts the embedded NATS server (when o.URL is empty) or connects
+// to an external one, and waits until JetStream answers: in a fresh cluster
+// the first JetStream calls fail or hang until a meta leader is elected, so
+// they are retried with a per-attempt timeout until ctx ends.
+func Connect(ctx context.Context, o BusOptions) (*Bus, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	timeout := o.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	name := o.Name
+	if name == "" {
+		name = "composeci"
+	}
+	b := &Bus{log: log, closed: make(chan struct{}), url: o.URL}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.Timeout(timeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DrainTimeout(30 * time.Second),
+		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS error", "subject", subject, "err", err)
+		}),
+	}
+	if o.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	}
+	if o.URL == "" {
+		srv, err := startEmbedded(o, log, timeout)
+		if err != nil {
+			return nil, err
+		}
+		b.srv = srv
+		if o.Listen == "" {
+			opts = append(opts, nats.InProcessServer(srv))
+		}
+		b.url = srv.ClientURL()
+	}
+	if err := ctx.Err(); err != nil {
+		b.shutdownServer(context.Background())
+		return nil, err
+	}
+	conn, err := nats.Connect(b.url, opts...)
+	if err != nil {
+		b.shutdownServer(context.Background())
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", b.redactedURL(), err)
+	}
+	b.conn = conn
+	b.js, err = jetstream.New(conn)
+	if err == nil {
+		err = retryJS(ctx, log, timeout, "JetStream account info", func(ctx context.Context) error {
+			_, err := b.js.AccountInfo(ctx)
+			return err
+		})
+	}
+	if err != nil {
+		_ = b.Close(context.Background())
+		return nil, fmt.Errorf("NATS at %s: %w", b.redactedURL(), err)
+	}
+	if b.srv != nil {
+		log.Info("embedded NATS started", "store", filepath.Join(o.DataDir, "nats"), "url", b.ClientURL())
+	} else {
+		log.Info("connected to NATS", "url", conn.ConnectedUrlRedacted())
+	}
+	return b, nil
+}
+
+// startEmbedded starts an in-process nats-server with JetStream. NoSigs
+// keeps it from installing a SIGTERM handler that would exit the process
+// behind our back; DontListen (unless o.Listen asks otherwise) keeps it off
+// the network altogether.
+func startEmbedded(o BusOptions, log *slog.Logger, timeout time.Duration) (*server.Server, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("embedded NATS: no data directory given")
+	}
+	store := filepath.Join(o.DataDir, "nats")
+	if err := os.MkdirAll(store, 0o750); err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	sopts := &server.Options{
+		ServerName: "composeci",
+		JetStream:  true,
+		StoreDir:   store,
+		NoSigs:     true,
+		DontListen: o.Listen == "",
+		// The HTTP monitor, cluster and leafnode ports stay off.
+	}
+	if o.Listen != "" {
+		host, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: listen address %q: %w", o.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("embedded NATS: listen address %q: bad port", o.Listen)
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT // Port 0 would mean the default, 4222.
+		}
+		sopts.Host, sopts.Port = host, p
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	srv.SetLoggerV2(serverLogger{log.With("component", "nats-server")}, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(timeout + 10*time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("embedded NATS: not ready for connections after %s", timeout+10*time.Second)
+	}
+	return srv, nil
+}
+
+// JetStream returns the JetStream client, for tools and tests that need
+// more than the pipeline offers.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// ClientURL is the URL other processes reach the bus at: the external URL,
+// or the embedded server's listening address ("" when it listens in-process
+// only).
+func (b *Bus) ClientURL() string {
+	if b.srv != nil {
+		if b.srv.Addr() == nil {
+			return ""
+		}
+		return b.srv.ClientURL()
+	}
+	return b.url
+}
+
+// Embedded reports whether the bus runs its own server in this process.
+func (b *Bus) Embedded() bool { return b.srv != nil }
+
+func (b *Bus) redactedURL() string {
+	if b.srv != nil {
+		return "embedded server"
+	}
+	if u, err := redactURL(b.url); err == nil {
+		return u
+	}
+	return "(unparsable URL)"
+}
+
+// Close drains the connection (subscriptions finish what they hold,
+// publishes are flushed), then stops the embedded server. When ctx ends
+// first, the connection is closed at once.
+func (b *Bus) Close(ctx context.Context) error {
+	var errs []error
+	if b.conn != nil && !b.conn.IsClosed() {
+		if err := b.conn.Drain(); err != nil {
+			b.conn.Close()
+		}
+		select {
+		case <-b.closed:
+		case <-ctx.Done():
+			b.conn.Close()
+			errs = append(errs, fmt.Errorf("draining the NATS connection: %w", ctx.Err()))
+		}
+	}
+	if err := b.shutdownServer(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bus) shutdownServer(ctx context.Context) error {
+	if b.srv == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stopping the embedded NATS server: %w", ctx.Err())
+	}
+}
+
+// retryJS calls f until it succeeds, with a per-attempt timeout, while the
+// error may pass (no responders, timeouts, JetStream temporarily
+// unavailable, as in a cluster that has not elected a leader yet) and ctx
+// lasts. A JetStream API error below 500 (a bad request, a name in use) is
+// returned at once.
+func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration, what string, f func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := f(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0 {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrAuthorization) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		log.Debug("JetStream not ready, retrying", "call", what, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// serverLogger hands the embedded server's log to slog. Its notices (a
+// score of lines at start-up) are debug messages here; its Fatalf does not
+// exit.
+type serverLogger struct{ log *slog.Logger }
+
+func (l serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// redactURL hides the passwords in a comma-separated list of NATS URLs.
+func redactURL(urls string) (string, error) {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			return "", err
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ","), nil
+}

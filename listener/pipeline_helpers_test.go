@@ -1,0 +1,395 @@
+package listener
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The pipeline's tests run one contract suite against every NATS they can
+// reach (Watermill's idea): the embedded server in this process, and the
+// external server at externalNATSURL, which CI must provide.
+
+// externalNATSURL is where the external server is looked for.
+func externalNATSURL() string {
+	if u := os.Getenv("COMPOSECI_TEST_NATS_URL"); u != "" {
+		return u
+	}
+	return "nats://127.0.0.1:4222"
+}
+
+const startExternalNATS = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- " +
+	"-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
+
+// natsBackend gives each test a place of its own on one kind of NATS.
+type natsBackend struct {
+	name string
+	// site returns a fresh place: pipelines made for it share state
+	// (one after the other, for the embedded server, which owns its
+	// store), and nothing of another site.
+	site func(t *testing.T) natsSite
+}
+
+// natsSite is where a test's pipelines meet: the bus options and prefix.
+type natsSite struct {
+	bus    BusOptions
+	prefix string
+}
+
+func natsBackends() []natsBackend {
+	return []natsBackend{
+		{name: "embedded", site: func(t *testing.T) natsSite {
+			return natsSite{bus: BusOptions{DataDir: t.TempDir()}}
+		}},
+		{name: "external", site: externalSite},
+	}
+}
+
+var (
+	externalOnce sync.Once
+	externalErr  error
+)
+
+// externalSite skips the test when the external server is unreachable,
+// unless CI=true, where it must be there. Each site has a random prefix,
+// and its streams and bucket are deleted when the test ends.
+func externalSite(t *testing.T) natsSite {
+	t.Helper()
+	url := externalNATSURL()
+	externalOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
+		if err != nil {
+			externalErr = err
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err == nil {
+			_, err = js.AccountInfo(ctx)
+		}
+		externalErr = err
+	})
+	if externalErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("external NATS at %s is unreachable (%v); CI must run it: %s", url, externalErr, startExternalNATS)
+		}
+		t.Skipf("external NATS at %s is unreachable (%v); to test against it, run: %s", url, externalErr, startExternalNATS)
+	}
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	prefix := "T" + strings.ToUpper(hex.EncodeToString(b))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Errorf("cleaning up %s: %v", prefix, err)
+			return
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		l := natsLayout{prefix: prefix}
+		for _, s := range []string{l.eventsStream(), l.tasksStream(), "KV_" + l.bucket()} {
+			if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Errorf("cleaning up stream %s: %v", s, err)
+			}
+		}
+	})
+	return natsSite{bus: BusOptions{URL: url}, prefix: prefix}
+}
+
+// testOptions are quick settings for tests: short waits everywhere, but a
+// TaskAckWait long enough that heartbeats keep a running stage's task on a
+// busy two-core machine under -race.
+func testOptions(t *testing.T, s natsSite, r StageRunner) Options {
+	return Options{
+		Bus:             s.bus,
+		Prefix:          s.prefix,
+		Runner:          r,
+		Workers:         2,
+		Dispatch:        true,
+		Logger:          testLogger(t),
+		TaskAckWait:     2 * time.Second,
+		MinRetryDelay:   time.Millisecond,
+		ErrorBackoff:    5 * time.Millisecond,
+		MaxErrorBackoff: 40 * time.Millisecond,
+		HurryInterval:   time.Millisecond,
+		OpTimeout:       5 * time.Second,
+	}
+}
+
+// startPipeline makes and starts a pipeline, stopped when the test ends.
+func startPipeline(t *testing.T, o Options) *Pipeline {
+	t.Helper()
+	p := newPipeline(t, o)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newPipeline(t *testing.T, o Options) *Pipeline {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopPipeline(t, p) })
+	return p
+}
+
+func stopPipeline(t *testing.T, p *Pipeline) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Stop(ctx); err != nil {
+		t.Errorf("stopping the pipeline: %v", err)
+	}
+}
+
+// crash ends a pipeline the way a killed process would: the server (or the
+// connection to it) goes away first, so nothing is acked or handed back.
+func crash(t *testing.T, p *Pipeline) {
+	t.Helper()
+	if p.bus.srv != nil {
+		p.bus.srv.Shutdown()
+	} else {
+		p.bus.conn.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = p.Stop(ctx) // errors expected: nothing to drain
+}
+
+// waitFor polls f until it returns nil, failing the test after total
+// (nats-server's checkFor).
+func waitFor(t *testing.T, total time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after %s: %v", what, total, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitState waits until the compose's workflow is in state and returns it.
+func waitState(t *testing.T, p *Pipeline, id, state string) Workflow {
+	t.Helper()
+	var w Workflow
+	waitFor(t, 20*time.Second, id+" "+state, func() error {
+		var err error
+		w, err = p.Get(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		if w.State != state {
+			return fmt.Errorf("state %s at %s attempt %d (%s)", w.State, w.Stage, w.Attempt, w.Note)
+		}
+		return nil
+	})
+	return w
+}
+
+// waitQuiet waits until no task is queued and no event is pending: after
+// it, nothing more will run unless someone submits.
+func waitQuiet(t *testing.T, p *Pipeline) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "queues empty", func() error {
+		s, err := p.Stats(context.Background())
+		if err != nil {
+			return err
+		}
+		if s.TasksQueued != 0 || s.EventsPending != 0 || s.Running != 0 {
+			return fmt.Errorf("%d tasks queued, %d events pending, %d running", s.TasksQueued, s.EventsPending, s.Running)
+		}
+		return nil
+	})
+}
+
+func submit(t *testing.T, p *Pipeline, e Event) {
+	t.Helper()
+	if err := p.Submit(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func statusEvent(id, messageID string) Event {
+	return Event{Kind: KindComposeStatus, ComposeID: id, Status: "FINISHED", Source: SourceAMQP,
+		MessageID: messageID, Location: "https://kojipkgs.example/compose/" + id + "/compose"}
+}
+
+// fakeRunner is a StageRunner whose stages can be scripted per stage; it
+// records every run. Unscripted stages advance at once.
+type fakeRunner struct {
+	mu      sync.Mutex
+	script  map[Stage]step
+	runs    map[runKey]int
+	running map[runKey]int
+	peaks   map[runKey]int
+	starts  map[runKey][]time.Time
+}
+
+type runKey struct {
+	compose string
+	stage   Stage
+}
+
+// step is one stage's behaviour; n counts its runs for the compose (1 for
+// the first).
+type step func(ctx context.Context, w Workflow, n int) (Outcome, error)
+
+func newFakeRunner(script map[Stage]step) *fakeRunner {
+	return &fakeRunner{script: script, runs: map[runKey]int{}, running: map[runKey]int{}, peaks: map[runKey]int{}, starts: map[runKey][]time.Time{}}
+}
+
+func (f *fakeRunner) Run(ctx context.Context, stage Stage, w Workflow) (Outcome, error) {
+	k := runKey{w.ComposeID, stage}
+	f.mu.Lock()
+	f.runs[k]++
+	f.running[k]++
+	f.peaks[k] = max(f.peaks[k], f.running[k])
+	f.starts[k] = append(f.starts[k], time.Now())
+	n, s := f.runs[k], f.script[stage]
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.running[k]--
+		f.mu.Unlock()
+	}()
+	if s == nil {
+		return advance(ctx, w, n)
+	}
+	return s(ctx, w, n)
+}
+
+func (f *fakeRunner) count(id string, stage Stage) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.runs[runKey{id, stage}]
+}
+
+// peak is the most runs of the stage for the compose that overlapped.
+func (f *fakeRunner) peak(id string, stage Stage) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peaks[runKey{id, stage}]
+}
+
+func (f *fakeRunner) startTimes(id string, stage Stage) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.starts[runKey{id, stage}]...)
+}
+
+// wantRuns checks how often each stage ran for the compose.
+func (f *fakeRunner) wantRuns(t *testing.T, id string, want map[Stage]int) {
+	t.Helper()
+	for _, s := range Stages() {
+		if got := f.count(id, s); got != want[s] {
+			t.Errorf("%s %s ran %d times, want %d", id, s, got, want[s])
+		}
+	}
+}
+
+func onceEach() map[Stage]int {
+	m := map[Stage]int{}
+	for _, s := range Stages() {
+		m[s] = 1
+	}
+	return m
+}
+
+func advance(_ context.Context, w Workflow, n int) (Outcome, error) {
+	return Outcome{Advance: true, Note: "fine", Data: map[string]string{"ran_" + string(w.Stage): "yes"}}, nil
+}
+
+func notYet(d time.Duration) step {
+	return func(_ context.Context, _ Workflow, n int) (Outcome, error) {
+		return Outcome{RetryAfter: d, Note: fmt.Sprintf("waiting %d", n)}, nil
+	}
+}
+
+func failWith(err error) step {
+	return func(context.Context, Workflow, int) (Outcome, error) { return Outcome{}, err }
+}
+
+func endAs(state string) step {
+	return func(context.Context, Workflow, int) (Outcome, error) {
+		return Outcome{End: state, Note: "ended: " + state}, nil
+	}
+}
+
+// blockUntilCancelled signals started and waits for the end of the stage's
+// context, like a long stage interrupted by a shutdown or crash.
+func blockUntilCancelled(started chan<- struct{}) step {
+	return func(ctx context.Context, _ Workflow, _ int) (Outcome, error) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return Outcome{}, ctx.Err()
+	}
+}
+
+// steps runs the n-th of ss on the n-th run, and the last one after.
+func steps(ss ...step) step {
+	return func(ctx context.Context, w Workflow, n int) (Outcome, error) {
+		return ss[min(n, len(ss))-1](ctx, w, n)
+	}
+}
+
+// testLogger writes the pipeline's log to the test's log (seen with -v or
+// on failure), and nowhere once the test is over: the server's goroutines
+// may still log.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testLogWriter{t: t}
+	t.Cleanup(w.close)
+	level := slog.LevelInfo
+	if os.Getenv("COMPOSECI_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+type testLogWriter struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
+
+func (w *testLogWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+func (w *testLogWriter) close() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}

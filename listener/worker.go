@@ -1,0 +1,353 @@
+package listener
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// maxCASRounds bounds the compare-and-set retries of one change; conflicts
+// come from events being counted meanwhile, a handful at most.
+const maxCASRounds = 50
+
+// maxRecordBytes bounds a workflow in the bucket: Outcome.Data is for small
+// strings, and a NATS message is at most 1 MiB by default.
+const maxRecordBytes = 256 << 10
+
+// RunWorkers runs n workers until ctx ends. Each takes one task at a time
+// from the shared durable consumer, runs its stage if the task is still the
+// one its workflow waits for (stale and duplicate tasks are acked and
+// dropped), and applies the outcome by compare-and-set on the revision it
+// read, so an outcome is applied at most once however many workers race.
+// When ctx ends, running stages are cancelled and their tasks handed back
+// to the queue at once.
+func (p *Pipeline) RunWorkers(ctx context.Context, n int) error {
+	if p.opts.Runner == nil {
+		return errors.New("pipeline: workers need a stage runner")
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			cons, err := p.consumer(ctx, p.names.tasksStream(), workerConsumer)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = p.fetchLoop(ctx, cons, "task", func(msg jetstream.Msg) { p.work(ctx, msg) })
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// work handles one delivered task.
+func (p *Pipeline) work(ctx context.Context, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		p.log.Error("task without metadata, dropped", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	var t task
+	if err = json.Unmarshal(msg.Data(), &t); err == nil {
+		err = t.valid()
+	}
+	if err != nil {
+		p.log.Warn("bad task dropped", "seq", meta.Sequence.Stream, "err", err)
+		_ = msg.Term()
+		return
+	}
+	log := p.log.With("compose", t.ComposeID, "stage", t.Stage, "attempt", t.Attempt)
+	lctx, cancel := p.opContext(ctx)
+	r, rev, err := p.load(lctx, t.ComposeID)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		log.Warn("task of a compose without workflow dropped")
+		_ = msg.Term()
+		return
+	case err != nil:
+		log.Warn("cannot read workflow, task will come again", "err", err)
+		_ = msg.NakWithDelay(redeliveryDelay(meta.NumDelivered))
+		return
+	}
+	if !r.current(t) {
+		octx, cancel := p.opContext(ctx)
+		defer cancel()
+		if err := p.settleStale(octx, r, t, log); err != nil {
+			_ = msg.NakWithDelay(redeliveryDelay(meta.NumDelivered))
+			return
+		}
+		p.ack(octx, msg, log)
+		return
+	}
+	if meta.NumDelivered >= uint64(p.opts.MaxDeliver) {
+		// The last delivery the server will make: its earlier ones never
+		// finished, so do not run the stage into the same wall again.
+		octx, cancel := p.opContext(ctx)
+		defer cancel()
+		if err := p.exhausted(octx, t, meta.NumDelivered); err != nil {
+			log.Error("cannot fail the workflow of an exhausted task", "err", err)
+			_ = msg.Nak() // leads to the max-deliveries advisory, whose watcher tries again
+			return
+		}
+		_ = msg.Term()
+		return
+	}
+	if wait := time.Until(r.Due); wait > dueTolerance {
+		// Not yet (RetryAfter or a backoff): back to the server, which
+		// redelivers it when due, without holding a worker.
+		_ = msg.NakWithDelay(wait)
+		return
+	}
+	out, runErr := p.runStage(ctx, msg, r, log)
+	if runErr != nil && ctx.Err() != nil {
+		log.Info("stage interrupted by shutdown, task handed back")
+		_ = msg.Nak()
+		return
+	}
+	octx, cancel := p.opContext(ctx)
+	defer cancel()
+	p.finish(octx, msg, meta, t, r, rev, out, runErr, log)
+}
+
+// settleStale handles a task its workflow no longer waits for. If the task
+// itself made the workflow's latest change, it was redelivered after a crash
+// or a lost ack between updating the workflow and acking, so the next task
+// may never have been published: publish it again (under its deterministic
+// ID, so a copy already queued is dropped as a duplicate). Any other stale
+// task is simply dropped.
+func (p *Pipeline) settleStale(ctx context.Context, r *record, t task, log *slog.Logger) error {
+	if r.From != t.id() {
+		log.Debug("stale task dropped", "workflow_state", r.State, "workflow_stage", r.Stage, "workflow_attempt", r.Attempt)
+		return nil
+	}
+	next, ok := r.pending()
+	if !ok {
+		log.Debug("redelivered task dropped: its outcome ended the workflow")
+		return nil
+	}
+	if err := p.publishTask(ctx, next); err != nil {
+		log.Warn("cannot queue the next task again", "err", err)
+		return err
+	}
+	log.Info("redelivered task: its outcome was applied, next task queued again", "next_stage", next.Stage, "next_attempt", next.Attempt)
+	return nil
+}
+
+// runStage runs the task's stage with a context that ends on shutdown or
+// after StageTimeout, telling the server all along that the task is in
+// progress so that AckWait does not hand it to another worker. A panic in
+// the runner is an error like any other.
+func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, log *slog.Logger) (out Outcome, err error) {
+	p.running.Add(1)
+	defer p.running.Add(-1)
+	sctx, cancel := context.WithTimeout(ctx, p.opts.StageTimeout)
+	defer cancel()
+	stop := p.heartbeat(msg, log)
+	defer stop()
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("stage panicked", "panic", v, "stack", string(debug.Stack()))
+			err = fmt.Errorf("stage %s panicked: %v", r.Stage, v)
+		}
+	}()
+	log.Debug("stage running")
+	start := time.Now()
+	out, err = p.opts.Runner.Run(sctx, r.Stage, cloneWorkflow(r.Workflow))
+	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("stage %s ran over %s: %w", r.Stage, p.opts.StageTimeout, err)
+	}
+	log.Debug("stage ran", "took", time.Since(start), "err", err)
+	return out, err
+}
+
+// heartbeat calls InProgress on msg every quarter of AckWait until stopped.
+func (p *Pipeline) heartbeat(msg jetstream.Msg, log *slog.Logger) (stop func()) {
+	every := max(p.opts.TaskAckWait/4, 10*time.Millisecond)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if err := msg.InProgress(); err != nil {
+					log.Debug("progress heartbeat failed", "err", err)
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// finish applies a stage's outcome to the workflow by compare-and-set on
+// the revision read before the run, queues the next task, and only then
+// acks the task. Whatever fails on the way, the task comes again and finds
+// either its workflow unchanged (the stage runs again: runners are
+// idempotent) or changed by itself (settleStale queues the next task).
+func (p *Pipeline) finish(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, t task, r *record, rev uint64, out Outcome, runErr error, log *slog.Logger) {
+	retryLater := func(what string, err error) {
+		delay := redeliveryDelay(meta.NumDelivered)
+		log.Warn(what+", task will come again", "err", err, "in", delay)
+		_ = msg.NakWithDelay(delay)
+	}
+	for range maxCASRounds {
+		now := time.Now()
+		n := p.policy.after(r, t, out, runErr, now)
+		if size := len(n.encode()); size > maxRecordBytes {
+			// Retrying cannot shrink what the runner returns.
+			n = p.policy.after(r, t, Outcome{}, fmt.Errorf("%w: the stage's note and data make the workflow %d bytes, over %d",
+				ErrPermanent, size, maxRecordBytes), now)
+		}
+		_, err := p.update(ctx, n, rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			if r, rev, err = p.load(ctx, t.ComposeID); err != nil {
+				retryLater("cannot reload the workflow", err)
+				return
+			}
+			if !r.current(t) {
+				// Another worker ran this task too, or an operator or an
+				// event moved the workflow on: theirs stands.
+				log.Info("workflow moved on while the stage ran, outcome dropped", "workflow_stage", r.Stage, "workflow_attempt", r.Attempt, "workflow_state", r.State)
+				p.ack(ctx, msg, log)
+				return
+			}
+			continue // only counters changed: decide again on the fresh record
+		}
+		if err != nil {
+			retryLater("cannot update the workflow", err)
+			return
+		}
+		p.logOutcome(log, n, runErr)
+		if next, ok := n.pending(); ok {
+			if err := p.publishTask(ctx, next); err != nil {
+				retryLater("cannot queue the next task", err)
+				return
+			}
+		}
+		p.ack(ctx, msg, log)
+		return
+	}
+	retryLater("workflow changed too often", errors.New("too many compare-and-set conflicts"))
+}
+
+func (p *Pipeline) logOutcome(log *slog.Logger, n *record, runErr error) {
+	switch {
+	case n.State == StateFailed:
+		log.Error("workflow failed", "note", n.Note)
+	case n.State != StateActive:
+		log.Info("workflow ended", "state", n.State, "note", n.Note)
+	case runErr != nil:
+		log.Warn("stage failed, will retry", "err", runErr, "at", n.Due)
+	case n.Attempt == 1:
+		log.Info("stage done", "next", n.Stage)
+	default:
+		log.Debug("stage not done yet", "note", n.Note, "again_at", n.Due)
+	}
+}
+
+// ack acknowledges a task and waits for the server to confirm, so that a
+// finished task is not delivered again. A lost ack only means one more
+// delivery, which settleStale recognises.
+func (p *Pipeline) ack(ctx context.Context, msg jetstream.Msg, log *slog.Logger) {
+	if err := msg.DoubleAck(ctx); err != nil {
+		log.Warn("task ack failed", "err", err)
+	}
+}
+
+// exhausted fails the workflow whose pending task t ran out of deliveries
+// (DESIGN.md: a message at MaxDeliver stays in a work queue; it must not
+// leave its workflow active for ever).
+func (p *Pipeline) exhausted(ctx context.Context, t task, deliveries uint64) error {
+	log := p.log.With("compose", t.ComposeID, "stage", t.Stage, "attempt", t.Attempt)
+	for range maxCASRounds {
+		r, rev, err := p.load(ctx, t.ComposeID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !r.current(t) {
+			return p.settleStale(ctx, r, t, log)
+		}
+		now := time.Now()
+		n := r.clone()
+		n.UpdatedAt, n.From = now, t.id()
+		n.end(now, StateFailed, fmt.Sprintf("the %s task was delivered %d times without finishing (workers crashed, hung or lost NATS); Retry restarts it",
+			t.Stage, deliveries), p.opts.HistoryLimit)
+		if _, err := p.update(ctx, n, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		log.Error("workflow failed: task exhausted its deliveries", "deliveries", deliveries)
+		return nil
+	}
+	return errors.New("too many compare-and-set conflicts")
+}
+
+// watchExhausted listens for the server's max-deliveries advisories about
+// tasks until ctx ends. The last delivery of a task normally fails its
+// workflow itself (work); this catches a task whose last delivery went to a
+// worker that died. Processes share the advisories in a queue group.
+func (p *Pipeline) watchExhausted(ctx context.Context) error {
+	sub, err := p.bus.conn.QueueSubscribe(p.names.maxDeliveriesAdvisory(), p.names.prefix+"-exhausted",
+		func(m *nats.Msg) { p.onExhausted(ctx, m) })
+	if err != nil {
+		return fmt.Errorf("watching max-deliveries advisories: %w", err)
+	}
+	<-ctx.Done()
+	_ = sub.Unsubscribe()
+	return nil
+}
+
+func (p *Pipeline) onExhausted(ctx context.Context, m *nats.Msg) {
+	var adv struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries uint64 `json:"deliveries"`
+	}
+	if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
+		p.log.Warn("unreadable max-deliveries advisory", "err", err)
+		return
+	}
+	ctx, cancel := p.opContext(ctx)
+	defer cancel()
+	raw, err := p.tasks.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return // handled already
+	}
+	if err != nil {
+		p.log.Error("cannot read exhausted task", "seq", adv.StreamSeq, "err", err)
+		return
+	}
+	var t task
+	if err = json.Unmarshal(raw.Data, &t); err == nil {
+		err = t.valid()
+	}
+	if err == nil {
+		if err := p.exhausted(ctx, t, adv.Deliveries); err != nil {
+			p.log.Error("cannot fail the workflow of an exhausted task; the task stays queued", "compose", t.ComposeID, "seq", adv.StreamSeq, "err", err)
+			return
+		}
+	}
+	if err := p.tasks.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		p.log.Warn("cannot delete exhausted task", "seq", adv.StreamSeq, "err", err)
+	}
+}
