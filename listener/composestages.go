@@ -142,6 +142,9 @@ func (s *ComposeStages) awaitComplete(ctx context.Context, cm *fedfind.Compose) 
 	data := map[string]string{DataStatus: string(c.Status)}
 	switch c.Verdict {
 	case fedfind.VerdictDone:
+		if n := len(c.Reasons); n > 0 {
+			note = c.Reasons[n-1] // "await-complete done: all 9 Koji image tasks finished"
+		}
 		return Outcome{Advance: true, Note: note, Data: data}, nil
 	case fedfind.VerdictDoomed:
 		return Outcome{End: StateDoomed, Note: note, Data: data}, nil

@@ -186,6 +186,7 @@ func TestDemo(t *testing.T) {
 		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
 		"New failures (1)", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
 		"0 posted, 10 already scheduled", "[exit 0]",
+		"* check done:", "* report mailed to 1 recipients", "the mail relay received 1 message(s)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -16,9 +19,11 @@ import (
 const demoLong = `Run composeci against a simulated Fedora on this machine — a compose tree, a
 Koji hub and an openQA server, each served over HTTP on 127.0.0.1 — and show,
 step by step and in plain words, how two nightlies become complete, get tested
-and get reported. Nothing outside this process is contacted and no service is
-needed. The simulated clocks run fast: an hour of Koji builds passes in two
-seconds.`
+and get reported, command by command; then how 'composeci listen' does all of
+it by itself, durably, for the next nightly. Nothing outside this process is
+contacted and no service is needed (the listener's NATS JetStream server is
+embedded, its store under --data). The simulated clocks run fast: an hour of
+Koji builds passes in two seconds.`
 
 func newDemoCmd(a *app) *cobra.Command {
 	var keep bool
@@ -259,6 +264,10 @@ func (d *demo) run(cmd *cobra.Command) error {
 	w.oq.Settle()
 	d.sh(ctx, "check", demoBranched)
 
+	if err := d.listenStep(ctx); err != nil {
+		return err
+	}
+
 	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated compose tree, %d the Koji hub, %d openQA.\n",
 		w.mirror.Requests(), w.hub.Requests(), w.oq.TotalRequests())
 	fmt.Fprintf(d.a.stdout, "The reports are archived under %s/reports: open the report.html files above in a browser.\n", d.a.g.data)
@@ -297,4 +306,143 @@ func (d *demo) doneStep(ctx context.Context) {
 	d.sh(ctx, "done", demoRawhide, demoBranched, "--wait", "--interval", "150ms", "--timeout", "30s")
 	close(stop)
 	<-finished
+}
+
+// demoTomorrow is the nightly the listener handles on its own.
+const demoTomorrow = "Fedora-Rawhide-20261124.n.0"
+
+// listenStep runs the pipeline itself, `composeci listen`, in-process on its
+// embedded NATS server, and shows tomorrow's nightly go through every stage
+// with nobody running a command: announced (as a Fedora Messaging message
+// would announce it), awaited, scheduled, tested, checked, reported and
+// mailed once to a simulated mail relay.
+func (d *demo) listenStep(ctx context.Context) error {
+	w := d.w
+	d.say("the same, cron-free: composeci listen", `
+		In production nobody runs these commands: 'composeci listen' hears Fedora
+		Messaging (or polls the tree when no message comes) and drives every compose
+		through one durable workflow on NATS JetStream — embedded here, nothing to
+		install: discover, await-complete, schedule, await-results, check, report.
+		Tomorrow's Rawhide starts; the demo announces it as Pungi's message would
+		(here through the listener's API) and watches the workflow, while Koji builds,
+		Pungi finishes and openQA tests. The report is mailed once, to a simulated
+		mail relay. A crash or restart at any point would lose and double nothing.`)
+	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{})
+	if err != nil {
+		return err
+	}
+	defer mail.Close()
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: demoTomorrow, Status: "STARTED"})
+	w.hub.SetNow(time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC))
+	w.hub.AddNightlyImageTasks(demoTomorrow, "20261124.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := append([]string{"listen", "--http", addr, "--watch", "rawhide", "--poll-interval", "-1s",
+		"--complete-poll", "150ms", "--results-poll", "150ms", "--results-grace", "300ms", "--task-ack-wait", "5s",
+		"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org", "--mail-to", "test-reports@example.org",
+		"--koji", w.hubURL}, w.flags("check")...)
+	fmt.Fprintf(d.a.stdout, "\n$ composeci listen --email --mail-to test-reports@example.org --http %s\n", addr)
+	lctx, stop := context.WithCancel(ctx)
+	exited := make(chan int, 1)
+	go func() { exited <- run(lctx, args, d.a.stdin, io.Discard, io.Discard, d.a.getenv) }()
+	defer func() {
+		stop()
+		<-exited
+	}()
+
+	base := "http://" + addr + "/api/v1/workflows/" + demoTomorrow
+	// The listener is up once its API answers.
+	if err := pollUntil(ctx, 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	}); err != nil {
+		return fmt.Errorf("demo: the listener did not come up: %w", err)
+	}
+	fmt.Fprintf(d.a.stdout, "\n$ curl -X POST %s\n", base)
+	resp, err := http.Post(base, "", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+
+	// The world moves on: Koji builds (half an hour a second), Pungi
+	// finishes, openQA runs the jobs once they are posted.
+	worldCtx, stopWorld := context.WithCancel(ctx)
+	defer stopWorld()
+	w.oq.AutoAdvance(worldCtx, 40*time.Millisecond)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for elapsed := time.Duration(0); ; {
+			select {
+			case <-worldCtx.Done():
+				return
+			case <-tick.C:
+			}
+			w.hub.Advance(3 * time.Minute)
+			if elapsed += 3 * time.Minute; elapsed == 30*time.Minute {
+				w.mirror.SetStatus(demoTomorrow, "FINISHED")
+			}
+		}
+	}()
+
+	fmt.Fprintf(d.a.stdout, "\nThe workflow of %s, as GET %s shows it:\n", demoTomorrow, base)
+	var wf struct {
+		State   string            `json:"state"`
+		Stage   string            `json:"stage"`
+		Note    string            `json:"note"`
+		Data    map[string]string `json:"data"`
+		History []struct {
+			Note string `json:"note"`
+		} `json:"history"`
+	}
+	shown, lastNote := 0, ""
+	err = pollUntil(ctx, 60*time.Second, func() bool {
+		resp, err := http.Get(base)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&wf) != nil {
+			return false
+		}
+		for ; shown < len(wf.History); shown++ { // each transition once
+			fmt.Fprintf(d.a.stdout, "  * %s\n", wf.History[shown].Note)
+		}
+		if wf.State == "active" && wf.Note != "" && wf.Note != lastNote {
+			fmt.Fprintf(d.a.stdout, "      %s: %s\n", wf.Stage, wf.Note)
+			lastNote = wf.Note
+		}
+		return wf.State != "active"
+	})
+	if err != nil {
+		return fmt.Errorf("demo: %s did not finish: %w", demoTomorrow, err)
+	}
+	fmt.Fprintf(d.a.stdout, "\n%s is %s: its report is %s; the mail relay received %d message(s) (Message-ID %s).\n",
+		demoTomorrow, wf.State, wf.Data["report"], len(mail.Messages()), wf.Data["message_id"])
+	return nil
+}
+
+// pollUntil calls cond every 50 ms until it holds, ctx ends or d passes.
+func pollUntil(ctx context.Context, d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gave up after %s", d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }
