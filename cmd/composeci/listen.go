@@ -131,7 +131,7 @@ func (s *serviceFlags) bus(a *app) listener.BusOptions {
 
 func newListenCmd(a *app) *cobra.Command {
 	var s serviceFlags
-	var amqpURL, amqpCA, amqpCert, amqpKey, amqpQueue string
+	var amqpURL, amqpCA, amqpCert, amqpKey, amqpQueue, amqpExchange string
 	var amqpDurable bool
 	var amqpBindings []string
 	var pollInterval, pollLookback, maxSilence time.Duration
@@ -154,6 +154,9 @@ func newListenCmd(a *app) *cobra.Command {
 			if amqpURL != "" {
 				cfg := listener.DefaultAMQPConfig()
 				cfg.URL, cfg.Queue, cfg.App = amqpURL, amqpQueue, "composeci"
+				if amqpExchange != "" {
+					cfg.Exchange = amqpExchange
+				}
 				if amqpCA != "" || amqpCert != "" || amqpKey != "" {
 					cfg.CACert, cfg.Cert, cfg.Key = amqpCA, amqpCert, amqpKey
 				}
@@ -203,6 +206,7 @@ func newListenCmd(a *app) *cobra.Command {
 	fl.StringVar(&amqpCert, "amqp-cert", "", "client certificate for the broker (SASL EXTERNAL; default Fedora's public one)")
 	fl.StringVar(&amqpKey, "amqp-key", "", "client key for --amqp-cert")
 	fl.StringVar(&amqpQueue, "amqp-queue", "", "queue name (default a fresh UUID; a fixed UUID with --amqp-durable survives restarts of about an hour)")
+	fl.StringVar(&amqpExchange, "amqp-exchange", "amq.topic", "exchange the queue is bound to")
 	fl.BoolVar(&amqpDurable, "amqp-durable", false, "declare a durable, shared queue that keeps messages while composeci is down")
 	fl.StringArrayVar(&amqpBindings, "amqp-binding", nil, "routing key to bind (repeatable; default the Pungi status and openQA job.done topics)")
 	fl.DurationVar(&pollInterval, "poll-interval", 10*time.Minute, "how often to look for composes in the tree (negative: never)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -164,9 +165,6 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	second := startListen(t, args...)
 	waitFor(t, "today's compose to be done", 60*time.Second, func() bool {
 		wf, ok := second.workflow(demoRawhide)
-		if time.Now().Second()%10 == 0 {
-			t.Logf("workflow %+v", wf)
-		}
 		return ok && wf.State == "done"
 	}, first, second)
 	wf, _ := second.workflow(demoRawhide)
@@ -190,5 +188,99 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	// not started twice.
 	if wf.Events < 1 {
 		t.Errorf("events %d", wf.Events)
+	}
+}
+
+// amqpURL is the machine's RabbitMQ; tests that need it skip without it,
+// except in CI, where it must be there.
+func amqpURL(t *testing.T) string {
+	t.Helper()
+	u := "amqp://guest:guest@127.0.0.1:5672/"
+	c, err := net.DialTimeout("tcp", "127.0.0.1:5672", 2*time.Second)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("RabbitMQ is not running on 127.0.0.1:5672 (start it with: rabbitmq-server -detached): %v", err)
+		}
+		t.Skipf("RabbitMQ is not running on 127.0.0.1:5672 (start it with: rabbitmq-server -detached): %v", err)
+	}
+	c.Close()
+	return u
+}
+
+// TestListenFromFedoraMessaging drives a compose by Fedora Messaging alone,
+// through the real RabbitMQ: Pungi's STARTED message starts the workflow, a
+// redelivered copy and the FINISHED message change nothing but the event
+// count, and the compose is tested, checked and mailed once.
+func TestListenFromFedoraMessaging(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline")
+	}
+	url := amqpURL(t)
+	data := t.TempDir()
+	w, err := startDemoWorld(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mail.Close()
+	exchange := fmt.Sprintf("composeci-test-%d", time.Now().UnixNano())
+	bus, err := fakefedora.NewBus(url, exchange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	ctx := context.Background()
+	if err := bus.DeclareExchange(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.oq.AutoAdvance(t.Context(), 20*time.Millisecond)
+
+	p := startListen(t, append(w.flags("check"), "--koji", w.hubURL, "--watch", "rawhide", "--poll-interval", "-1s",
+		"--amqp", url, "--amqp-exchange", exchange,
+		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "300ms", "--task-ack-wait", "2s", "--log-level", "debug",
+		"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org", "--mail-to", "qa@example.org")...)
+	defer p.stop(t)
+	waitFor(t, "the AMQP consumer to connect", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + p.addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == 200
+	}, p)
+
+	location := w.root + "/rawhide/" + demoRawhide + "/compose"
+	id, err := bus.PublishComposeStatus(ctx, demoRawhide, "STARTED", location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The broker redelivers (or a publisher repeats) the same message.
+	if _, err := bus.Publish(ctx, fakefedora.BusTopicComposeStatus, fakefedora.ComposeStatusBody(demoRawhide, "STARTED", location), fakefedora.PublishOptions{MessageID: id}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the workflow to wait for the compose", 30*time.Second, func() bool {
+		wf, ok := p.workflow(demoRawhide)
+		return ok && wf.Stage == "await-complete"
+	}, p)
+	// Pungi finishes, Koji too; then Pungi's FINISHED message arrives.
+	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
+	w.hub.Advance(2 * time.Hour)
+	if _, err := bus.PublishComposeStatus(ctx, demoRawhide, "FINISHED_INCOMPLETE", location); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the compose to be done", 60*time.Second, func() bool {
+		wf, ok := p.workflow(demoRawhide)
+		return ok && wf.State == "done"
+	}, p)
+	wf, _ := p.workflow(demoRawhide)
+	if wf.Events < 2 {
+		t.Errorf("workflow counted %d events, want the STARTED and FINISHED messages at least", wf.Events)
+	}
+	if n := len(mail.Messages()); n != 1 {
+		t.Errorf("%d mails, want 1", n)
 	}
 }
