@@ -27,6 +27,8 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/fakefedora"
+
+	"github.com/composeci/composeci/internal/testenv"
 )
 
 // The consumer is tested against a real RabbitMQ (COMPOSECI_TEST_AMQP_URL,
@@ -34,27 +36,8 @@ import (
 // the simulated Fedora bus in Fedora's wire format. Each test has its own
 // topic exchange and queue, deleted afterwards.
 
-const amqpDefaultTestURL = "amqp://guest:guest@127.0.0.1:5672/"
-
-// amqpTestURL returns the broker's URL, skipping the test when it is down
-// (failing under CI=true).
-func amqpTestURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("COMPOSECI_TEST_AMQP_URL")
-	if u == "" {
-		u = amqpDefaultTestURL
-	}
-	conn, err := amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
-	if err != nil {
-		msg := "RabbitMQ is not reachable at " + u + " (" + err.Error() + "); start it with `rabbitmq-server -detached`"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	conn.Close()
-	return u
-}
+// amqpTestURL returns the broker's URL (see testenv.AMQPURL).
+func amqpTestURL(t *testing.T) string { return testenv.AMQPURL(t) }
 
 // amqpRig is a test's own topic exchange, a bus publishing to it and an
 // administrative channel.

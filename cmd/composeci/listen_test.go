@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/composeci/composeci/internal/fakefedora"
+
+	"github.com/composeci/composeci/internal/testenv"
 )
 
 // syncBuffer is a bytes.Buffer safe for the listener's goroutines.
@@ -191,22 +193,6 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	}
 }
 
-// amqpURL is the machine's RabbitMQ; tests that need it skip without it,
-// except in CI, where it must be there.
-func amqpURL(t *testing.T) string {
-	t.Helper()
-	u := "amqp://guest:guest@127.0.0.1:5672/"
-	c, err := net.DialTimeout("tcp", "127.0.0.1:5672", 2*time.Second)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("RabbitMQ is not running on 127.0.0.1:5672 (start it with: rabbitmq-server -detached): %v", err)
-		}
-		t.Skipf("RabbitMQ is not running on 127.0.0.1:5672 (start it with: rabbitmq-server -detached): %v", err)
-	}
-	c.Close()
-	return u
-}
-
 // TestListenFromFedoraMessaging drives a compose by Fedora Messaging alone,
 // through the real RabbitMQ: Pungi's STARTED message starts the workflow, a
 // redelivered copy and the FINISHED message change nothing but the event
@@ -215,7 +201,7 @@ func TestListenFromFedoraMessaging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the pipeline")
 	}
-	url := amqpURL(t)
+	url := testenv.AMQPURL(t)
 	data := t.TempDir()
 	w, err := startDemoWorld(data)
 	if err != nil {

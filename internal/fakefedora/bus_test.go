@@ -4,39 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"regexp"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/composeci/composeci/internal/testenv"
 )
 
 // These tests publish through a real RabbitMQ (AMQP_URL below) and read the
 // messages back raw with amqp091, checking properties, headers and bodies
 // against reference/interfaces.md section (f), not against the consumer.
 
-const busDefaultTestURL = "amqp://guest:guest@127.0.0.1:5672/"
-
-// busTestURL returns the broker's URL, skipping the test when it is down
-// (failing under CI=true).
-func busTestURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("COMPOSECI_TEST_AMQP_URL")
-	if u == "" {
-		u = busDefaultTestURL
-	}
-	conn, err := amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
-	if err != nil {
-		msg := "RabbitMQ is not reachable at " + u + " (" + err.Error() + "); start it with `rabbitmq-server -detached`"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	conn.Close()
-	return u
-}
+// busTestURL returns the broker's URL (see testenv.AMQPURL).
+func busTestURL(t *testing.T) string { return testenv.AMQPURL(t) }
 
 // busRig is a bus on an exchange of the test's own and a raw channel that
 // reads what arrives on it.
