@@ -150,6 +150,8 @@ type Pipeline struct {
 	kv     jetstream.KeyValue
 
 	started    time.Time
+	holder     string       // names this process in stage leases
+	leaseSeq   atomic.Int64 // tells this process's claims apart
 	lastSubmit atomic.Int64 // Unix nanoseconds of the last Submit
 	running    atomic.Int64 // stages running in this process
 
@@ -191,6 +193,7 @@ func New(ctx context.Context, o Options) (*Pipeline, error) {
 			historyLimit:   o.HistoryLimit,
 		},
 		started: time.Now(),
+		holder:  leaseHolder(),
 	}
 	if err := p.setUp(ctx); err != nil {
 		_ = bus.Close(context.WithoutCancel(ctx))

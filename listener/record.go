@@ -34,6 +34,19 @@ type record struct {
 	// LastRun is when a stage run last changed the workflow; it paces
 	// the hurrying of await-results by openQA events.
 	LastRun time.Time `json:"last_run,omitzero"`
+	// Lease names the worker running the pending task now ("<task
+	// id>@<worker>") and LeaseUntil when that claim lapses unless renewed
+	// (with the task's progress heartbeats). Another delivery of the task
+	// — redelivered because heartbeats were lost while the stage still runs
+	// — waits for the lease instead of running the stage beside it, so a
+	// stage's side effects (posting to openQA) never happen twice at once.
+	Lease      string    `json:"lease,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+}
+
+// leased reports whether a worker other than holder holds a live lease.
+func (r *record) leasedByOther(holder string, now time.Time) bool {
+	return r.Lease != "" && r.Lease != holder && r.LeaseUntil.After(now)
 }
 
 // task is a message on the tasks stream: run this stage of this compose's
@@ -167,6 +180,7 @@ func (r *record) end(now time.Time, state, note string, limit int) {
 func (pol transitionPolicy) after(r *record, t task, out Outcome, runErr error, now time.Time) *record {
 	n := r.clone()
 	n.UpdatedAt, n.LastRun, n.From = now, now, t.id()
+	n.Lease, n.LeaseUntil = "", time.Time{} // the run is over
 	if runErr == nil && len(out.Data) > 0 {
 		if n.Data == nil {
 			n.Data = map[string]string{}

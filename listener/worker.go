@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -109,15 +110,154 @@ func (p *Pipeline) work(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(wait)
 		return
 	}
-	out, runErr := p.runStage(ctx, msg, r, log)
+	// Every claim is unique, so even a second delivery of the task to this
+	// same process waits for the first run to end.
+	lease := &stageLease{p: p, t: t, id: fmt.Sprintf("%s@%s#%d", t.id(), p.holder, p.leaseSeq.Add(1)), log: log}
+	if !lease.claim(ctx, msg, r, rev) {
+		return
+	}
+	out, runErr := p.runStage(ctx, msg, r, lease, log)
 	if runErr != nil && ctx.Err() != nil {
 		log.Info("stage interrupted by shutdown, task handed back")
+		lease.release()
 		_ = msg.Nak()
 		return
 	}
 	octx, cancel := p.opContext(ctx)
 	defer cancel()
+	r, rev = lease.latest()
 	p.finish(octx, msg, meta, t, r, rev, out, runErr, log)
+}
+
+// leaseHolder names this process in stage leases.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())
+}
+
+// stageLease is a worker's claim, in the workflow record, to be the one
+// running the pending stage: taken by compare-and-set before the stage
+// runs, renewed with the task's heartbeats, cleared by the outcome. A
+// second delivery of the same task (the server redelivers when heartbeats
+// were lost for a whole AckWait, while the first worker may still be
+// running the stage) finds the lease and waits for it to end or lapse, so
+// two workers never run one compose's stage side by side: its side effects
+// (posting to openQA, mailing) cannot happen twice at once.
+type stageLease struct {
+	p   *Pipeline
+	t   task
+	id  string
+	log *slog.Logger
+
+	mu  sync.Mutex
+	r   *record
+	rev uint64
+	// lost is set when a renewal finds the lease taken or the workflow
+	// moved on; the stage's context is cancelled then.
+	lost   bool
+	cancel context.CancelFunc
+}
+
+// leaseTTL is how long a claim holds without renewal: one AckWait, the time
+// after which the server redelivers the task of a silent worker.
+func (l *stageLease) ttl() time.Duration { return l.p.opts.TaskAckWait }
+
+// claim takes the lease, or puts the task back (delayed until the other
+// holder's lease lapses) and reports false.
+func (l *stageLease) claim(ctx context.Context, msg jetstream.Msg, r *record, rev uint64) bool {
+	octx, cancel := l.p.opContext(ctx)
+	defer cancel()
+	for range maxCASRounds {
+		now := time.Now()
+		if r.leasedByOther(l.id, now) {
+			wait := time.Until(r.LeaseUntil) + 100*time.Millisecond
+			l.log.Info("another worker runs this stage now; task put back until its lease lapses", "lease", r.Lease, "in", wait)
+			_ = msg.NakWithDelay(wait)
+			return false
+		}
+		n := r.clone()
+		n.Lease, n.LeaseUntil = l.id, now.Add(l.ttl())
+		newRev, err := l.p.update(octx, n, rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			if r, rev, err = l.p.load(octx, l.t.ComposeID); err != nil {
+				break
+			}
+			if !r.current(l.t) {
+				if err := l.p.settleStale(octx, r, l.t, l.log); err != nil {
+					_ = msg.NakWithDelay(redeliveryDelay(1))
+					return false
+				}
+				l.p.ack(octx, msg, l.log)
+				return false
+			}
+			continue
+		}
+		if err != nil {
+			break
+		}
+		l.r, l.rev = n, newRev
+		return true
+	}
+	l.log.Warn("cannot take the stage lease, task will come again")
+	_ = msg.NakWithDelay(redeliveryDelay(1))
+	return false
+}
+
+// renew extends the lease; called with the heartbeats while the stage runs.
+func (l *stageLease) renew(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost {
+		return
+	}
+	for range maxCASRounds {
+		n := l.r.clone()
+		n.LeaseUntil = time.Now().Add(l.ttl())
+		rev, err := l.p.update(ctx, n, l.rev)
+		if err == nil {
+			l.r, l.rev = n, rev
+			return
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			l.log.Debug("lease renewal failed", "err", err)
+			return // try again at the next heartbeat
+		}
+		r, rev, err := l.p.load(ctx, l.t.ComposeID)
+		if err != nil {
+			return
+		}
+		if !r.current(l.t) || r.Lease != l.id {
+			l.log.Warn("stage lease lost while the stage runs; stopping it", "lease", r.Lease)
+			l.lost = true
+			if l.cancel != nil {
+				l.cancel()
+			}
+			return
+		}
+		l.r, l.rev = r, rev // an event counter changed: keep going
+	}
+}
+
+// release clears the lease when a run is handed back unfinished, so the
+// next delivery need not wait for it to lapse. Best effort: a lease left
+// behind lapses after one AckWait.
+func (l *stageLease) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), l.p.opts.OpTimeout)
+	defer cancel()
+	n := l.r.clone()
+	n.Lease, n.LeaseUntil = "", time.Time{}
+	if _, err := l.p.update(ctx, n, l.rev); err != nil {
+		l.log.Debug("cannot release the stage lease; it lapses by itself", "err", err)
+	}
+}
+
+// latest returns the record and revision as the lease last wrote them.
+func (l *stageLease) latest() (*record, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r, l.rev
 }
 
 // settleStale handles a task its workflow no longer waits for. If the task
@@ -148,12 +288,15 @@ func (p *Pipeline) settleStale(ctx context.Context, r *record, t task, log *slog
 // after StageTimeout, telling the server all along that the task is in
 // progress so that AckWait does not hand it to another worker. A panic in
 // the runner is an error like any other.
-func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, log *slog.Logger) (out Outcome, err error) {
+func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, lease *stageLease, log *slog.Logger) (out Outcome, err error) {
 	p.running.Add(1)
 	defer p.running.Add(-1)
 	sctx, cancel := context.WithTimeout(ctx, p.opts.StageTimeout)
 	defer cancel()
-	stop := p.heartbeat(msg, log)
+	lease.mu.Lock()
+	lease.cancel = cancel
+	lease.mu.Unlock()
+	stop := p.heartbeat(ctx, msg, lease, log)
 	defer stop()
 	defer func() {
 		if v := recover(); v != nil {
@@ -164,6 +307,12 @@ func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, l
 	log.Debug("stage running")
 	start := time.Now()
 	out, err = p.opts.Runner.Run(sctx, r.Stage, cloneWorkflow(r.Workflow))
+	lease.mu.Lock()
+	lost := lease.lost
+	lease.mu.Unlock()
+	if lost {
+		err = fmt.Errorf("stage %s stopped: another worker took it over", r.Stage)
+	}
 	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("stage %s ran over %s: %w", r.Stage, p.opts.StageTimeout, err)
 	}
@@ -171,8 +320,9 @@ func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, l
 	return out, err
 }
 
-// heartbeat calls InProgress on msg every quarter of AckWait until stopped.
-func (p *Pipeline) heartbeat(msg jetstream.Msg, log *slog.Logger) (stop func()) {
+// heartbeat calls InProgress on msg, and renews the stage lease, every
+// quarter of AckWait until stopped.
+func (p *Pipeline) heartbeat(ctx context.Context, msg jetstream.Msg, lease *stageLease, log *slog.Logger) (stop func()) {
 	every := max(p.opts.TaskAckWait/4, 10*time.Millisecond)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -187,6 +337,9 @@ func (p *Pipeline) heartbeat(msg jetstream.Msg, log *slog.Logger) (stop func()) 
 				if err := msg.InProgress(); err != nil {
 					log.Debug("progress heartbeat failed", "err", err)
 				}
+				octx, cancel := p.opContext(ctx)
+				lease.renew(octx)
+				cancel()
 			}
 		}
 	})
