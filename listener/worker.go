@@ -117,6 +117,12 @@ func (p *Pipeline) work(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	out, runErr := p.runStage(ctx, msg, r, lease, log)
+	if lease.isLost() {
+		// Another delivery of this task holds the stage now: its run
+		// decides, this one neither applies nor acks anything.
+		log.Warn("stage run abandoned: another worker took the task over", "err", runErr)
+		return
+	}
 	if runErr != nil && ctx.Err() != nil {
 		log.Info("stage interrupted by shutdown, task handed back")
 		lease.release()
@@ -253,6 +259,13 @@ func (l *stageLease) release() {
 	}
 }
 
+// isLost reports whether a renewal found the lease taken over.
+func (l *stageLease) isLost() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
 // latest returns the record and revision as the lease last wrote them.
 func (l *stageLease) latest() (*record, uint64) {
 	l.mu.Lock()
@@ -307,12 +320,6 @@ func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, l
 	log.Debug("stage running")
 	start := time.Now()
 	out, err = p.opts.Runner.Run(sctx, r.Stage, cloneWorkflow(r.Workflow))
-	lease.mu.Lock()
-	lost := lease.lost
-	lease.mu.Unlock()
-	if lost {
-		err = fmt.Errorf("stage %s stopped: another worker took it over", r.Stage)
-	}
 	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("stage %s ran over %s: %w", r.Stage, p.opts.StageTimeout, err)
 	}
