@@ -14,11 +14,7 @@ import (
 // tested, plus a mail relay.
 func checkWorld(t *testing.T) (*demoWorld, *fakefedora.MailServer) {
 	t.Helper()
-	w, err := startDemoWorld(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.close)
+	w, mail := mailWorld(t, t.TempDir())
 	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
 	w.mirror.SetStatus(demoBranched, "FINISHED")
 	for _, id := range []string{demoPrevRawhide, demoRawhide, demoBranched} {
@@ -27,11 +23,6 @@ func checkWorld(t *testing.T) (*demoWorld, *fakefedora.MailServer) {
 		}
 	}
 	w.oq.Settle()
-	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mail.Close)
 	return w, mail
 }
 

@@ -19,6 +19,23 @@ import (
 	"github.com/composeci/composeci/internal/testenv"
 )
 
+// mailWorld starts the demo's simulated Fedora on data, and a mail relay;
+// both stop when the test ends.
+func mailWorld(t *testing.T, data string) (*demoWorld, *fakefedora.MailServer) {
+	t.Helper()
+	w, err := startDemoWorld(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.close)
+	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mail.Close)
+	return w, mail
+}
+
 // syncBuffer is a bytes.Buffer safe for the listener's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -130,16 +147,7 @@ func TestListenKilledAndRestarted(t *testing.T) {
 		t.Skip("runs the pipeline")
 	}
 	data := t.TempDir()
-	w, err := startDemoWorld(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.close()
-	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mail.Close()
+	w, mail := mailWorld(t, data)
 	// Yesterday's Rawhide was tested already. The listener watches Rawhide;
 	// its poller finds every compose of the tree (the look-back is years, so
 	// the test does not depend on the day it runs).
@@ -203,16 +211,7 @@ func TestListenFromFedoraMessaging(t *testing.T) {
 	}
 	url := testenv.AMQPURL(t)
 	data := t.TempDir()
-	w, err := startDemoWorld(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.close()
-	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mail.Close()
+	w, mail := mailWorld(t, data)
 	exchange := fmt.Sprintf("composeci-test-%d", time.Now().UnixNano())
 	bus, err := fakefedora.NewBus(url, exchange)
 	if err != nil {
