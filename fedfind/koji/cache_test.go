@@ -13,6 +13,7 @@ import (
 
 	"github.com/composeci/composeci/fedfind/koji"
 	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/internal/testenv"
 )
 
 // cacheWorld is a hub with a small, varied task set for cache tests.
@@ -426,10 +427,12 @@ func TestSingleflightLeaderGivesUp(t *testing.T) {
 	defer cancel()
 	leaderErr := make(chan error, 1)
 	go func() { _, err := c.ListTasks(leaderCtx, q); leaderErr <- err }()
-	deadline := time.Now().Add(5 * time.Second)
-	for w.hub.Requests() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.WaitFor(t, 5*time.Second, "the leader's request", func() error {
+		if w.hub.Requests() == 0 {
+			return errors.New("no request yet")
+		}
+		return nil
+	})
 	tasks, err := c.ListTasks(context.Background(), q)
 	if err != nil || len(tasks) != 3 {
 		t.Fatalf("follower: %v %v", ids(tasks), err)

@@ -1,11 +1,15 @@
-// Package testenv finds the real services tests run against — RabbitMQ and
-// NATS on this machine — in one place. A test that needs a service that is
+// Package testenv is what tests share: the real services they run against —
+// RabbitMQ and NATS on this machine — found in one place, the one polling
+// helper, and a logger into the test's log. A test that needs a service that is
 // down is skipped with the command that starts it, except under CI=true,
 // where the service must be there and the test fails instead.
 package testenv
 
 import (
+	"log/slog"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,4 +40,56 @@ func Unavailable(t testing.TB, msg string) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// WaitFor calls f until it returns nil, failing the test with f's last
+// error after total (nats-server's checkFor): tests poll with a deadline
+// instead of sleeping.
+func WaitFor(t testing.TB, total time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after %s: %v", what, total, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Logger writes to the test's log (seen with -v or on failure), at debug
+// level when COMPOSECI_TEST_LOG=debug, and nowhere once the test is over:
+// servers' goroutines may still log.
+func Logger(t testing.TB) *slog.Logger {
+	w := &testLogWriter{t: t}
+	t.Cleanup(w.close)
+	level := slog.LevelInfo
+	if os.Getenv("COMPOSECI_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+type testLogWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testLogWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+func (w *testLogWriter) close() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
 }
