@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -132,7 +134,8 @@ type Completeness struct {
 	Status    Status   `json:"status,omitempty"`
 	Reasons   []string `json:"reasons"`
 	// KojiChecked says whether Koji was asked (it is not for streams that
-	// build no images there, nor for doomed or pending composes).
+	// build no images there, nor for pending composes; for a doomed compose
+	// it is asked for the evidence, when a hub is configured).
 	KojiChecked bool       `json:"koji_checked"`
 	Tasks       TaskCounts `json:"tasks"`
 	// KojiRoundTrips is how many HTTP requests to Koji this verdict cost
@@ -208,6 +211,24 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 	case st.Failed():
 		res.Verdict = VerdictDoomed
 		res.Reasons = append(res.Reasons, fmt.Sprintf("STATUS is %s: the compose ended without a result", st))
+		if rules.NeedsKoji(cm.Stream.Kind) && opts.Koji != nil {
+			// The verdict stands whatever Koji says; its image tasks are
+			// the evidence of what went wrong.
+			if _, _, err := c.askKoji(ctx, cm, st, opts, rules, &res); err != nil {
+				res.Reasons = append(res.Reasons, "Koji could not be asked for the image tasks: "+err.Error())
+				return res, nil
+			}
+			tc := res.Tasks
+			reason := fmt.Sprintf("Koji image tasks: %d closed, %d failed, %d canceled, %d unfinished", tc.Closed, tc.Failed, tc.Canceled, tc.Unfinished())
+			if ids := res.TaskIDs[koji.StateFailed.String()]; len(ids) > 0 {
+				list := make([]string, len(ids))
+				for i, id := range ids {
+					list[i] = strconv.Itoa(id)
+				}
+				reason += " (failed tasks: " + strings.Join(list, ", ") + ")"
+			}
+			res.Reasons = append(res.Reasons, reason)
+		}
 		return res, nil
 	case st.Success():
 		res.Reasons = append(res.Reasons, fmt.Sprintf("STATUS is %s", st))
@@ -226,17 +247,43 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 	if opts.Koji == nil {
 		return res, fmt.Errorf("%w: %s composes need the Koji check and no Koji hub is configured", ErrInvalidInput, cm.Stream.Kind)
 	}
+	release, version, err := c.askKoji(ctx, cm, st, opts, rules, &res)
+	if err != nil {
+		return res, err
+	}
+	tc := res.Tasks
+	switch {
+	case tc.Total == 0:
+		res.Verdict = VerdictRunning
+		res.Reasons = append(res.Reasons, fmt.Sprintf("Koji shows no image task with release %s and version %s yet (methods %v)", release, version, rules.Methods))
+	case tc.Unfinished() > 0:
+		res.Verdict = VerdictRunning
+		res.Reasons = append(res.Reasons, fmt.Sprintf("Koji image tasks: %d unfinished (%d free, %d open, %d assigned), %d closed, %d failed, %d canceled",
+			tc.Unfinished(), tc.Free, tc.Open, tc.Assigned, tc.Closed, tc.Failed, tc.Canceled))
+	case st.Success():
+		res.Verdict = VerdictDone
+		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks finished (%d closed, %d failed, %d canceled)", tc.Total, tc.Closed, tc.Failed, tc.Canceled))
+	default:
+		res.Verdict = VerdictRunning
+		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks so far finished, but Pungi is not done", tc.Total))
+	}
+	return res, nil
+}
+
+// askKoji fills res's task counts and ids with the compose's image tasks,
+// and returns the release and version they were matched by.
+func (c *Client) askKoji(ctx context.Context, cm *Compose, st Status, opts CompletenessOptions, rules CompletenessRules, res *Completeness) (release, version string, err error) {
 	label := opts.Label
 	if label == "" && cm.Stream.Kind == StreamProduction && st.Success() {
 		// A candidate's images carry its label's version as their release
 		// ("1.2" for Beta-1.2): read the label from composeinfo.json.
 		ci, err := c.ComposeInfo(ctx, cm)
 		if err != nil {
-			return res, fmt.Errorf("reading the label of %s: %w", cm.ID, err)
+			return "", "", fmt.Errorf("reading the label of %s: %w", cm.ID, err)
 		}
 		label = ci.Compose.Label
 	}
-	release, version := imageReleaseVersion(cm, label)
+	release, version = imageReleaseVersion(cm, label)
 	day := cm.ID.Time()
 	q := koji.TaskQuery{
 		Methods:       rules.Methods,
@@ -257,7 +304,7 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 	tasks, err := opts.Koji.ListTasks(ctx, q)
 	res.KojiRoundTrips = opts.Koji.Stats().RoundTrips - before
 	if err != nil {
-		return res, fmt.Errorf("asking Koji for the image tasks of %s: %w", cm.ID, err)
+		return "", "", fmt.Errorf("asking Koji for the image tasks of %s: %w", cm.ID, err)
 	}
 	res.KojiChecked = true
 	res.TaskIDs = map[string][]int{}
@@ -269,21 +316,5 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 		name := t.State.String()
 		res.TaskIDs[name] = append(res.TaskIDs[name], t.ID)
 	}
-	tc := res.Tasks
-	switch {
-	case tc.Total == 0:
-		res.Verdict = VerdictRunning
-		res.Reasons = append(res.Reasons, fmt.Sprintf("Koji shows no image task with release %s and version %s yet (methods %v)", release, version, rules.Methods))
-	case tc.Unfinished() > 0:
-		res.Verdict = VerdictRunning
-		res.Reasons = append(res.Reasons, fmt.Sprintf("Koji image tasks: %d unfinished (%d free, %d open, %d assigned), %d closed, %d failed, %d canceled",
-			tc.Unfinished(), tc.Free, tc.Open, tc.Assigned, tc.Closed, tc.Failed, tc.Canceled))
-	case st.Success():
-		res.Verdict = VerdictDone
-		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks finished (%d closed, %d failed, %d canceled)", tc.Total, tc.Closed, tc.Failed, tc.Canceled))
-	default:
-		res.Verdict = VerdictRunning
-		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks so far finished, but Pungi is not done", tc.Total))
-	}
-	return res, nil
+	return release, version, nil
 }

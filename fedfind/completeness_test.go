@@ -88,8 +88,9 @@ func TestCompletenessVerdicts(t *testing.T) {
 		{"finished, all closed", "FINISHED", nil, 6, time.Hour, fedfind.VerdictDone, "all 6 Koji image tasks finished (6 closed", 0, true},
 		{"incomplete, some failed", "FINISHED_INCOMPLETE", fakefedora.KojiRunSchedule(time.Minute, time.Minute, fakefedora.KojiFailed), 4, time.Hour, fedfind.VerdictDone, "0 closed, 4 failed", 0, true},
 		{"started, tasks all closed", "STARTED", nil, 6, time.Hour, fedfind.VerdictRunning, "Pungi is not done", 0, true},
-		{"doomed", "DOOMED", nil, 6, 0, fedfind.VerdictDoomed, "STATUS is DOOMED", 0, false},
-		{"terminated", "TERMINATED", nil, 6, 0, fedfind.VerdictDoomed, "STATUS is TERMINATED", 0, false},
+		{"doomed: Koji asked for the evidence", "DOOMED", fakefedora.KojiRunSchedule(time.Minute, time.Minute, fakefedora.KojiFailed), 6, time.Hour, fedfind.VerdictDoomed,
+			"STATUS is DOOMED: the compose ended without a result; Koji image tasks: 0 closed, 6 failed, 0 canceled, 0 unfinished (failed tasks: ", 0, true},
+		{"terminated, tasks still open", "TERMINATED", nil, 6, 0, fedfind.VerdictDoomed, "STATUS is TERMINATED: the compose ended without a result; Koji image tasks: 0 closed, 0 failed, 0 canceled, 6 unfinished", 6, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,5 +260,20 @@ func TestCompletenessCandidate(t *testing.T) {
 	w.hub.Advance(time.Hour)
 	if c := w.verdict(t, id, fedfind.CompletenessOptions{}); c.Verdict != fedfind.VerdictDone || c.Tasks.Total != 2 {
 		t.Errorf("RC: %s %+v %q", c.Verdict, c.Tasks, c.Reasons)
+	}
+}
+
+// TestCompletenessDoomedWithoutKoji: a doomed compose is doomed whether or
+// not Koji answers; an unreachable hub only costs the evidence.
+func TestCompletenessDoomedWithoutKoji(t *testing.T) {
+	w := newKojiWorld(t)
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "DOOMED"})
+	w.hub.Close()
+	c := w.verdict(t, "Fedora-Rawhide-20261122.n.0", fedfind.CompletenessOptions{})
+	if c.Verdict != fedfind.VerdictDoomed || c.KojiChecked {
+		t.Errorf("verdict %s, Koji checked %v; want doomed without Koji", c.Verdict, c.KojiChecked)
+	}
+	if got := strings.Join(c.Reasons, "; "); !strings.Contains(got, "Koji could not be asked") {
+		t.Errorf("reasons %q do not say Koji was unreachable", got)
 	}
 }

@@ -100,6 +100,10 @@ func releaseOf(id fedfind.ComposeID) (string, error) {
 	return rel, nil
 }
 
+// ValidRelease reports whether rel can name a release directory of the
+// archive ("rawhide", "44", "44-updates", ...).
+func ValidRelease(rel string) bool { return validRelease(rel) }
+
 func validRelease(rel string) bool {
 	return releasePattern.MatchString(rel) && !strings.Contains(rel, "..")
 }
@@ -131,6 +135,10 @@ func entryOf(r Report) IndexEntry {
 type Written struct {
 	Dir                     string
 	JSON, Text, HTML, Index string
+	// Path is the report's directory relative to the archive root, with
+	// slashes ("rawhide/Fedora-Rawhide-20261122.n.0"): where the web
+	// serves it under /reports/, and what a workflow records.
+	Path string
 }
 
 // location validates a compose ID and returns it parsed with its release
@@ -249,7 +257,7 @@ func (a Archive) Write(ctx context.Context, r Report) (Written, error) {
 	}
 	full := filepath.Join(a.Dir, filepath.FromSlash(dir))
 	w := Written{Dir: full, JSON: filepath.Join(full, FileJSON), Text: filepath.Join(full, FileText),
-		HTML: filepath.Join(full, FileHTML), Index: filepath.Join(a.Dir, rel, FileIndex)}
+		HTML: filepath.Join(full, FileHTML), Index: filepath.Join(a.Dir, rel, FileIndex), Path: dir}
 	a.logger().DebugContext(ctx, "archived compose check report", "compose", r.ComposeID, "dir", full)
 	return w, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/checks/checkstest"
+	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/openqa"
 )
 
@@ -39,6 +40,18 @@ func firstReport(t testing.TB) Report {
 	in.Jobs[1].State, in.Jobs[1].Result, in.Jobs[1].TFinished = openqa.StateRunning, openqa.ResultNone, ""
 	in.Jobs[5].State, in.Jobs[5].Result, in.Jobs[5].TStarted, in.Jobs[5].TFinished = openqa.StateScheduled, openqa.ResultNone, "", ""
 	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: generatedAt})
+}
+
+// doomedReport is the report of a compose that ended DOOMED, with Koji's
+// evidence and the previous good compose.
+func doomedReport(t testing.TB) Report {
+	t.Helper()
+	id, prev := fedfind.MustParseComposeID("Fedora-Rawhide-20261122.n.0"), fedfind.MustParseComposeID("Fedora-Rawhide-20261121.n.1")
+	return BuildDoomed(id, prev, Doomed{
+		Reasons: []string{"STATUS is DOOMED: the compose ended without a result",
+			"Koji image tasks: 7 closed, 2 failed, 0 canceled, 0 unfinished (failed tasks: 1001, 1004)"},
+		FailedTasks: []int{1001, 1004},
+	}, Meta{Status: "DOOMED", Location: exampleLocation, GeneratedAt: generatedAt})
 }
 
 // golden compares got with testdata/name, or rewrites it with -update.
@@ -83,7 +96,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t)} {
+	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t), "doomed": doomedReport(t)} {
 		t.Run(name, func(t *testing.T) {
 			out, err := rd.Render(r)
 			if err != nil {

@@ -36,7 +36,11 @@ func NewRenderer() (*Renderer, error) {
 
 // Text writes the plain-text report, for email and terminals.
 func (rd *Renderer) Text(w io.Writer, r Report) error {
-	if err := rd.text.ExecuteTemplate(w, templates.ReportText, newView(r)); err != nil {
+	name := templates.ReportText
+	if r.Doomed != nil {
+		name = templates.DoomedText
+	}
+	if err := rd.text.ExecuteTemplate(w, name, newView(r)); err != nil {
 		return fmt.Errorf("rendering text report of %s: %w", r.ComposeID, err)
 	}
 	return nil
@@ -45,7 +49,11 @@ func (rd *Renderer) Text(w io.Writer, r Report) error {
 // HTML writes the HTML report: the same content as Text, every value
 // escaped by html/template.
 func (rd *Renderer) HTML(w io.Writer, r Report) error {
-	if err := rd.html.ExecuteTemplate(w, templates.ReportHTML, newView(r)); err != nil {
+	name := templates.ReportHTML
+	if r.Doomed != nil {
+		name = templates.DoomedHTML
+	}
+	if err := rd.html.ExecuteTemplate(w, name, newView(r)); err != nil {
 		return fmt.Errorf("rendering HTML report of %s: %w", r.ComposeID, err)
 	}
 	return nil
@@ -171,7 +179,7 @@ func newView(r Report) view {
 		Report:       r,
 		Subject:      Subject(r),
 		Line:         r.SummaryLine(),
-		Parts:        summaryParts(r.Summary),
+		Parts:        r.summaryParts(),
 		Rule:         strings.Repeat("-", len(r.ComposeID)+len(" compose check report")),
 		LocationHref: linkable(r.Location),
 		New: jobs(r, o.NewFailures, nothing, func(j Job) string {

@@ -67,6 +67,21 @@ type Report struct {
 	MissingExpected []fedfind.ExpectedImage `json:"missing_expected"`
 	Diff            fedfind.ImageDiff       `json:"diff"`
 	OpenQA          OpenQA                  `json:"openqa"`
+	// Doomed is set when the compose ended without a result (STATUS
+	// DOOMED or TERMINATED): it has no images to check or test, the
+	// report holds the evidence instead, and PreviousComposeID is the
+	// previous good compose of the stream.
+	Doomed *Doomed `json:"doomed,omitempty"`
+}
+
+// Doomed is the evidence of a compose that ended without a result.
+type Doomed struct {
+	// Reasons are the completeness verdict's: the STATUS and, where Koji
+	// builds the stream's images, what became of its image tasks.
+	Reasons []string `json:"reasons"`
+	// FailedTasks are the ids of the compose's Koji image tasks that
+	// failed, when Koji was asked.
+	FailedTasks []int `json:"failed_tasks,omitempty"`
 }
 
 // Stream is the compose's release stream.
@@ -258,6 +273,17 @@ func Build(f checks.Findings, meta Meta) Report {
 	return r
 }
 
+// BuildDoomed makes the report of a compose that ended without a result:
+// its STATUS, the evidence d, and the previous good compose of its stream
+// (zero when none was found).
+func BuildDoomed(id fedfind.ComposeID, previous fedfind.ComposeID, d Doomed, meta Meta) Report {
+	r := Build(checks.Findings{Compose: id, Previous: previous}, meta)
+	d.Reasons = nonNil(d.Reasons)
+	r.Doomed = &d
+	r.Problem = true
+	return r
+}
+
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
@@ -310,7 +336,7 @@ func (r Report) HasPrevious() bool { return r.PreviousComposeID != "" }
 // An all-clear compose gets "no missing images, no failures"; one that was
 // not tested says "no openQA results" rather than look all clear.
 func (r Report) SummaryLine() string {
-	parts := summaryParts(r.Summary)
+	parts := r.summaryParts()
 	texts := make([]string, len(parts))
 	for i, p := range parts {
 		texts[i] = p.Text
@@ -326,7 +352,11 @@ type summaryPart struct {
 }
 
 // summaryParts are the pieces of SummaryLine, in its order.
-func summaryParts(s Summary) []summaryPart {
+func (r Report) summaryParts() []summaryPart {
+	if r.Doomed != nil {
+		return []summaryPart{{"the compose ended " + printable(r.Status) + ": nothing to test", "bad"}}
+	}
+	s := r.Summary
 	var parts []summaryPart
 	add := func(n int, one, many, class string) {
 		if n > 0 {
@@ -370,6 +400,10 @@ func Subject(r Report) string {
 		status = "status unknown"
 	}
 	b.WriteString(status)
+	if r.Doomed != nil {
+		b.WriteString(", not tested")
+		return b.String()
+	}
 	if n := r.Summary.MissingExpected; n > 0 {
 		b.WriteString(", " + plural(n, "missing image", "missing images"))
 	}

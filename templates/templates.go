@@ -27,10 +27,13 @@ var files embed.FS
 // FS returns the embedded template files.
 func FS() fs.FS { return files }
 
-// The names of the report templates, to execute.
+// The names of the report templates, to execute: the compose check report,
+// and the short report of a compose that ended without a result.
 const (
 	ReportText = "report.txt.tmpl"
 	ReportHTML = "report.html.tmpl"
+	DoomedText = "doomed.txt.tmpl"
+	DoomedHTML = "doomed.html.tmpl"
 )
 
 // Text parses every text template (*.txt.tmpl) with Funcs.

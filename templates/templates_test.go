@@ -11,18 +11,22 @@ func TestTemplatesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tt.Lookup(ReportText) == nil {
-		t.Errorf("no %s among the text templates", ReportText)
+	for _, name := range []string{ReportText, DoomedText} {
+		if tt.Lookup(name) == nil {
+			t.Errorf("no %s among the text templates", name)
+		}
 	}
 	ht, err := HTML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ht.Lookup(ReportHTML) == nil {
-		t.Errorf("no %s among the HTML templates", ReportHTML)
+	for _, name := range []string{ReportHTML, DoomedHTML} {
+		if ht.Lookup(name) == nil {
+			t.Errorf("no %s among the HTML templates", name)
+		}
 	}
 	names, err := fs.Glob(FS(), "*.tmpl")
-	if err != nil || len(names) != 2 {
+	if err != nil || len(names) != 4 {
 		t.Errorf("embedded templates = %v, %v", names, err)
 	}
 }
