@@ -244,10 +244,11 @@ func TestPrevious(t *testing.T) {
 	}
 }
 
-// fedfindPrevious models fedfind 6.x's previous_release for nightlies
-// (fedora-tools.md §2.9) and counts the requests it makes: step the respin
-// down, from respin 0 to the previous day's respin 5; each try GETs the
-// compose directory and, if it exists, its STATUS; at most 30 tries.
+// fedfindPrevious models fedfind 6.x's previous_release for nightlies and
+// counts the requests it makes: step the respin down, from respin 0 to the
+// previous day's respin 5; each try GETs the compose directory and, if it
+// exists, its STATUS; the first FINISHED or FINISHED_INCOMPLETE compose wins;
+// at most 30 tries.
 func fedfindPrevious(statuses map[string]string, id fedfind.ComposeID) (string, int) {
 	requests := 0
 	date, respin := id.Time(), id.Respin

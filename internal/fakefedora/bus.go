@@ -2,7 +2,7 @@ package fakefedora
 
 // This file is the simulated Fedora Messaging bus: a publisher that sends
 // messages to a real RabbitMQ exchange in the wire format Fedora's
-// publishers use (reference/interfaces.md, section (f)), so a consumer
+// publishers use (docs/protocols.md, section (f)), so a consumer
 // tested against it meets the real properties, headers and bodies:
 //
 //   - properties: content_type application/json, content_encoding utf-8,
@@ -76,8 +76,9 @@ type PublishOptions struct {
 }
 
 // JobDone is the body of an openqa.job.done message, as openQA's AMQP plugin
-// builds it (reference (f)): the job's id, result and reason, the count of
-// jobs of the same BUILD still pending, and the job's main settings.
+// builds it (docs/protocols.md, section (f)): the job's id, result and
+// reason, the count of jobs of the same BUILD still pending, and the job's
+// main settings.
 type JobDone struct {
 	ID     int64
 	Result string // passed, softfailed, failed, incomplete, …

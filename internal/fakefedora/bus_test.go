@@ -3,6 +3,7 @@ package fakefedora
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"regexp"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 // These tests publish through a real RabbitMQ (AMQP_URL below) and read the
 // messages back raw with amqp091, checking properties, headers and bodies
-// against reference/interfaces.md section (f), not against the consumer.
+// against docs/protocols.md, section (f), not against the consumer.
 
 // busTestURL returns the broker's URL (see testenv.AMQPURL).
 func busTestURL(t *testing.T) string { return testenv.AMQPURL(t) }
@@ -74,19 +75,19 @@ func (r *busRig) queue(t *testing.T, key string) string {
 // get takes the next message of queue, failing if none arrives in time.
 func (r *busRig) get(t *testing.T, queue string) amqp.Delivery {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		d, ok, err := r.ch.Get(queue, true)
+	var d amqp.Delivery
+	testenv.WaitFor(t, 5*time.Second, "a message on "+queue, func() error {
+		got, ok, err := r.ch.Get(queue, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok {
-			return d
+		if !ok {
+			return errors.New("queue empty")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no message on %s", queue)
-	return amqp.Delivery{}
+		d = got
+		return nil
+	})
+	return d
 }
 
 var (

@@ -2,18 +2,20 @@ package fakefedora
 
 // The simulated openQA server. It speaks openQA's REST API over real HTTP
 // (JSON and form bodies, HMAC authentication, paging with Link headers) as
-// reference/interfaces.md sections (e) and (h) describe a 4.6 server, so a
+// docs/protocols.md, sections (e) and (h), describe a 4.6 server, so a
 // client tested against it is tested against the protocol, not against a Go
 // interface. It never imports the openqa package: if the client and the fake
 // shared code, a misunderstanding of the protocol would pass in both.
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,7 +44,7 @@ const (
 )
 
 // Defaults of the fake, chosen to match what a real openQA 4.6 did when
-// observed (reference (h)).
+// observed (docs/protocols.md, section (h)).
 const (
 	// OpenQADefaultLimit is the page size of GET /api/v1/jobs when the
 	// client names none: 10000, as observed on 4.6 (the docs say 1000).
@@ -551,6 +553,10 @@ func (s *OpenQA) faulty(next http.Handler) http.Handler {
 			next.ServeHTTP(rec, r)
 		}
 		if fault.Hang > 0 {
+			// Read the body first: only then does the server watch the
+			// connection, and see a client that gives up.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			t := time.NewTimer(fault.Hang)
 			select {
 			case <-t.C:

@@ -17,8 +17,8 @@ import (
 )
 
 // These tests talk to the fake over HTTP with hand-made requests, signed
-// here from the reference's description, so the fake is checked against the
-// protocol and not against the openqa client.
+// here from docs/protocols.md, section (e), so the fake is checked against
+// the protocol and not against the openqa client.
 
 const fkKey, fkSecret = "KEY1", "SECRET1"
 

@@ -1,10 +1,18 @@
 package fakefedora
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
+	"net/mail"
+	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,3 +167,70 @@ func (s *mailSession) Data(r io.Reader) error {
 func (s *mailSession) Reset() { s.cur = Mail{User: s.cur.User} }
 
 func (s *mailSession) Logout() error { return nil }
+
+// Subject returns the message's Subject header, decoded ("" if it has none
+// or the message does not parse).
+func (m Mail) Subject() string {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		return ""
+	}
+	s, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		return msg.Header.Get("Subject")
+	}
+	return s
+}
+
+// Header returns one header of the message, as sent.
+func (m Mail) Header(name string) string {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		return ""
+	}
+	return msg.Header.Get(name)
+}
+
+// Text returns the message's text/plain body, its transfer encoding undone:
+// the whole body of a plain message, the first text/plain part of a
+// multipart one. It returns "" when there is none.
+func (m Mail) Text() string {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		return ""
+	}
+	return textPart(textproto.MIMEHeader(msg.Header), msg.Body)
+}
+
+func textPart(h textproto.MIMEHeader, body io.Reader) string {
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		mt = "text/plain"
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err != nil {
+				return ""
+			}
+			if s := textPart(p.Header, p); s != "" {
+				return s
+			}
+		}
+	}
+	if mt != "text/plain" {
+		return ""
+	}
+	switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, body)
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
