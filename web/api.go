@@ -1,7 +1,8 @@
-// Package web serves people and scripts: a JSON API over the pipeline's
-// workflow state, a health endpoint for whatever supervises the listener,
-// and the report archive. It only reads, except for the two operator
-// actions (trigger a compose, retry a failed workflow).
+// Package web serves people and scripts: a JSON API over the workflow
+// state, a health endpoint for whatever supervises the listener, and the
+// report archive. It only reads, except for the two operator actions
+// (trigger a compose, retry a failed workflow). It serves no internals: no
+// filesystem paths, lock files or mail ledgers.
 package web
 
 import (
@@ -10,21 +11,22 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/composeci/composeci/fedfind"
-	"github.com/composeci/composeci/listener"
+	"github.com/composeci/composeci/listener/event"
+	"github.com/composeci/composeci/listener/workflow"
+	"github.com/composeci/composeci/reports"
 )
 
-// Workflows is what the API needs of the pipeline (listener.Pipeline is
-// one).
+// Workflows is what the API needs of the workflow engine
+// (workflow.Engine is one).
 type Workflows interface {
-	List(ctx context.Context) ([]listener.Workflow, error)
-	Get(ctx context.Context, composeID string) (listener.Workflow, error)
-	Submit(ctx context.Context, e listener.Event) error
+	List(ctx context.Context) ([]workflow.Workflow, error)
+	Get(ctx context.Context, composeID string) (workflow.Workflow, error)
+	Submit(ctx context.Context, e event.Event) error
 	Retry(ctx context.Context, composeID string) error
-	Stats(ctx context.Context) (listener.Stats, error)
+	Stats(ctx context.Context) (workflow.Stats, error)
 }
 
 // Check is an extra health check (the AMQP consumer is connected, say); it
@@ -55,7 +57,7 @@ type Options struct {
 //	POST /api/v1/workflows/{id}            trigger: an event for the compose (source "cli")
 //	POST /api/v1/workflows/{id}/retry      resume a failed workflow
 //	GET  /api/v1/stats                     the pipeline's snapshot
-//	GET  /reports/...                      the report archive
+//	GET  /reports/...                      the report archive: reports and indexes only
 func NewHandler(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -69,7 +71,7 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/workflows/{id}/retry", h.retry)
 	mux.HandleFunc("GET /api/v1/stats", h.stats)
 	if o.ReportsDir != "" {
-		mux.Handle("GET /reports/", http.StripPrefix("/reports/", http.FileServerFS(os.DirFS(o.ReportsDir))))
+		mux.Handle("GET /reports/", http.StripPrefix("/reports", reportFiles{dir: o.ReportsDir, log: o.Logger}))
 	}
 	return mux
 }
@@ -95,9 +97,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, fedfind.ErrInvalidInput):
 		code, msg = http.StatusBadRequest, err.Error()
-	case errors.Is(err, listener.ErrNotFound):
+	case errors.Is(err, workflow.ErrNotFound):
 		code, msg = http.StatusNotFound, err.Error()
-	case errors.Is(err, listener.ErrNotRetryable):
+	case errors.Is(err, workflow.ErrNotRetryable):
 		code, msg = http.StatusConflict, err.Error()
 	default:
 		h.o.Logger.ErrorContext(r.Context(), "API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -124,7 +126,7 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	res := struct {
 		OK     bool            `json:"ok"`
 		Checks []check         `json:"checks"`
-		Stats  *listener.Stats `json:"stats,omitempty"`
+		Stats  *workflow.Stats `json:"stats,omitempty"`
 	}{OK: true}
 	add := func(name string, err error) {
 		c := check{Name: name, OK: err == nil}
@@ -174,10 +176,11 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if wfs == nil {
-		wfs = []listener.Workflow{}
+	out := make([]workflowJSON, len(wfs))
+	for i, wf := range wfs {
+		out[i] = withLinks(wf)
 	}
-	h.writeJSON(w, http.StatusOK, wfs)
+	h.writeJSON(w, http.StatusOK, out)
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +194,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, wf)
+	h.writeJSON(w, http.StatusOK, withLinks(wf))
 }
 
 func (h *handler) trigger(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +203,7 @@ func (h *handler) trigger(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	ev := listener.Event{Kind: listener.KindComposeStatus, ComposeID: id, Source: listener.SourceCLI, At: time.Now().UTC()}
+	ev := event.Event{Kind: event.KindComposeStatus, ComposeID: id, Source: event.SourceCLI, At: time.Now().UTC()}
 	if err := h.o.Workflows.Submit(r.Context(), ev); err != nil {
 		h.fail(w, r, err)
 		return
@@ -228,4 +231,31 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.writeJSON(w, http.StatusOK, st)
+}
+
+// workflowJSON is a workflow as the API shows it: the record, and links to
+// what it produced.
+type workflowJSON struct {
+	workflow.Workflow
+	// Links name the workflow itself and, once its report is archived, the
+	// report in each form, as paths on this server.
+	Links map[string]string `json:"links"`
+}
+
+func withLinks(wf workflow.Workflow) workflowJSON {
+	out := workflowJSON{Workflow: wf, Links: map[string]string{"self": "/api/v1/workflows/" + wf.ComposeID}}
+	if wf.Data["report"] == "" {
+		return out
+	}
+	// The archive's layout, not what the record says: a record written
+	// by an older composeci may hold a filesystem path.
+	rel, err := reports.ReleaseOf(wf.ComposeID)
+	if err != nil {
+		return out
+	}
+	base := "/reports/" + rel + "/" + wf.ComposeID + "/"
+	out.Links["report_html"] = base + reports.FileHTML
+	out.Links["report_json"] = base + reports.FileJSON
+	out.Links["report_text"] = base + reports.FileText
+	return out
 }

@@ -15,40 +15,41 @@ import (
 	"testing"
 	"time"
 
-	"github.com/composeci/composeci/listener"
+	"github.com/composeci/composeci/listener/event"
+	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/web"
 )
 
 // memWorkflows is an in-memory stand-in for the pipeline.
 type memWorkflows struct {
 	mu        sync.Mutex
-	wfs       map[string]listener.Workflow
-	submitted []listener.Event
+	wfs       map[string]workflow.Workflow
+	submitted []event.Event
 	lastEvent time.Time
 	statsErr  error
 }
 
-func (m *memWorkflows) List(context.Context) ([]listener.Workflow, error) {
+func (m *memWorkflows) List(context.Context) ([]workflow.Workflow, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []listener.Workflow
+	var out []workflow.Workflow
 	for _, w := range m.wfs {
 		out = append(out, w)
 	}
 	return out, nil
 }
 
-func (m *memWorkflows) Get(_ context.Context, id string) (listener.Workflow, error) {
+func (m *memWorkflows) Get(_ context.Context, id string) (workflow.Workflow, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	w, ok := m.wfs[id]
 	if !ok {
-		return w, fmt.Errorf("%s: %w", id, listener.ErrNotFound)
+		return w, fmt.Errorf("%s: %w", id, workflow.ErrNotFound)
 	}
 	return w, nil
 }
 
-func (m *memWorkflows) Submit(_ context.Context, e listener.Event) error {
+func (m *memWorkflows) Submit(_ context.Context, e event.Event) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
@@ -63,27 +64,38 @@ func (m *memWorkflows) Retry(_ context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if w.State != listener.StateFailed {
-		return fmt.Errorf("%s: %w", id, listener.ErrNotRetryable)
+	if w.State != workflow.StateFailed {
+		return fmt.Errorf("%s: %w", id, workflow.ErrNotRetryable)
 	}
 	return nil
 }
 
-func (m *memWorkflows) Stats(context.Context) (listener.Stats, error) {
+func (m *memWorkflows) Stats(context.Context) (workflow.Stats, error) {
 	if m.statsErr != nil {
-		return listener.Stats{}, m.statsErr
+		return workflow.Stats{}, m.statsErr
 	}
 	now := time.Now()
-	return listener.Stats{Workflows: map[string]int{"active": len(m.wfs)}, LastEvent: m.lastEvent, Since: now.Add(-time.Hour), Now: now}, nil
+	return workflow.Stats{Workflows: map[string]int{"active": len(m.wfs)}, LastEvent: m.lastEvent, Since: now.Add(-time.Hour), Now: now}, nil
 }
 
 func TestAPI(t *testing.T) {
 	reportsDir := t.TempDir()
-	os.MkdirAll(filepath.Join(reportsDir, "rawhide", "Fedora-Rawhide-20261122.n.0"), 0o755)
-	os.WriteFile(filepath.Join(reportsDir, "rawhide", "Fedora-Rawhide-20261122.n.0", "report.txt"), []byte("the report\n"), 0o644)
-	m := &memWorkflows{lastEvent: time.Now(), wfs: map[string]listener.Workflow{
-		"Fedora-Rawhide-20261122.n.0": {ComposeID: "Fedora-Rawhide-20261122.n.0", State: listener.StateActive, Stage: listener.StageAwaitResults},
-		"Fedora-44-20261122.n.0":      {ComposeID: "Fedora-44-20261122.n.0", State: listener.StateFailed, Stage: listener.StageSchedule},
+	compose := filepath.Join(reportsDir, "rawhide", "Fedora-Rawhide-20261122.n.0")
+	os.MkdirAll(compose, 0o755)
+	for name, content := range map[string]string{
+		"report.txt": "the report\n", "report.json": `{"compose_id": "Fedora-Rawhide-20261122.n.0"}`, "report.html": "<p>the report</p>",
+		"mail.json": `{"sent": [{"recipients": ["secret-list@example.org"]}]}`, "notes.txt": "not a report",
+	} {
+		os.WriteFile(filepath.Join(compose, name), []byte(content), 0o644)
+	}
+	os.WriteFile(filepath.Join(reportsDir, "rawhide", "index.json"), []byte(`{"release": "rawhide"}`), 0o644)
+	os.WriteFile(filepath.Join(reportsDir, "rawhide", ".index.lock"), nil, 0o644)
+	os.MkdirAll(filepath.Join(reportsDir, "rawhide", "not-a-compose"), 0o755)
+	m := &memWorkflows{lastEvent: time.Now(), wfs: map[string]workflow.Workflow{
+		"Fedora-Rawhide-20261122.n.0": {ComposeID: "Fedora-Rawhide-20261122.n.0", State: workflow.StateDone, Stage: "report",
+			Data: map[string]string{"report": "rawhide/Fedora-Rawhide-20261122.n.0"}},
+		"Fedora-Rawhide-20261123.n.0": {ComposeID: "Fedora-Rawhide-20261123.n.0", State: workflow.StateActive, Stage: "await-results"},
+		"Fedora-44-20261122.n.0":      {ComposeID: "Fedora-44-20261122.n.0", State: workflow.StateFailed, Stage: "schedule"},
 	}}
 	srv := httptest.NewServer(web.NewHandler(web.Options{Workflows: m, ReportsDir: reportsDir, MaxSilence: time.Hour}))
 	defer srv.Close()
@@ -104,17 +116,31 @@ func TestAPI(t *testing.T) {
 	}{
 		{"GET", "/healthz", 200, `"ok": true`},
 		{"GET", "/api/v1/workflows", 200, `"Fedora-44-20261122.n.0"`},
-		{"GET", "/api/v1/workflows/Fedora-Rawhide-20261122.n.0", 200, `"stage": "await-results"`},
+		{"GET", "/api/v1/workflows/Fedora-Rawhide-20261123.n.0", 200, `"stage": "await-results"`},
+		{"GET", "/api/v1/workflows/Fedora-Rawhide-20261122.n.0", 200, `"report_html": "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.html"`},
 		{"GET", "/api/v1/workflows/Fedora-Rawhide-20200101.n.0", 404, "no workflow"},
 		{"GET", "/api/v1/workflows/..%2F..%2Fetc", 400, "not a compose ID"},
 		{"GET", "/api/v1/workflows/Fedora-Rawhide-20261122.nightly.0", 200, `"compose_id": "Fedora-Rawhide-20261122.n.0"`},
 		{"POST", "/api/v1/workflows/Fedora-Rawhide-20261123.n.0", 202, "submitted"},
 		{"POST", "/api/v1/workflows/bogus", 400, "not a compose ID"},
 		{"POST", "/api/v1/workflows/Fedora-44-20261122.n.0/retry", 202, "retrying"},
-		{"POST", "/api/v1/workflows/Fedora-Rawhide-20261122.n.0/retry", 409, "did not fail"},
+		{"POST", "/api/v1/workflows/Fedora-Rawhide-20261123.n.0/retry", 409, "did not fail"},
 		{"GET", "/api/v1/stats", 200, `"workflows"`},
 		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.txt", 200, "the report"},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.json", 200, "compose_id"},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.html", 200, "<p>the report</p>"},
+		{"GET", "/reports/rawhide/index.json", 200, `"release"`},
+		{"GET", "/reports/", 200, `href="rawhide/"`},
+		{"GET", "/reports/rawhide/", 200, `href="Fedora-Rawhide-20261122.n.0/"`},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/", 200, `href="report.html"`},
+		// Internals are not served, nor listed.
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/mail.json", 404, ""},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/notes.txt", 404, ""},
+		{"GET", "/reports/rawhide/.index.lock", 404, ""},
+		{"GET", "/reports/rawhide/not-a-compose/", 404, ""},
+		{"GET", "/reports/44/Fedora-Rawhide-20261122.n.0/report.txt", 404, ""},
 		{"GET", "/reports/../../etc/passwd", 404, ""},
+		{"GET", "/reports/rawhide/..%2F..%2F..%2Fetc%2Fpasswd", 404, ""},
 		{"DELETE", "/api/v1/workflows/Fedora-Rawhide-20261122.n.0", 405, ""},
 	}
 	for _, tt := range tests {
@@ -122,8 +148,13 @@ func TestAPI(t *testing.T) {
 		if code != tt.code || !strings.Contains(body, tt.contains) {
 			t.Errorf("%s %s = %d %q, want %d containing %q", tt.method, tt.path, code, body, tt.code, tt.contains)
 		}
+		for _, secret := range []string{"secret-list@", "mail.json", ".index.lock", "notes.txt", "not-a-compose", reportsDir} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s %s shows %q:\n%s", tt.method, tt.path, secret, body)
+			}
+		}
 	}
-	if len(m.submitted) != 1 || m.submitted[0].Source != listener.SourceCLI || m.submitted[0].ComposeID != "Fedora-Rawhide-20261123.n.0" {
+	if len(m.submitted) != 1 || m.submitted[0].Source != event.SourceCLI || m.submitted[0].ComposeID != "Fedora-Rawhide-20261123.n.0" {
 		t.Errorf("submitted %+v", m.submitted)
 	}
 }

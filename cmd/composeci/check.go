@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/composeci/composeci/fedfind"
-	"github.com/composeci/composeci/listener"
 	"github.com/composeci/composeci/reports"
+	"github.com/composeci/composeci/stages"
 )
 
 const checkLong = `Run the compose checks and write the compose check report: missing expected
@@ -130,18 +130,19 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 			return fmt.Errorf("--previous: %w", err)
 		}
 	}
-	deps := listener.CheckDeps{Fedfind: ff, Expected: exp, Logger: a.log}
+	archive := reports.DataArchive(a.g.data)
+	archive.Logger = a.log
+	// The pipeline's check stage, run by hand.
+	check := stages.Check{Fedfind: ff, Expected: exp, Archive: archive, Logger: a.log}
 	if !o.noOpenQA {
-		if deps.OpenQA, err = o.oq.client(cmd, a); err != nil {
+		if check.OpenQA, err = o.oq.client(cmd, a); err != nil {
 			return err
 		}
 	}
-	r, err := listener.BuildReport(ctx, deps, cm, prev)
+	r, err := check.Build(ctx, cm, prev)
 	if err != nil {
 		return err
 	}
-	archive := reports.DataArchive(a.g.data)
-	archive.Logger = a.log
 	written, err := archive.Write(ctx, r)
 	if err != nil {
 		return err
@@ -150,7 +151,7 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		return err
 	}
 	if o.email {
-		if err := o.send(ctx, a, archive, mailer, routing, r); err != nil {
+		if err := o.send(ctx, a, stages.Report{Archive: archive, Mailer: mailer, Routing: routing, Logger: a.log}, r); err != nil {
 			return err
 		}
 	}
@@ -225,17 +226,18 @@ func (o *mailFlags) setup(a *app) (*reports.Mailer, reports.Routing, error) {
 	return m, rt, nil
 }
 
-// send mails the report once per list of recipients.
-func (o *checkOpts) send(ctx context.Context, a *app, archive reports.Archive, m *reports.Mailer, rt reports.Routing, r reports.Report) error {
-	to := rt.Recipients(r)
+// send mails the report once per list of recipients, as the pipeline's
+// report stage does.
+func (o *checkOpts) send(ctx context.Context, a *app, rs stages.Report, r reports.Report) error {
+	to := rs.Routing.Recipients(r)
 	if len(to) == 0 {
 		fmt.Fprintf(a.stderr, "Not mailed: the routing names nobody for %s (see --routing, --mail-to).\n", r.ComposeID)
 		return nil
 	}
 	if o.mailDryRun {
-		return m.WriteMessage(a.stdout, r, to)
+		return rs.Mailer.WriteMessage(a.stdout, r, to)
 	}
-	id, sent, err := listener.MailOnce(ctx, archive, m, to, r, o.forceEmail)
+	_, id, sent, err := rs.MailOnce(ctx, r, o.forceEmail)
 	switch {
 	case err != nil && !sent:
 		return fmt.Errorf("the report is archived, but %w", err)

@@ -18,7 +18,7 @@ func checkWorld(t *testing.T) (*demoWorld, *fakefedora.MailServer) {
 	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
 	w.mirror.SetStatus(demoBranched, "FINISHED")
 	for _, id := range []string{demoPrevRawhide, demoRawhide, demoBranched} {
-		if code, out, errOut := runCLI(t, nil, append([]string{"schedule", id}, w.flags("schedule")...)...); code != 0 {
+		if code, out, errOut := runCLI(t, nil, append([]string{"schedule", id}, w.flags()...)...); code != 0 {
 			t.Fatalf("schedule %s: %d\n%s%s", id, code, out, errOut)
 		}
 	}
@@ -28,7 +28,7 @@ func checkWorld(t *testing.T) (*demoWorld, *fakefedora.MailServer) {
 
 func TestCheckCommand(t *testing.T) {
 	w, _ := checkWorld(t)
-	flags := w.flags("check")
+	flags := w.flags()
 
 	code, out, errOut := runCLI(t, nil, append([]string{"check", demoRawhide}, flags...)...)
 	if code != 1 {
@@ -42,13 +42,13 @@ func TestCheckCommand(t *testing.T) {
 			t.Errorf("text report lacks %q", want)
 		}
 	}
-	dir := filepath.Join(w.data, "reports", "rawhide", demoRawhide)
+	dir := filepath.Join(w.dir, "reports", "rawhide", demoRawhide)
 	for _, f := range []string{"report.json", "report.txt", "report.html"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("not archived: %v", err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(w.data, "reports", "rawhide", "index.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(w.dir, "reports", "rawhide", "index.json")); err != nil {
 		t.Errorf("no index: %v", err)
 	}
 
@@ -103,7 +103,7 @@ func TestCheckEmailOnce(t *testing.T) {
 	w, mail := checkWorld(t)
 	mailFlags := []string{"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org",
 		"--mail-to", "test-reports@example.org", "--mail-to", "QA <qa@example.org>"}
-	args := append(append([]string{"check", demoRawhide}, mailFlags...), w.flags("check")...)
+	args := append(append([]string{"check", demoRawhide}, mailFlags...), w.flags()...)
 	code, _, errOut := runCLI(t, nil, args...)
 	if code != 1 || !strings.Contains(errOut, "Mailed to") {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -125,15 +125,16 @@ func TestCheckEmailOnce(t *testing.T) {
 	if code, _, _ := runCLI(t, nil, append(args, "--force-email")...); code != 1 || len(mail.Messages()) != 2 {
 		t.Errorf("--force-email: %d messages", len(mail.Messages()))
 	}
-	other := append(append([]string{"check", demoRawhide}, mailFlags[:len(mailFlags)-4]...), append([]string{"--mail-to", "other@example.org"}, w.flags("check")...)...)
+	other := append(append([]string{"check", demoRawhide}, mailFlags[:len(mailFlags)-4]...), append([]string{"--mail-to", "other@example.org"}, w.flags()...)...)
 	if code, _, errOut := runCLI(t, nil, other...); code != 1 || len(mail.Messages()) != 3 {
 		t.Errorf("other recipients: %d messages: %s", len(mail.Messages()), errOut)
 	}
-	// Misconfigured mail fails before any work is done.
-	if code, _, errOut := runCLI(t, nil, append([]string{"check", demoRawhide, "--email", "--mail-to", "x@example.org", "--smtp", mail.Addr()}, w.flags("check")...)...); code != 2 || !strings.Contains(errOut, "--mail-from") {
+	// Misconfigured mail fails before any work is done (the demo's config
+	// names a sender: an empty --mail-from overrides it).
+	if code, _, errOut := runCLI(t, nil, append([]string{"check", demoRawhide, "--email", "--mail-to", "x@example.org", "--mail-from", "", "--smtp", mail.Addr()}, w.flags()...)...); code != 2 || !strings.Contains(errOut, "--mail-from") {
 		t.Errorf("no --mail-from: exit %d: %s", code, errOut)
 	}
-	if code, _, _ := runCLI(t, nil, append([]string{"check", demoRawhide, "--email", "--mail-from", "a@example.org", "--smtp", "nohostport"}, w.flags("check")...)...); code != 2 {
+	if code, _, _ := runCLI(t, nil, append([]string{"check", demoRawhide, "--email", "--mail-from", "a@example.org", "--smtp", "nohostport"}, w.flags()...)...); code != 2 {
 		t.Errorf("bad --smtp: exit %d", code)
 	}
 }

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/internal/testenv"
 )
 
 // runCLI runs composeci with args (plus --compose-root of the demo tree)
@@ -186,17 +191,50 @@ func TestDemo(t *testing.T) {
 		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
 		"New failures (1)", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
 		"0 posted, 10 already scheduled", "[exit 0]",
-		"* check done:", "* report mailed to 1 recipients", "the mail relay received 1 message(s)",
+		"* check done:", "* report mailed to 1 recipient", "The mail relay received 1 mail about it",
+		"Subject:    Fedora-Rawhide-20261124.n.0 compose check: FINISHED", "| Fedora-Rawhide-20261124.n.0 compose check report",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
 	for _, f := range []string{"reports/rawhide/Fedora-Rawhide-20261123.n.0/report.html", "reports/44/Fedora-44-20261123.n.0/report.html"} {
-		if _, err := os.Stat(filepath.Join(data, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(data, "demo", f)); err != nil {
 			t.Errorf("demo did not archive %s: %v", f, err)
 		}
 	}
+	// A second run tells the same story: the listener starts afresh, on
+	// its own port, and mails once again.
+	code, again, errOut := runCLI(t, nil, "demo", "--data", data)
+	if code != 0 {
+		t.Fatalf("second demo exit %d: %s", code, errOut)
+	}
+	if stories(out) != stories(again) {
+		t.Errorf("the second demo told another story:\nfirst:\n%s\nsecond:\n%s", stories(out), stories(again))
+	}
+	// A directory the demo did not make is left alone.
+	other := t.TempDir()
+	os.MkdirAll(filepath.Join(other, "demo"), 0o755)
+	os.WriteFile(filepath.Join(other, "demo", "precious"), nil, 0o644)
+	if code, _, errOut := runCLI(t, nil, "demo", "--data", other); code != 2 || !strings.Contains(errOut, "not made by composeci demo") {
+		t.Errorf("demo over a foreign directory: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(other, "demo", "precious")); err != nil {
+		t.Errorf("the demo removed a directory it did not make: %v", err)
+	}
+}
+
+// stories keeps what a demo run says about its workflow and mail, without
+// what differs by run (ports, times, ids).
+func stories(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "* ") || strings.HasPrefix(l, "Subject:") || strings.HasPrefix(l, "The mail relay") || strings.Contains(l, " is done; ") {
+			keep = append(keep, regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(l, "ADDR"))
+		}
+	}
+	return strings.Join(keep, "\n")
 }
 
 // TestExampleConfig keeps docs/config.example.toml valid: every key in it
@@ -213,5 +251,79 @@ func TestExampleConfig(t *testing.T) {
 	os.WriteFile(cfg, []byte("koji = \"http://a\"\nkoji-url = \"http://b\"\n"), 0o644)
 	if code, _, errOut := runCLI(t, nil, "images", "rawhide", "--config", cfg); code != 2 || !strings.Contains(errOut, `both "koji" and "koji-url"`) {
 		t.Errorf("koji twice: exit %d: %s", code, errOut)
+	}
+}
+
+// TestDemoCommandsWorkAsPrinted runs `composeci demo --keep` and pastes every
+// command it printed — each "$ composeci …" and "$ curl …" line and the
+// commands it suggests to try — while it keeps running: none is refused.
+func TestDemoCommandsWorkAsPrinted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo")
+	}
+	data := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--keep", "--data", data}, strings.NewReader(""), out, out, func(string) string { return "" })
+	}()
+	testenv.WaitFor(t, 90*time.Second, "the demo to keep running", func() error {
+		select {
+		case code := <-done:
+			t.Fatalf("demo exited %d:\n%s", code, out.String())
+		default:
+		}
+		if !strings.Contains(out.String(), "until you press Ctrl-C") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	var commands, urls []string
+	trying := false
+	for _, line := range strings.Split(out.String(), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "$ composeci "):
+			commands = append(commands, strings.TrimPrefix(line, "$ composeci "))
+		case strings.HasPrefix(line, "$ curl "):
+			urls = append(urls, strings.TrimPrefix(line, "$ curl "))
+		case strings.HasPrefix(line, "Try, in another shell:"):
+			trying = true
+		case trying && strings.HasPrefix(trimmed, "composeci "):
+			commands = append(commands, strings.TrimPrefix(trimmed, "composeci "))
+		case trying && strings.HasPrefix(trimmed, "curl "):
+			urls = append(urls, strings.TrimPrefix(trimmed, "curl "))
+		}
+	}
+	if len(commands) < 12 || len(urls) < 3 {
+		t.Fatalf("found %d commands and %d URLs in the demo's output:\n%s", len(commands), len(urls), out.String())
+	}
+	for _, c := range commands {
+		code, stdout, stderr := runCLI(t, nil, strings.Fields(c)...)
+		if code == exitError {
+			t.Errorf("composeci %s: exit %d\n%s%s", c, code, stdout, stderr)
+		}
+	}
+	for _, u := range urls {
+		method := http.MethodGet
+		if rest, ok := strings.CutPrefix(u, "-X POST "); ok {
+			method, u = http.MethodPost, rest
+		}
+		req, _ := http.NewRequest(method, u, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("curl %s: %v", u, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Errorf("curl %s %s: HTTP %d", method, u, resp.StatusCode)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("demo --keep exited %d after the interrupt", code)
 	}
 }

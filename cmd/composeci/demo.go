@@ -3,27 +3,38 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/composeci/composeci/internal/datadir"
 	"github.com/composeci/composeci/internal/fakefedora"
 )
 
 const demoLong = `Run composeci against a simulated Fedora on this machine — a compose tree, a
-Koji hub and an openQA server, each served over HTTP on 127.0.0.1 — and show,
-step by step and in plain words, how two nightlies become complete, get tested
-and get reported, command by command; then how 'composeci listen' does all of
-it by itself, durably, for the next nightly. Nothing outside this process is
-contacted and no service is needed (the listener's NATS JetStream server is
-embedded, its store under --data). The simulated clocks run fast: an hour of
-Koji builds passes in two seconds.`
+Koji hub, an openQA server and a mail relay, each served on 127.0.0.1 — and
+show, step by step and in plain words, how two nightlies become complete, get
+tested and get reported, command by command; then how 'composeci listen' does
+all of it by itself, durably, for the next nightly. Nothing outside this
+process is contacted and no service is needed (the listener's NATS JetStream
+server is embedded). The simulated clocks run fast: an hour of Koji builds
+passes in two seconds.
+
+The demo keeps its state in <data>/demo, made afresh at every run, so every
+run tells the same story. It writes the simulated services' addresses to
+<data>/demo/composeci.toml, and every command it prints names that file with
+--config: paste any of them while the demo runs with --keep.`
 
 func newDemoCmd(a *app) *cobra.Command {
 	var keep bool
@@ -32,33 +43,80 @@ func newDemoCmd(a *app) *cobra.Command {
 		Short: "Run composeci against a simulated Fedora (no services needed)",
 		Long: demoLong + `
 
-With --keep the simulated Fedora stays up after the demo, until Ctrl-C, and
-the flags that point composeci at it are printed: try any command on it.`,
+With --keep the simulated Fedora, its mail relay and the demo's listener stay
+up after the demo, until Ctrl-C: try any command on them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			w, err := startDemoWorld(a.g.data)
+			dir, release, err := prepareDemoDir(a.g.data)
+			if err != nil {
+				return err
+			}
+			defer release()
+			w, err := startDemoWorld(dir)
 			if err != nil {
 				return err
 			}
 			defer w.close()
-			d := &demo{a: a, w: w}
+			d := &demo{a: a, w: w, stopListener: func() {}}
+			defer func() { d.stopListener() }()
 			if err := d.run(cmd); err != nil || !keep {
 				return err
 			}
 			return d.keep(cmd.Context())
 		},
 	}
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the simulated Fedora running after the demo, until interrupted")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the simulated Fedora and the listener running after the demo, until interrupted")
 	return cmd
 }
 
-// keep serves the simulated Fedora until ctx ends (Ctrl-C), saying how to
-// reach it.
+// demoMarker marks a directory as the demo's own, which the next demo may
+// remove.
+const demoMarker = ".composeci-demo"
+
+// prepareDemoDir makes <data>/demo afresh — only if the demo made it, and
+// only while no other demo runs on <data> — and returns it with the release
+// of the demo's lock.
+func prepareDemoDir(data string) (string, func(), error) {
+	lock, err := datadir.Take(data, "demo.lock", "composeci demo")
+	if err != nil {
+		return "", nil, err
+	}
+	release := func() { _ = lock.Release() }
+	dir := filepath.Join(data, "demo")
+	if _, err := os.Stat(dir); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
+			release()
+			return "", nil, withCode(exitError, fmt.Errorf("%s exists and was not made by composeci demo: move it away or give another --data", dir))
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			release()
+			return "", nil, fmt.Errorf("removing the last demo's %s: %w", dir, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		release()
+		return "", nil, err
+	}
+	err = os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, demoMarker), []byte("made by composeci demo; the next demo removes and makes it again\n"), 0o644)
+	}
+	if err != nil {
+		release()
+		return "", nil, err
+	}
+	return dir, release, nil
+}
+
+// keep serves the simulated Fedora and the listener until ctx ends
+// (Ctrl-C), saying how to reach them.
 func (d *demo) keep(ctx context.Context) error {
-	fmt.Fprintf(d.a.stdout, "\nThe simulated Fedora keeps running until you press Ctrl-C. Try, in another shell:\n")
+	out := d.a.stdout
+	fmt.Fprintf(out, "\nThe simulated Fedora, its mail relay and the listener keep running until you press Ctrl-C.\nTry, in another shell:\n")
 	for _, c := range []string{"images rawhide", "done " + demoRawhide, "results " + demoRawhide, "check " + demoRawhide + " --json -"} {
-		verb := strings.Fields(c)[0]
-		fmt.Fprintf(d.a.stdout, "  composeci %s %s\n", c, strings.Join(d.w.flags(verb), " "))
+		fmt.Fprintf(out, "  %s\n", d.commandLine(strings.Fields(c)))
+	}
+	if d.listenAddr != "" {
+		fmt.Fprintf(out, "  curl http://%s/api/v1/workflows\n  curl http://%s/reports/\n", d.listenAddr, d.listenAddr)
 	}
 	<-ctx.Done()
 	return nil
@@ -71,21 +129,26 @@ const (
 	demoPrevRawhide = "Fedora-Rawhide-20261122.n.1"
 	demoOpenQAKey   = "DEMO0123456789AB"
 	demoOpenQASec   = "demosecret0123456"
+	demoMailFrom    = "composeci@example.org"
 )
 
 // demoWorld is the simulated Fedora: yesterday's composes are done and
 // tested; today's Rawhide and Branched nightlies are still being composed.
 type demoWorld struct {
-	data   string // the report archive's data directory
+	dir    string // the demo's data directory
+	config string // the config file naming the simulated services
 	mirror *fakefedora.Mirror
 	hub    *fakefedora.KojiHub
 	oq     *fakefedora.OpenQA
+	mail   *fakefedora.MailServer
 	root   string
 	hubURL string
 }
 
-func startDemoWorld(data string) (*demoWorld, error) {
-	w := &demoWorld{data: data, mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
+// startDemoWorld starts the simulated Fedora and writes dir/composeci.toml,
+// whose settings point composeci at it and keep its data in dir.
+func startDemoWorld(dir string) (*demoWorld, error) {
+	w := &demoWorld{dir: dir, mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
 	m := w.mirror
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "DOOMED"})
@@ -125,7 +188,42 @@ func startDemoWorld(data string) (*demoWorld, error) {
 	w.oq.SetOutcome(demoRawhide, "KDE-live-iso", "x86_64", "desktop_terminal", "failed")
 	w.oq.SetOutcome(demoRawhide, "Silverblue-dvd_ostree-iso", "x86_64", "silverblue_rebase", "softfailed")
 	w.oq.SetOutcome(demoRawhide, "Everything-boot-iso", "x86_64", "install_default", "incomplete", "passed")
+
+	var err error
+	if w.mail, err = fakefedora.StartMailServer(fakefedora.MailServerOptions{}); err != nil {
+		w.close()
+		return nil, err
+	}
+	w.config = filepath.Join(dir, "composeci.toml")
+	if err := os.WriteFile(w.config, []byte(w.configTOML()), 0o644); err != nil {
+		w.close()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	return w, nil
+}
+
+// configTOML is the config file of the demo: every command that reads it
+// talks to the simulated services and keeps its data in the demo's
+// directory.
+func (w *demoWorld) configTOML() string {
+	q := strconv.Quote
+	return `# Written by 'composeci demo': the simulated Fedora it runs on 127.0.0.1
+# (up while the demo runs, or with --keep until Ctrl-C). Use it with any
+# command, e.g.  composeci --config ` + w.config + ` images rawhide
+compose-root = ` + q(w.root) + `
+data = ` + q(w.dir) + `
+koji = ` + q(w.hubURL) + `
+mail-from = ` + q(demoMailFrom) + `
+
+[openqa]
+url = ` + q(w.oq.URL()) + `
+key = ` + q(demoOpenQAKey) + `
+secret = ` + q(demoOpenQASec) + `
+
+[smtp]
+server = ` + q(w.mail.Addr()) + `
+tls = "none"
+`
 }
 
 // troubledImages is a nightly's standard image set with three changes: an
@@ -146,28 +244,24 @@ func troubledImages(id string) []fakefedora.ImageSpec {
 }
 
 func (w *demoWorld) close() {
+	if w.mail != nil {
+		w.mail.Close()
+	}
 	w.oq.Close()
 	w.hub.Close()
 	w.mirror.Close()
 }
 
-// flags are the connection flags a demo command line gets, so it talks to
-// the simulated services.
-func (w *demoWorld) flags(command string) []string {
-	f := []string{"--compose-root", w.root, "--data", w.data}
-	switch command {
-	case "done":
-		f = append(f, "--koji", w.hubURL)
-	case "schedule", "results", "check":
-		f = append(f, "--openqa", w.oq.URL(), "--openqa-key", demoOpenQAKey, "--openqa-secret", demoOpenQASec)
-	}
-	return f
-}
+// flags point a command at the simulated services: the config file.
+func (w *demoWorld) flags() []string { return []string{"--config", w.config} }
 
 type demo struct {
 	a    *app
 	w    *demoWorld
 	step int
+
+	listenAddr   string
+	stopListener func() // stops the demo's listener; a no-op before it runs
 }
 
 // say prints a step heading and its explanation.
@@ -179,18 +273,21 @@ func (d *demo) say(title, text string) {
 	}
 }
 
-// sh runs a composeci command line in-process, as a user would type it (the
-// flags that point it at the simulated services are added, not shown), and
+// commandLine is a command as the demo prints it: complete, to paste.
+func (d *demo) commandLine(args []string) string {
+	return "composeci " + strings.Join(append(d.w.flags(), args...), " ")
+}
+
+// sh runs a composeci command line in-process, as a user would type it, and
 // reports its exit code.
 func (d *demo) sh(ctx context.Context, args ...string) int {
-	fmt.Fprintf(d.a.stdout, "\n$ composeci %s\n", strings.Join(args, " "))
+	fmt.Fprintf(d.a.stdout, "\n$ %s\n", d.commandLine(args))
 	return d.quiet(ctx, d.a.stdout, args...)
 }
 
 // quiet runs a command line with its output going to out.
 func (d *demo) quiet(ctx context.Context, out io.Writer, args ...string) int {
-	full := append(append([]string{}, args...), d.w.flags(args[0])...)
-	code := run(ctx, full, d.a.stdin, out, out, d.a.getenv)
+	code := run(ctx, append(d.w.flags(), args...), d.a.stdin, out, out, d.a.getenv)
 	if out == d.a.stdout {
 		fmt.Fprintf(d.a.stdout, "[exit %d]\n", code)
 	}
@@ -200,8 +297,10 @@ func (d *demo) quiet(ctx context.Context, out io.Writer, args ...string) int {
 func (d *demo) run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
 	w := d.w
-	fmt.Fprintf(d.a.stdout, "composeci demo — a simulated Fedora on this machine:\n  compose tree %s\n  Koji hub     %s\n  openQA       %s\n", w.root, w.hubURL, w.oq.URL())
-	fmt.Fprintln(d.a.stdout, "Every command below works the same against the real services: drop the flags that point at these.")
+	fmt.Fprintf(d.a.stdout, "composeci demo — a simulated Fedora on this machine:\n  compose tree %s\n  Koji hub     %s\n  openQA       %s\n  mail relay   %s\n",
+		w.root, w.hubURL, w.oq.URL(), w.mail.Addr())
+	fmt.Fprintf(d.a.stdout, "Their addresses are in %s; every command below names it with --config.\n", w.config)
+	fmt.Fprintln(d.a.stdout, "Against Fedora's real services the same commands work without it.")
 
 	// Yesterday's Rawhide was scheduled and tested before the demo starts.
 	if code := d.quiet(ctx, io.Discard, "schedule", demoPrevRawhide); code != 0 {
@@ -270,7 +369,7 @@ func (d *demo) run(cmd *cobra.Command) error {
 
 	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated compose tree, %d the Koji hub, %d openQA.\n",
 		w.mirror.Requests(), w.hub.Requests(), w.oq.TotalRequests())
-	fmt.Fprintf(d.a.stdout, "The reports are archived under %s/reports: open the report.html files above in a browser.\n", d.a.g.data)
+	fmt.Fprintf(d.a.stdout, "The reports are archived under %s: open the report.html files above in a browser.\n", filepath.Join(w.dir, "reports"))
 	return nil
 }
 
@@ -315,7 +414,8 @@ const demoTomorrow = "Fedora-Rawhide-20261124.n.0"
 // embedded NATS server, and shows tomorrow's nightly go through every stage
 // with nobody running a command: announced (as a Fedora Messaging message
 // would announce it), awaited, scheduled, tested, checked, reported and
-// mailed once to a simulated mail relay.
+// mailed once to the simulated mail relay. The listener keeps running
+// until the demo ends.
 func (d *demo) listenStep(ctx context.Context) error {
 	w := d.w
 	d.say("the same, cron-free: composeci listen", `
@@ -325,13 +425,8 @@ func (d *demo) listenStep(ctx context.Context) error {
 		install: discover, await-complete, schedule, await-results, check, report.
 		Tomorrow's Rawhide starts; the demo announces it as Pungi's message would
 		(here through the listener's API) and watches the workflow, while Koji builds,
-		Pungi finishes and openQA tests. The report is mailed once, to a simulated
+		Pungi finishes and openQA tests. The report is mailed once, to the simulated
 		mail relay. A crash or restart at any point would lose and double nothing.`)
-	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{})
-	if err != nil {
-		return err
-	}
-	defer mail.Close()
 	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: demoTomorrow, Status: "STARTED"})
 	w.hub.SetNow(time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC))
 	w.hub.AddNightlyImageTasks(demoTomorrow, "20261124.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
@@ -342,22 +437,29 @@ func (d *demo) listenStep(ctx context.Context) error {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"listen", "--http", addr, "--watch", "rawhide", "--poll-interval", "-1s",
-		"--complete-poll", "150ms", "--results-poll", "150ms", "--results-grace", "300ms", "--task-ack-wait", "5s",
-		"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org", "--mail-to", "test-reports@example.org",
-		"--koji", w.hubURL}, w.flags("check")...)
-	fmt.Fprintf(d.a.stdout, "\n$ composeci listen --email --mail-to test-reports@example.org --http %s\n", addr)
+	d.listenAddr = addr
+	shown := []string{"listen", "--http", addr, "--watch", "rawhide", "--email", "--mail-to", "test-reports@example.org"}
+	// Only the simulated clocks need the quick polls; they are not shown.
+	args := append(shown, "--poll-interval", "-1s", "--complete-poll", "150ms", "--results-poll", "150ms",
+		"--results-grace", "300ms", "--task-ack-wait", "5s")
+	fmt.Fprintf(d.a.stdout, "\nThe demo runs, inside this process, the service you would start with\n  %s\n", d.commandLine(shown))
 	lctx, stop := context.WithCancel(ctx)
 	exited := make(chan int, 1)
-	go func() { exited <- run(lctx, args, d.a.stdin, io.Discard, io.Discard, d.a.getenv) }()
-	defer func() {
+	go func() { exited <- d.quiet(lctx, io.Discard, args...) }()
+	d.stopListener = func() {
 		stop()
 		<-exited
-	}()
+	}
 
 	base := "http://" + addr + "/api/v1/workflows/" + demoTomorrow
 	// The listener is up once its API answers.
 	if err := pollUntil(ctx, 30*time.Second, func() bool {
+		select {
+		case code := <-exited:
+			exited <- code
+			return true
+		default:
+		}
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -365,6 +467,11 @@ func (d *demo) listenStep(ctx context.Context) error {
 		return err == nil
 	}); err != nil {
 		return fmt.Errorf("demo: the listener did not come up: %w", err)
+	}
+	select {
+	case code := <-exited:
+		return fmt.Errorf("demo: the listener exited %d", code)
+	default:
 	}
 	fmt.Fprintf(d.a.stdout, "\n$ curl -X POST %s\n", base)
 	resp, err := http.Post(base, "", nil)
@@ -394,17 +501,18 @@ func (d *demo) listenStep(ctx context.Context) error {
 		}
 	}()
 
-	fmt.Fprintf(d.a.stdout, "\nThe workflow of %s, as GET %s shows it:\n", demoTomorrow, base)
+	fmt.Fprintf(d.a.stdout, "\nThe workflow of %s, as\n$ curl %s\nshows it:\n", demoTomorrow, base)
 	var wf struct {
 		State   string            `json:"state"`
 		Stage   string            `json:"stage"`
 		Note    string            `json:"note"`
 		Data    map[string]string `json:"data"`
+		Links   map[string]string `json:"links"`
 		History []struct {
 			Note string `json:"note"`
 		} `json:"history"`
 	}
-	shown, lastNote := 0, ""
+	seen, lastNote := 0, ""
 	err = pollUntil(ctx, 60*time.Second, func() bool {
 		resp, err := http.Get(base)
 		if err != nil {
@@ -414,8 +522,8 @@ func (d *demo) listenStep(ctx context.Context) error {
 		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&wf) != nil {
 			return false
 		}
-		for ; shown < len(wf.History); shown++ { // each transition once
-			fmt.Fprintf(d.a.stdout, "  * %s\n", wf.History[shown].Note)
+		for ; seen < len(wf.History); seen++ { // each transition once
+			fmt.Fprintf(d.a.stdout, "  * %s\n", wf.History[seen].Note)
 		}
 		if wf.State == "active" && wf.Note != "" && wf.Note != lastNote {
 			fmt.Fprintf(d.a.stdout, "      %s: %s\n", wf.Stage, wf.Note)
@@ -426,9 +534,38 @@ func (d *demo) listenStep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: %s did not finish: %w", demoTomorrow, err)
 	}
-	fmt.Fprintf(d.a.stdout, "\n%s is %s: its report is %s; the mail relay received %d message(s) (Message-ID %s).\n",
-		demoTomorrow, wf.State, wf.Data["report"], len(mail.Messages()), wf.Data["message_id"])
+	fmt.Fprintf(d.a.stdout, "\n%s is %s; its report: http://%s%s\n", demoTomorrow, wf.State, addr, wf.Links["report_html"])
+	d.showMail(demoTomorrow)
 	return nil
+}
+
+// showMail prints what the mail relay received about a compose: each
+// mail's recipients, subject and first lines.
+func (d *demo) showMail(composeID string) {
+	var mails []fakefedora.Mail
+	for _, m := range d.w.mail.Messages() {
+		if strings.HasPrefix(m.Subject(), composeID+" ") {
+			mails = append(mails, m)
+		}
+	}
+	fmt.Fprintf(d.a.stdout, "The mail relay received %s about it:\n", plural(len(mails), "mail", "mails"))
+	for _, m := range mails {
+		fmt.Fprintf(d.a.stdout, "\n  To:         %s\n  Subject:    %s\n  Message-ID: %s\n\n", strings.Join(m.To, ", "), m.Subject(), m.Header("Message-ID"))
+		lines := strings.Split(strings.ReplaceAll(m.Text(), "\r\n", "\n"), "\n")
+		for _, l := range lines[:min(len(lines), 12)] {
+			fmt.Fprintf(d.a.stdout, "  | %s\n", l)
+		}
+		if len(lines) > 12 {
+			fmt.Fprintf(d.a.stdout, "  | … (%d more lines)\n", len(lines)-12)
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // pollUntil calls cond every 50 ms until it holds, ctx ends or d passes.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/fedfind/koji"
+	"github.com/composeci/composeci/stages"
 )
 
 const defaultKojiURL = "https://koji.fedoraproject.org/kojihub"
@@ -64,28 +65,22 @@ func (k kojiFlags) rules() (fedfind.CompletenessRules, error) {
 	return r, nil
 }
 
-// doneChecker decides verdicts for one or more composes.
-type doneChecker struct {
-	ff    *fedfind.Client
-	kc    *koji.Client
-	rules fedfind.CompletenessRules
-	owner int
-}
-
-func newDoneChecker(ctx context.Context, a *app, k kojiFlags) (*doneChecker, error) {
+// awaitComplete builds the await-complete stage from the Koji flags: what
+// `done` runs by hand and the pipeline runs for every compose.
+func awaitComplete(ctx context.Context, a *app, k kojiFlags) (stages.AwaitComplete, error) {
 	ff, err := a.fedfindClient()
 	if err != nil {
-		return nil, err
+		return stages.AwaitComplete{}, err
 	}
 	kc, err := a.kojiClient(k)
 	if err != nil {
-		return nil, err
+		return stages.AwaitComplete{}, err
 	}
 	rules, err := k.rules()
 	if err != nil {
-		return nil, withCode(exitError, err)
+		return stages.AwaitComplete{}, withCode(exitError, err)
 	}
-	d := &doneChecker{ff: ff, kc: kc, rules: rules}
+	ac := stages.AwaitComplete{Fedfind: ff, Koji: kc, Rules: rules}
 	owner := k.owner
 	if owner == "" {
 		owner = rules.Owner
@@ -93,15 +88,11 @@ func newDoneChecker(ctx context.Context, a *app, k kojiFlags) (*doneChecker, err
 	if owner != "" {
 		u, err := kc.GetUser(ctx, owner)
 		if err != nil {
-			return nil, fmt.Errorf("--koji-owner %s: %w", owner, err)
+			return stages.AwaitComplete{}, fmt.Errorf("--koji-owner %s: %w", owner, err)
 		}
-		d.owner = u.ID
+		ac.OwnerID = u.ID
 	}
-	return d, nil
-}
-
-func (d *doneChecker) check(ctx context.Context, cm *fedfind.Compose) (fedfind.Completeness, error) {
-	return d.ff.Completeness(ctx, cm, fedfind.CompletenessOptions{Koji: d.kc, Rules: d.rules, OwnerID: d.owner})
+	return ac, nil
 }
 
 func newDoneCmd(a *app) *cobra.Command {
@@ -145,13 +136,13 @@ doomed (and none merely not done), 2 error.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			dc, err := newDoneChecker(ctx, a, k)
+			ac, err := awaitComplete(ctx, a, k)
 			if err != nil {
 				return err
 			}
 			composes := make([]*fedfind.Compose, len(args))
 			for i, ref := range args {
-				if composes[i], err = dc.ff.Resolve(ctx, ref); err != nil {
+				if composes[i], err = ac.Fedfind.Resolve(ctx, ref); err != nil {
 					return err
 				}
 			}
@@ -169,7 +160,7 @@ doomed (and none merely not done), 2 error.`,
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					results[i], errs[i] = pollDone(ctx, dc, cm, wait, interval, prog, i)
+					results[i], errs[i] = pollDone(ctx, ac, cm, wait, interval, prog, i)
 				}()
 			}
 			wg.Wait()
@@ -221,10 +212,10 @@ doomed (and none merely not done), 2 error.`,
 
 // pollDone returns the verdict of cm, polling until it is final when wait
 // is set. On timeout it returns the last verdict with the context's error.
-func pollDone(ctx context.Context, dc *doneChecker, cm *fedfind.Compose, wait bool, interval time.Duration, prog *progress, slot int) (fedfind.Completeness, error) {
+func pollDone(ctx context.Context, ac stages.AwaitComplete, cm *fedfind.Compose, wait bool, interval time.Duration, prog *progress, slot int) (fedfind.Completeness, error) {
 	var last fedfind.Completeness
 	for {
-		c, err := dc.check(ctx, cm)
+		c, err := ac.Verdict(ctx, cm)
 		if err != nil {
 			if ctx.Err() != nil && last.Verdict != "" {
 				return last, ctx.Err()

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,9 +11,15 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/listener"
+	"github.com/composeci/composeci/listener/fedmsg"
+	"github.com/composeci/composeci/listener/poller"
+	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/reports"
-	"github.com/composeci/composeci/web"
+	"github.com/composeci/composeci/stages"
 )
+
+// Exit code of listen and worker when a part kept failing.
+const exitPartFailed = 3
 
 const listenLong = `Run the pipeline: find composes without anyone watching a clock, wait until
 each is really complete, schedule its openQA tests, wait for the results,
@@ -25,7 +28,7 @@ duplicate message never loses a compose, schedules a job twice or sends a
 report twice.
 
 Events come from Fedora Messaging (--amqp URL, e.g. Fedora's public broker
-` + listener.FedoraPublicBrokerURL + `
+` + fedmsg.FedoraPublicBrokerURL + `
 with its public client certificate), from a poller of the compose tree that
 finds what no message announced (--poll-interval), and from people and
 scripts (POST /api/v1/workflows/<compose ID> on --http). Each compose gets
@@ -37,41 +40,58 @@ server, stored under <data>/nats: one process, nothing to install. With
 --nats nats://host:4222 they live in an external NATS cluster instead, and
 'composeci worker' processes on other hosts take stages from it too.
 
---http serves /healthz (503 when the pipeline is broken, the bus connection
-is down, or no event came for --max-silence), the workflows as JSON under
+--http serves /healthz (503 naming what is wrong: a part down, the bus
+connection lost, no event for --max-silence), the workflows as JSON under
 /api/v1/ and the report archive under /reports/.
 
-Exit codes: 0 stopped by a signal, 2 error.`
+Every part (the AMQP consumer, the poller, the dispatcher, each worker, the
+HTTP server) is supervised: one that stops is restarted with backoff from
+--restart-backoff; one that fails more than --max-restarts times in a row
+ends the process with exit code 3, for systemd or Kubernetes to start it
+afresh. On SIGTERM or Ctrl-C it stops taking work, hands the stages running
+back to the queue and exits 0 within --shutdown-timeout.
+
+With the embedded NATS server, listen owns --data: a second listen on the
+same directory exits 2 at once, naming the process that holds it. One-shot
+commands (check, schedule, ...) work beside it.
+
+Exit codes: 0 stopped by a signal, 2 error (bad flags, --data in use, NATS
+unreachable at start), 3 a part kept failing.`
 
 // serviceFlags are the flags of the long-running commands, listen and worker.
 type serviceFlags struct {
-	k            kojiFlags
-	oq           openqaFlags
-	mail         mailFlags
-	noOpenQA     bool
-	email        bool
-	expectedFile string
-	natsURL      string
-	natsCreds    string
-	natsListen   string
-	workers      int
-	watch        []string
-	httpAddr     string
-	completePoll time.Duration
-	resultsPoll  time.Duration
-	resultsGrace time.Duration
-	ackWait      time.Duration
+	k               kojiFlags
+	oq              openqaFlags
+	sched           scheduleFlags
+	mail            mailFlags
+	noOpenQA        bool
+	email           bool
+	expectedFile    string
+	natsURL         string
+	natsCreds       string
+	natsListen      string
+	workers         int
+	watch           []string
+	httpAddr        string
+	completePoll    time.Duration
+	resultsPoll     time.Duration
+	resultsGrace    time.Duration
+	ackWait         time.Duration
+	shutdownTimeout time.Duration
+	restartBackoff  time.Duration
+	maxRestarts     int
 }
 
-func (s *serviceFlags) add(cmd *cobra.Command, httpDefault string) {
+func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	s.k.register(cmd)
 	s.oq.add(cmd)
+	s.sched.add(cmd)
 	s.mail.add(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&s.noOpenQA, "no-openqa", false, "leave openQA out: no scheduling, reports without test results")
 	fl.BoolVar(&s.email, "email", false, "mail each report once to its recipients (see --routing, --mail-to)")
 	fl.StringVar(&s.expectedFile, "expected-file", "", "TOML file replacing the built-in expected-image lists")
-	fl.StringVar(&s.natsURL, "nats", "", "external NATS server(s) with JetStream (default: an embedded server under <data>/nats)")
+	fl.StringVar(&s.natsURL, "nats", "", natsHelp)
 	fl.StringVar(&s.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
 	fl.IntVar(&s.workers, "workers", 2, "stages this process runs at once")
 	fl.StringSliceVar(&s.watch, "watch", []string{"rawhide", "branched"}, "release streams to handle (rawhide, branched, eln, cloud:44, updates:44, ...)")
@@ -80,6 +100,23 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault string) {
 	fl.DurationVar(&s.resultsPoll, "results-poll", time.Minute, "how often await-results asks openQA again")
 	fl.DurationVar(&s.ackWait, "task-ack-wait", 2*time.Minute, "how soon a stage whose worker died (or a task lost at shutdown) is given to another worker")
 	fl.DurationVar(&s.resultsGrace, "results-grace", 2*time.Minute, "how long every job must stay final before results count as complete (openQA re-runs incomplete jobs a moment later)")
+	fl.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on a signal, how long to wait for running stages to hand their tasks back")
+	fl.DurationVar(&s.restartBackoff, "restart-backoff", time.Second, "first wait before restarting a part that stopped (doubled per failure in a row)")
+	fl.IntVar(&s.maxRestarts, "max-restarts", 5, "failures in a row after which a part ends the process (exit 3)")
+}
+
+// check refuses values no service can run with.
+func (s *serviceFlags) check() error {
+	for name, d := range map[string]time.Duration{"--complete-poll": s.completePoll, "--results-poll": s.resultsPoll,
+		"--results-grace": s.resultsGrace, "--task-ack-wait": s.ackWait, "--shutdown-timeout": s.shutdownTimeout, "--restart-backoff": s.restartBackoff} {
+		if d < 0 {
+			return withCode(exitError, fmt.Errorf("%s %s: must not be negative", name, d))
+		}
+	}
+	if s.workers < 0 || s.maxRestarts < 1 {
+		return withCode(exitError, errors.New("--workers must be 0 or more and --max-restarts 1 or more"))
+	}
+	return nil
 }
 
 // streams parses --watch.
@@ -97,36 +134,81 @@ func (s *serviceFlags) streams() ([]fedfind.StreamSpec, []fedfind.StreamKind, er
 	return specs, kinds, nil
 }
 
-// runner builds the stage runner from the flags.
-func (s *serviceFlags) runner(ctx context.Context, cmd *cobra.Command, a *app, kinds []fedfind.StreamKind) (*listener.ComposeStages, error) {
+// stages builds the compose stages from the flags.
+func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, kinds []fedfind.StreamKind) (*stages.Compose, error) {
 	exp, err := expectedImages(s.expectedFile)
 	if err != nil {
 		return nil, err
 	}
-	dc, err := newDoneChecker(ctx, a, s.k)
+	ac, err := awaitComplete(ctx, a, s.k)
 	if err != nil {
 		return nil, err
 	}
-	st := &listener.ComposeStages{Fedfind: dc.ff, Koji: dc.kc, Completeness: dc.rules, KojiOwner: dc.owner,
-		Expected: exp, Streams: kinds, Logger: a.log,
-		CompletePoll: s.completePoll, ResultsPoll: s.resultsPoll, ResultsGrace: s.resultsGrace}
-	st.Archive = reports.DataArchive(a.g.data)
-	st.Archive.Logger = a.log
+	ac.Poll = s.completePoll
+	ff := ac.Fedfind
+	archive := reports.DataArchive(a.g.data)
+	archive.Logger = a.log
+	c := &stages.Compose{
+		Fedfind:       ff,
+		Discover:      stages.Discover{Streams: kinds},
+		AwaitComplete: ac,
+		Schedule:      stages.Schedule{Fedfind: ff},
+		AwaitResults:  stages.AwaitResults{Poll: s.resultsPoll, Grace: s.resultsGrace},
+		Check:         stages.Check{Fedfind: ff, Expected: exp, Archive: archive, Logger: a.log},
+		Report:        stages.Report{Archive: archive, Logger: a.log},
+	}
 	if !s.noOpenQA {
-		if st.OpenQA, err = s.oq.client(cmd, a); err != nil {
+		oq, err := s.oq.client(cmd, a)
+		if err != nil {
 			return nil, err
 		}
+		opts, err := s.sched.options()
+		if err != nil {
+			return nil, err
+		}
+		c.Schedule.OpenQA, c.Schedule.Options = oq, opts
+		c.AwaitResults.OpenQA, c.Check.OpenQA = oq, oq
 	}
 	if s.email {
-		if st.Mailer, st.Routing, err = s.mail.setup(a); err != nil {
+		if c.Report.Mailer, c.Report.Routing, err = s.mail.setup(a); err != nil {
 			return nil, withCode(exitError, err)
 		}
 	}
-	return st, nil
+	return c, nil
 }
 
-func (s *serviceFlags) bus(a *app) listener.BusOptions {
-	return listener.BusOptions{URL: s.natsURL, CredsFile: s.natsCreds, DataDir: a.g.data, Listen: s.natsListen, Name: "composeci", Logger: a.log}
+// options are the listener's options common to listen and worker.
+func (s *serviceFlags) options(a *app, name string) listener.Options {
+	return listener.Options{
+		Name:    name,
+		DataDir: a.g.data,
+		Workflow: workflow.Options{
+			Bus:         workflow.BusOptions{URL: s.natsURL, CredsFile: s.natsCreds, Listen: s.natsListen, Name: name},
+			Workers:     s.workers,
+			Dispatch:    true,
+			TaskAckWait: s.ackWait,
+		},
+		HTTPAddr:        s.httpAddr,
+		ShutdownTimeout: s.shutdownTimeout,
+		RestartBackoff:  s.restartBackoff,
+		MaxFailures:     s.maxRestarts,
+		Announce:        a.stderr,
+		Logger:          a.log,
+	}
+}
+
+// runListener runs the service until a signal; a part that kept failing is
+// exit 3.
+func runListener(ctx context.Context, o listener.Options) error {
+	l, err := listener.New(o)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	err = l.Run(ctx)
+	if errors.Is(err, listener.ErrPartFailed) {
+		return withCode(exitPartFailed, err)
+	}
+	return err
 }
 
 func newListenCmd(a *app) *cobra.Command {
@@ -139,20 +221,29 @@ func newListenCmd(a *app) *cobra.Command {
 		Use:   "listen",
 		Short: "Run the pipeline: find, await, test, check and report every compose",
 		Long:  listenLong,
-		Args:  cobra.NoArgs,
+		Example: `  composeci listen --amqp ` + fedmsg.FedoraPublicBrokerURL + ` --email --routing routing.toml
+  composeci listen --nats nats://nats1:4222,nats2:4222 --workers 4`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := s.check(); err != nil {
+				return err
+			}
 			specs, kinds, err := s.streams()
 			if err != nil {
 				return err
 			}
-			runner, err := s.runner(ctx, cmd, a, kinds)
+			c, err := s.stages(ctx, cmd, a, kinds)
 			if err != nil {
 				return err
 			}
-			var consumer *listener.Consumer
+			o := s.options(a, "composeci listen")
+			o.Stages, o.MaxSilence = c, maxSilence
+			if pollInterval >= 0 {
+				o.Poller = &poller.Poller{Fedfind: c.Fedfind, Streams: specs, Interval: pollInterval, Lookback: pollLookback, Logger: a.log}
+			}
 			if amqpURL != "" {
-				cfg := listener.DefaultAMQPConfig()
+				cfg := fedmsg.DefaultConfig()
 				cfg.URL, cfg.Queue, cfg.App = amqpURL, amqpQueue, "composeci"
 				if amqpExchange != "" {
 					cfg.Exchange = amqpExchange
@@ -170,35 +261,12 @@ func newListenCmd(a *app) *cobra.Command {
 				for _, k := range kinds {
 					cfg.Streams = append(cfg.Streams, string(k))
 				}
-				if consumer, err = listener.NewConsumer(cfg, a.log); err != nil {
-					return withCode(exitError, fmt.Errorf("--amqp: %w", err))
-				}
+				o.AMQP = &cfg
 			}
-			p, err := listener.New(ctx, listener.Options{Bus: s.bus(a), Runner: runner, Workers: s.workers, Dispatch: true, Logger: a.log, TaskAckWait: s.ackWait})
-			if err != nil {
-				return err
-			}
-			poller := &listener.Poller{Fedfind: runner.Fedfind, Streams: specs, Sink: p, Interval: pollInterval, Lookback: pollLookback, Logger: a.log}
-			var checks []web.Check
-			if consumer != nil {
-				checks = append(checks, web.Check{Name: "amqp", Fn: func(context.Context) error {
-					if !consumer.Connected() {
-						return errors.New("not connected to " + redactURL(amqpURL))
-					}
-					return nil
-				}})
-			}
-			return serve(ctx, a, p, s.httpAddr, maxSilence, checks, func(ctx context.Context, run func(string, func(context.Context) error)) {
-				if pollInterval >= 0 {
-					run("poller", poller.Run)
-				}
-				if consumer != nil {
-					run("amqp consumer", func(ctx context.Context) error { return consumer.Run(ctx, p) })
-				}
-			})
+			return runListener(ctx, o)
 		},
 	}
-	s.add(cmd, "127.0.0.1:8089")
+	s.add(cmd, "127.0.0.1:8089", "external NATS server(s) with JetStream, for workers on many hosts (default: an embedded server under <data>/nats)")
 	fl := cmd.Flags()
 	fl.StringVar(&s.natsListen, "nats-listen", "", "let the embedded NATS server accept clients (workers on other hosts) on this address")
 	fl.StringVar(&amqpURL, "amqp", "", "Fedora Messaging broker URL (default: no AMQP consumer, the poller alone finds composes)")
@@ -219,98 +287,42 @@ func newWorkerCmd(a *app) *cobra.Command {
 	var s serviceFlags
 	cmd := &cobra.Command{
 		Use:   "worker",
-		Short: "Run pipeline stages taken from an external NATS cluster",
-		Long: `Run pipeline stages for a 'composeci listen' whose state lives in an external
-NATS cluster (--nats): each worker process takes stage tasks from the shared
-work queue, so the stages of many composes run on many hosts. A worker that
-dies mid-stage loses nothing: another takes its task over, and every stage is
-idempotent. Workers also turn stored events into workflows, so the pipeline
-goes on while the listen process is down.
+		Short: "Run pipeline stages taken from an external NATS cluster (--nats, required)",
+		Long: `Run pipeline stages for a 'composeci listen' whose state lives in NATS: each
+worker process takes stage tasks from the shared work queue, so the stages of
+many composes run on many hosts. --nats is required: the NATS cluster (or the
+embedded server of a listen started with --nats-listen) that listen uses. A
+worker that dies mid-stage loses nothing: another takes its task over, and
+every stage is idempotent. Workers also turn stored events into workflows, so
+the pipeline goes on while the listen process is down.
 
-Exit codes: 0 stopped by a signal, 2 error.`,
-		Args: cobra.NoArgs,
+Give it the same stage flags as listen (--koji, --openqa..., --email and the
+mail flags, --watch); --workers sets how many stages it runs at once.
+
+Exit codes: 0 stopped by a signal, 2 error, 3 a part kept failing.`,
+		Example: `  composeci worker --nats nats://nats1:4222 --workers 4 --openqa https://openqa.example.org --openqa-key KEY --openqa-secret-file secret`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if s.natsURL == "" {
-				return withCode(exitError, errors.New("worker needs --nats: the state of an embedded server lives in the listen process"))
+				return withCode(exitError, errors.New("worker needs --nats: the NATS server or cluster that 'composeci listen' uses (with listen's embedded server, start listen with --nats-listen)"))
+			}
+			if err := s.check(); err != nil {
+				return err
 			}
 			_, kinds, err := s.streams()
 			if err != nil {
 				return err
 			}
-			runner, err := s.runner(ctx, cmd, a, kinds)
+			c, err := s.stages(ctx, cmd, a, kinds)
 			if err != nil {
 				return err
 			}
-			p, err := listener.New(ctx, listener.Options{Bus: s.bus(a), Runner: runner, Workers: s.workers, Dispatch: true, Logger: a.log, TaskAckWait: s.ackWait})
-			if err != nil {
-				return err
-			}
-			return serve(ctx, a, p, s.httpAddr, 0, nil, nil)
+			o := s.options(a, "composeci worker")
+			o.Stages = c
+			return runListener(ctx, o)
 		},
 	}
-	s.add(cmd, "")
+	s.add(cmd, "", "NATS server(s) with JetStream that listen uses, e.g. nats://nats1:4222 (required)")
 	return cmd
-}
-
-// serve starts the pipeline, the HTTP server and the extra loops, and runs
-// until ctx ends (a signal), then stops everything, the pipeline last.
-func serve(ctx context.Context, a *app, p *listener.Pipeline, addr string, maxSilence time.Duration, checks []web.Check,
-	extra func(context.Context, func(string, func(context.Context) error))) error {
-	if err := p.Start(); err != nil {
-		return err
-	}
-	loopCtx, stopLoops := context.WithCancel(ctx)
-	done := make(chan struct{})
-	running := 0
-	run := func(name string, f func(context.Context) error) {
-		running++
-		go func() {
-			defer func() { done <- struct{}{} }()
-			if err := f(loopCtx); err != nil && loopCtx.Err() == nil {
-				a.log.Error(name+" stopped", "err", err)
-			}
-		}()
-	}
-	if extra != nil {
-		extra(loopCtx, run)
-	}
-	var srv *http.Server
-	if addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			stopLoops()
-			return errors.Join(fmt.Errorf("--http: %w", err), p.Stop(context.Background()))
-		}
-		srv = &http.Server{Handler: web.NewHandler(web.Options{Workflows: p, ReportsDir: filepath.Join(a.g.data, "reports"),
-			MaxSilence: maxSilence, Checks: checks, Logger: a.log}), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("http server stopped", "err", err)
-			}
-		}()
-		fmt.Fprintf(a.stderr, "composeci: serving health, API and reports on http://%s/\n", ln.Addr())
-	}
-	a.log.Info("pipeline running", "nats", p.Bus().ClientURL(), "embedded", p.Bus().Embedded())
-	<-ctx.Done()
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stopLoops()
-	for ; running > 0; running-- {
-		<-done
-	}
-	if srv != nil {
-		_ = srv.Shutdown(stopCtx)
-	}
-	return p.Stop(stopCtx)
-}
-
-// redactURL drops the user information of a URL for messages.
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "…" + u[i:]
-		}
-	}
-	return u
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,8 +20,8 @@ import (
 	"github.com/composeci/composeci/internal/testenv"
 )
 
-// mailWorld starts the demo's simulated Fedora on data, and a mail relay;
-// both stop when the test ends.
+// mailWorld starts the demo's simulated Fedora, mail relay included, on
+// data; it stops when the test ends.
 func mailWorld(t *testing.T, data string) (*demoWorld, *fakefedora.MailServer) {
 	t.Helper()
 	w, err := startDemoWorld(data)
@@ -28,12 +29,18 @@ func mailWorld(t *testing.T, data string) (*demoWorld, *fakefedora.MailServer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.close)
-	mail, err := fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
+	return w, w.mail
+}
+
+// mailsAbout counts the mails the relay received about a compose.
+func mailsAbout(mail *fakefedora.MailServer, composeID string) int {
+	n := 0
+	for _, m := range mail.Messages() {
+		if strings.HasPrefix(m.Subject(), composeID+" ") {
+			n++
+		}
 	}
-	t.Cleanup(mail.Close)
-	return w, mail
+	return n
 }
 
 // syncBuffer is a bytes.Buffer safe for the listener's goroutines.
@@ -119,20 +126,20 @@ func (p *listenProcess) workflow(id string) (apiWorkflow, bool) {
 	return w, true
 }
 
-// waitFor polls cond until it holds or the deadline passes; on timeout it
-// shows what the listeners logged.
+// waitFor polls cond until it holds or the deadline passes (with
+// testenv.WaitFor); on timeout the error shows what the listeners logged.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool, procs ...*listenProcess) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			for i, p := range procs {
-				t.Logf("listener %d said:\n%s", i+1, p.out.String())
-			}
-			t.Fatalf("timed out waiting for %s", what)
+	testenv.WaitFor(t, d, what, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		var said strings.Builder
+		for i, p := range procs {
+			fmt.Fprintf(&said, "\nlistener %d said:\n%s", i+1, p.out.String())
+		}
+		return errors.New("not yet" + said.String())
+	})
 }
 
 // TestListenKilledAndRestarted runs the whole pipeline in-process on the
@@ -151,14 +158,14 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	// Yesterday's Rawhide was tested already. The listener watches Rawhide;
 	// its poller finds every compose of the tree (the look-back is years, so
 	// the test does not depend on the day it runs).
-	if code, out, errOut := runCLI(t, nil, append([]string{"schedule", demoPrevRawhide}, w.flags("schedule")...)...); code != 0 {
+	if code, out, errOut := runCLI(t, nil, append([]string{"schedule", demoPrevRawhide}, w.flags()...)...); code != 0 {
 		t.Fatalf("schedule: %s%s", out, errOut)
 	}
 	w.oq.Settle()
 	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
 	w.hub.Advance(2 * time.Hour) // Koji finished today's images
 
-	args := append(w.flags("check"), "--koji", w.hubURL, "--watch", "rawhide", "--poll-interval", "100ms", "--poll-lookback", "87600h",
+	args := append(w.flags(), "--koji", w.hubURL, "--watch", "rawhide", "--poll-interval", "100ms", "--poll-lookback", "87600h",
 		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "300ms", "--workers", "2", "--log-level", "debug", "--task-ack-wait", "2s",
 		"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org", "--mail-to", "qa@example.org")
 
@@ -178,13 +185,37 @@ func TestListenKilledAndRestarted(t *testing.T) {
 		return ok && wf.State == "done"
 	}, first, second)
 	wf, _ := second.workflow(demoRawhide)
+	// Yesterday's first respin ended DOOMED: found by the poller too, it is
+	// reported (the short report, mailed once) and its workflow is doomed.
+	const doomed = "Fedora-Rawhide-20261122.n.0"
+	waitFor(t, "the doomed compose to be reported", 60*time.Second, func() bool {
+		d, ok := second.workflow(doomed)
+		return ok && d.State == "doomed"
+	}, first, second)
 	second.stop(t)
+	if b, err := os.ReadFile(filepath.Join(data, "reports", "rawhide", doomed, "report.txt")); err != nil || !bytes.Contains(b, []byte("Why it ended:")) {
+		t.Errorf("the doomed compose's report: %v\n%s", err, b)
+	}
+	if n := mailsAbout(mail, doomed); n != 1 {
+		t.Errorf("the doomed compose was mailed %d times, want 1", n)
+	}
 
 	if got := len(w.oq.Posts()); got != posts {
 		t.Errorf("openQA got %d posts after the restart, want none (had %d)", got-posts, posts)
 	}
-	if n := len(mail.Messages()); n != 1 {
+	if n := mailsAbout(mail, demoRawhide); n != 1 {
 		t.Errorf("%d mails for one report, want 1", n)
+	}
+	// The poller found the rest of the tree too (yesterday's DOOMED
+	// respin is reported): no compose was mailed twice.
+	perCompose := map[string]int{}
+	for _, m := range mail.Messages() {
+		perCompose[strings.Fields(m.Subject())[0]]++
+	}
+	for id, n := range perCompose {
+		if n > 1 {
+			t.Errorf("%s mailed %d times", id, n)
+		}
 	}
 	if wf.Data["problem"] != "true" || wf.Data["message_id"] == "" {
 		t.Errorf("workflow data %v", wf.Data)
@@ -224,7 +255,7 @@ func TestListenFromFedoraMessaging(t *testing.T) {
 	}
 	w.oq.AutoAdvance(t.Context(), 20*time.Millisecond)
 
-	p := startListen(t, append(w.flags("check"), "--koji", w.hubURL, "--watch", "rawhide", "--poll-interval", "-1s",
+	p := startListen(t, append(w.flags(), "--koji", w.hubURL, "--watch", "rawhide", "--poll-interval", "-1s",
 		"--amqp", url, "--amqp-exchange", exchange,
 		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "300ms", "--task-ack-wait", "2s", "--log-level", "debug",
 		"--email", "--smtp", mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org", "--mail-to", "qa@example.org")...)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/openqa"
+	"github.com/composeci/composeci/stages"
 )
 
 // Exit codes of results beyond the shared ones.
@@ -124,7 +125,7 @@ func runResults(cmd *cobra.Command, a *app, o *resultsOpts, ref string) error {
 		if err != nil {
 			fmt.Fprintf(a.stderr, "composeci: --timeout %s passed; showing the results so far\n", o.timeout)
 		}
-	} else if r, err = oq.Results(ctx, build); err != nil {
+	} else if r, err = (stages.AwaitResults{OpenQA: oq}).Results(ctx, build); err != nil { // the pipeline's await-results, by hand
 		return err
 	}
 	if a.g.json {

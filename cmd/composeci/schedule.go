@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,9 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/composeci/composeci/fedfind"
-	"github.com/composeci/composeci/listener"
 	"github.com/composeci/composeci/openqa"
+	"github.com/composeci/composeci/stages"
 )
 
 // Exit code of schedule when some products could not be scheduled.
@@ -52,12 +50,44 @@ func (f *openqaFlags) client(cmd *cobra.Command, a *app) (*openqa.Client, error)
 }
 
 type scheduleOpts struct {
-	oq             openqaFlags
-	dryRun, force  bool
+	oq            openqaFlags
+	sched         scheduleFlags
+	dryRun, force bool
+}
+
+// scheduleFlags are the scheduling rules' flags, of schedule, listen and
+// worker.
+type scheduleFlags struct {
 	rulesFile      string
 	arches         []string
 	currentRelease int
 	rawhideRelease int
+}
+
+func (f *scheduleFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.rulesFile, "openqa-rules", "", "TOML file of scheduling rules over the built-in ones")
+	fl.StringSliceVar(&f.arches, "openqa-arch", nil, "arches to schedule, e.g. x86_64,aarch64 (default from the rules: x86_64)")
+	fl.IntVar(&f.currentRelease, "openqa-current-release", 0, "current stable Fedora release, for CURRREL (default from the rules)")
+	fl.IntVar(&f.rawhideRelease, "openqa-rawhide-release", 0, "release number Rawhide will become, for RAWREL (default from the rules)")
+}
+
+// options reads the rules and applies the overrides.
+func (f *scheduleFlags) options() (openqa.ScheduleOptions, error) {
+	rules := openqa.DefaultRules()
+	if f.rulesFile != "" {
+		var err error
+		if rules, err = openqa.LoadRules(f.rulesFile); err != nil {
+			return openqa.ScheduleOptions{}, withCode(exitError, err)
+		}
+	}
+	if len(f.arches) > 0 {
+		rules.Arches = f.arches
+	}
+	if f.currentRelease < 0 || f.rawhideRelease < 0 {
+		return openqa.ScheduleOptions{}, withCode(exitError, errors.New("release numbers must be positive"))
+	}
+	return openqa.ScheduleOptions{Rules: rules, Releases: openqa.Releases{Current: f.currentRelease, Rawhide: f.rawhideRelease}}, nil
 }
 
 const scheduleLong = `Schedule openQA tests for a compose, as Fedora's scheduler does: one
@@ -102,31 +132,20 @@ func newScheduleCmd(a *app) *cobra.Command {
 		},
 	}
 	o.oq.add(cmd)
+	o.sched.add(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&o.dryRun, "dry-run", false, "show what would be posted (and what is already scheduled); post nothing")
 	fl.BoolVar(&o.force, "force", false, "post every flavor even if it has jobs (openQA obsoletes the pending ones)")
-	fl.StringVar(&o.rulesFile, "openqa-rules", "", "TOML file of scheduling rules over the built-in ones")
-	fl.StringSliceVar(&o.arches, "openqa-arch", nil, "arches to schedule, e.g. x86_64,aarch64 (default from the rules: x86_64)")
-	fl.IntVar(&o.currentRelease, "openqa-current-release", 0, "current stable Fedora release, for CURRREL (default from the rules)")
-	fl.IntVar(&o.rawhideRelease, "openqa-rawhide-release", 0, "release number Rawhide will become, for RAWREL (default from the rules)")
 	return cmd
 }
 
 func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error {
 	ctx := cmd.Context()
-	rules := openqa.DefaultRules()
-	if o.rulesFile != "" {
-		var err error
-		if rules, err = openqa.LoadRules(o.rulesFile); err != nil {
-			return withCode(exitError, err)
-		}
+	opts, err := o.sched.options()
+	if err != nil {
+		return err
 	}
-	if len(o.arches) > 0 {
-		rules.Arches = o.arches
-	}
-	if o.currentRelease < 0 || o.rawhideRelease < 0 {
-		return withCode(exitError, errors.New("release numbers must be positive"))
-	}
+	opts.Force, opts.DryRun = o.force, o.dryRun
 	oq, err := o.oq.client(cmd, a)
 	if err != nil {
 		return err
@@ -135,16 +154,12 @@ func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error 
 	if err != nil {
 		return err
 	}
-	comp, err := openqaCompose(ctx, ff, ref)
+	cm, err := ff.Resolve(ctx, ref)
 	if err != nil {
 		return err
 	}
-	res, err := oq.Schedule(ctx, comp, openqa.ScheduleOptions{
-		Rules:    rules,
-		Releases: openqa.Releases{Current: o.currentRelease, Rawhide: o.rawhideRelease},
-		Force:    o.force,
-		DryRun:   o.dryRun,
-	})
+	// The pipeline's schedule stage, run by hand.
+	comp, res, err := stages.Schedule{Fedfind: ff, OpenQA: oq, Options: opts}.Post(ctx, cm)
 	if res == nil && err != nil {
 		return withCode(exitError, err)
 	}
@@ -163,16 +178,6 @@ func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error 
 		return withCode(exitSomeFailed, fmt.Errorf("some flavors were not scheduled"))
 	}
 	return nil
-}
-
-// openqaCompose resolves ref with fedfind and describes it for the
-// scheduler.
-func openqaCompose(ctx context.Context, ff *fedfind.Client, ref string) (openqa.Compose, error) {
-	cm, err := ff.Resolve(ctx, ref)
-	if err != nil {
-		return openqa.Compose{}, err
-	}
-	return listener.OpenQACompose(ctx, ff, cm)
 }
 
 func printScheduled(a *app, oq *openqa.Client, comp openqa.Compose, res []openqa.Scheduled, dryRun bool) error {

@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"context"
@@ -10,11 +10,39 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/composeci/composeci/internal/testenv"
+	"github.com/composeci/composeci/listener/event"
+)
+
+// The engine is generic over its stages; its tests use composeci's six.
+const (
+	StageDiscover      Stage = "discover"
+	StageAwaitComplete Stage = "await-complete"
+	StageSchedule      Stage = "schedule"
+	StageAwaitResults  Stage = "await-results"
+	StageCheck         Stage = "check"
+	StageReport        Stage = "report"
+)
+
+func Stages() []Stage {
+	return []Stage{StageDiscover, StageAwaitComplete, StageSchedule, StageAwaitResults, StageCheck, StageReport}
+}
+
+// Shorter names for the event vocabulary in these tests.
+type Event = event.Event
+
+const (
+	KindComposeStatus = event.KindComposeStatus
+	KindOpenQAJobDone = event.KindOpenQAJobDone
+	SourceAMQP        = event.SourceAMQP
+	SourcePoll        = event.SourcePoll
 )
 
 // The pipeline's tests run one contract suite against every NATS they can
@@ -118,6 +146,8 @@ func testOptions(t *testing.T, s natsSite, r StageRunner) Options {
 	return Options{
 		Bus:             s.bus,
 		Prefix:          s.prefix,
+		Stages:          Stages(),
+		HurryStage:      StageAwaitResults,
 		Runner:          r,
 		Workers:         2,
 		Dispatch:        true,
@@ -131,70 +161,136 @@ func testOptions(t *testing.T, s natsSite, r StageRunner) Options {
 	}
 }
 
-// startPipeline makes and starts a pipeline, stopped when the test ends.
-func startPipeline(t *testing.T, o Options) *Pipeline {
+// testEngine is an Engine whose parts a test starts and stops, as the
+// listener's supervisor would.
+type testEngine struct {
+	*Engine
+	t       *testing.T
+	cancel  context.CancelFunc
+	done    chan struct{}
+	crashed atomic.Bool // parts failing after a crash are expected
+}
+
+// startEngine makes an engine and runs its parts; it is stopped when the
+// test ends.
+func startEngine(t *testing.T, o Options) *testEngine {
 	t.Helper()
-	p := newPipeline(t, o)
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := newEngine(t, o)
+	p.Start()
 	return p
 }
 
-func newPipeline(t *testing.T, o Options) *Pipeline {
+// newEngine makes an engine without running its parts; it is closed when
+// the test ends.
+func newEngine(t *testing.T, o Options) *testEngine {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, err := New(ctx, o)
+	e, err := New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stopPipeline(t, p) })
+	p := &testEngine{Engine: e, t: t}
+	t.Cleanup(func() { stopEngine(t, p) })
 	return p
 }
 
-func stopPipeline(t *testing.T, p *Pipeline) {
+// Start runs every part until stopEngine or crash; a part that returns
+// with an error fails the test, unless the engine was stopped.
+func (p *testEngine) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	var wg sync.WaitGroup
+	for _, part := range p.Parts() {
+		wg.Go(func() {
+			if err := part.Run(ctx); err != nil && ctx.Err() == nil && !p.crashed.Load() {
+				p.t.Errorf("%s stopped: %v", part.Name, err)
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(p.done)
+	}()
+}
+
+// stopParts cancels the parts and waits for them to return.
+func (p *testEngine) stopParts(t *testing.T) {
 	t.Helper()
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("the engine's parts did not stop")
+	}
+	p.cancel = nil
+}
+
+func stopEngine(t *testing.T, p *testEngine) {
+	t.Helper()
+	p.stopParts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := p.Stop(ctx); err != nil {
-		t.Errorf("stopping the pipeline: %v", err)
+	if err := p.Close(ctx); err != nil {
+		t.Errorf("closing the engine: %v", err)
 	}
 }
 
-// crash ends a pipeline the way a killed process would: the server (or the
-// connection to it) goes away first, so nothing is acked or handed back.
-func crash(t *testing.T, p *Pipeline) {
+// crash ends an engine the way a killed process would: the server (or the
+// connection to it) goes away first, so nothing is acked or handed back,
+// and nothing connects again.
+func crash(t *testing.T, p *testEngine) {
 	t.Helper()
+	p.crashed.Store(true)
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.bus.mu.Lock()
+	p.bus.closed = true
+	p.bus.mu.Unlock()
 	if p.bus.srv != nil {
 		p.bus.srv.Shutdown()
-	} else {
-		p.bus.conn.Close()
+	} else if c := p.bus.Conn(); c != nil {
+		c.Close()
 	}
+	p.stopParts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = p.Stop(ctx) // errors expected: nothing to drain
+	_ = p.bus.Close(ctx) // errors expected: nothing to drain
 }
 
-// waitFor polls f until it returns nil, failing the test after total
-// (nats-server's checkFor).
+// sess returns the engine's current session.
+func (p *testEngine) sess(t *testing.T) *session {
+	t.Helper()
+	s, err := p.session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runWorkers runs n workers until ctx ends, as the supervisor would.
+func (p *testEngine) runWorkers(ctx context.Context, n int) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = p.runWorker(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// waitFor is testenv.WaitFor.
 func waitFor(t *testing.T, total time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not so after %s: %v", what, total, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, total, what, f)
 }
 
 // waitState waits until the compose's workflow is in state and returns it.
-func waitState(t *testing.T, p *Pipeline, id, state string) Workflow {
+func waitState(t *testing.T, p *testEngine, id, state string) Workflow {
 	t.Helper()
 	var w Workflow
 	waitFor(t, 20*time.Second, id+" "+state, func() error {
@@ -213,7 +309,7 @@ func waitState(t *testing.T, p *Pipeline, id, state string) Workflow {
 
 // waitQuiet waits until no task is queued and no event is pending: after
 // it, nothing more will run unless someone submits.
-func waitQuiet(t *testing.T, p *Pipeline) {
+func waitQuiet(t *testing.T, p *testEngine) {
 	t.Helper()
 	waitFor(t, 20*time.Second, "queues empty", func() error {
 		s, err := p.Stats(context.Background())
@@ -227,7 +323,7 @@ func waitQuiet(t *testing.T, p *Pipeline) {
 	})
 }
 
-func submit(t *testing.T, p *Pipeline, e Event) {
+func submit(t *testing.T, p *testEngine, e Event) {
 	t.Helper()
 	if err := p.Submit(context.Background(), e); err != nil {
 		t.Fatal(err)
@@ -360,36 +456,4 @@ func steps(ss ...step) step {
 	}
 }
 
-// testLogger writes the pipeline's log to the test's log (seen with -v or
-// on failure), and nowhere once the test is over: the server's goroutines
-// may still log.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &testLogWriter{t: t}
-	t.Cleanup(w.close)
-	level := slog.LevelInfo
-	if os.Getenv("COMPOSECI_TEST_LOG") == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type testLogWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testLogWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSuffix(string(b), "\n"))
-	}
-	return len(b), nil
-}
-
-func (w *testLogWriter) close() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
-}
+func testLogger(t *testing.T) *slog.Logger { return testenv.Logger(t) }

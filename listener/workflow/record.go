@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"encoding/json"
@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/composeci/composeci/internal/backoff"
+	"github.com/composeci/composeci/listener/event"
 )
 
 // record is what the KV bucket holds for one compose: the Workflow that
@@ -67,11 +70,11 @@ func (t task) id() string {
 	return encodeToken(t.ComposeID) + "/" + strconv.FormatInt(t.Gen, 10) + "/" + string(t.Stage) + "/" + strconv.Itoa(t.Attempt)
 }
 
-func (t task) valid() error {
-	if err := checkComposeID(t.ComposeID); err != nil {
+func (t task) valid(stages []Stage) error {
+	if err := event.CheckComposeID(t.ComposeID); err != nil {
 		return err
 	}
-	if !t.Stage.Valid() {
+	if !slices.Contains(stages, t.Stage) {
 		return fmt.Errorf("unknown stage %q", t.Stage)
 	}
 	if t.Attempt < 1 || t.Gen == 0 {
@@ -128,20 +131,29 @@ func (r *record) encode() []byte {
 // transitionPolicy holds the settings that turn a stage's outcome into the
 // workflow's next state.
 type transitionPolicy struct {
+	stages         []Stage // in order
 	maxStageErrors int
-	errorBackoff   time.Duration
-	maxBackoff     time.Duration
+	errorBackoff   backoff.Policy
 	minRetryDelay  time.Duration
 	historyLimit   int
 }
 
+// next returns the stage after s, or "" after the last.
+func (pol transitionPolicy) next(s Stage) Stage {
+	i := slices.Index(pol.stages, s)
+	if i < 0 || i+1 >= len(pol.stages) {
+		return ""
+	}
+	return pol.stages[i+1]
+}
+
 // newRecord starts a compose's workflow at its first stage.
-func newRecord(e Event, now time.Time, from string, limit int) *record {
+func (pol transitionPolicy) newRecord(e event.Event, now time.Time, from string) *record {
 	r := &record{
 		Workflow: Workflow{
 			ComposeID: e.ComposeID,
 			State:     StateActive,
-			Stage:     StageDiscover,
+			Stage:     pol.stages[0],
 			Attempt:   1,
 			Location:  e.Location,
 			Events:    1,
@@ -156,7 +168,7 @@ func newRecord(e Event, now time.Time, from string, limit int) *record {
 	if e.Status != "" {
 		note += " (" + e.Status + ")"
 	}
-	r.addHistory(now, note, limit)
+	r.addHistory(now, note, pol.historyLimit)
 	return r
 }
 
@@ -196,7 +208,7 @@ func (pol transitionPolicy) after(r *record, t task, out Outcome, runErr error, 
 			n.end(now, StateFailed, fmt.Sprintf("giving up after %d errors: %v", n.Failures, runErr), pol.historyLimit)
 			break
 		}
-		delay := pol.backoff(n.Failures)
+		delay := pol.errorBackoff.Delay(n.Failures - 1)
 		n.Attempt++
 		n.Due = now.Add(delay)
 		n.Note = fmt.Sprintf("error %d of at most %d, again in %s: %v", n.Failures, pol.maxStageErrors+1, delay, runErr)
@@ -207,8 +219,13 @@ func (pol transitionPolicy) after(r *record, t task, out Outcome, runErr error, 
 		default:
 			n.end(now, StateFailed, fmt.Sprintf("stage %s ended the workflow in unknown state %q: %s", t.Stage, out.End, out.Note), pol.historyLimit)
 		}
+	case out.Advance && out.Next != "" && slices.Index(pol.stages, out.Next) <= slices.Index(pol.stages, t.Stage):
+		n.end(now, StateFailed, fmt.Sprintf("stage %s asked to go on to %q, which does not come after it", t.Stage, out.Next), pol.historyLimit)
 	case out.Advance:
-		next := t.Stage.Next()
+		next := pol.next(t.Stage)
+		if out.Next != "" {
+			next = out.Next
+		}
 		if next == "" {
 			n.end(now, StateDone, out.Note, pol.historyLimit)
 			break
@@ -227,13 +244,4 @@ func (pol transitionPolicy) after(r *record, t task, out Outcome, runErr error, 
 		n.Note = out.Note
 	}
 	return n
-}
-
-// backoff is the wait before retrying after the n-th consecutive error.
-func (pol transitionPolicy) backoff(n int) time.Duration {
-	d := pol.errorBackoff
-	for i := 1; i < n && d < pol.maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, pol.maxBackoff)
 }

@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"context"
@@ -23,53 +23,37 @@ const maxCASRounds = 50
 // strings, and a NATS message is at most 1 MiB by default.
 const maxRecordBytes = 256 << 10
 
-// RunWorkers runs n workers until ctx ends. Each takes one task at a time
+// runWorker runs one worker until ctx ends. It takes one task at a time
 // from the shared durable consumer, runs its stage if the task is still the
 // one its workflow waits for (stale and duplicate tasks are acked and
 // dropped), and applies the outcome by compare-and-set on the revision it
 // read, so an outcome is applied at most once however many workers race.
-// When ctx ends, running stages are cancelled and their tasks handed back
+// When ctx ends, the running stage is cancelled and its task handed back
 // to the queue at once.
-func (p *Pipeline) RunWorkers(ctx context.Context, n int) error {
-	if p.opts.Runner == nil {
-		return errors.New("pipeline: workers need a stage runner")
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			cons, err := p.consumer(ctx, p.names.tasksStream(), workerConsumer)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			errs[i] = p.fetchLoop(ctx, cons, "task", func(msg jetstream.Msg) { p.work(ctx, msg) })
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+func (e *Engine) runWorker(ctx context.Context) error {
+	return e.fetchLoop(ctx, e.names.tasksStream(), workerConsumer, "task", func(msg jetstream.Msg) { e.work(ctx, msg) })
 }
 
 // work handles one delivered task.
-func (p *Pipeline) work(ctx context.Context, msg jetstream.Msg) {
+func (e *Engine) work(ctx context.Context, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
-		p.log.Error("task without metadata, dropped", "subject", msg.Subject(), "err", err)
+		e.log.Error("task without metadata, dropped", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
 		return
 	}
 	var t task
 	if err = json.Unmarshal(msg.Data(), &t); err == nil {
-		err = t.valid()
+		err = t.valid(e.policy.stages)
 	}
 	if err != nil {
-		p.log.Warn("bad task dropped", "seq", meta.Sequence.Stream, "err", err)
+		e.log.Warn("bad task dropped", "seq", meta.Sequence.Stream, "err", err)
 		_ = msg.Term()
 		return
 	}
-	log := p.log.With("compose", t.ComposeID, "stage", t.Stage, "attempt", t.Attempt)
-	lctx, cancel := p.opContext(ctx)
-	r, rev, err := p.load(lctx, t.ComposeID)
+	log := e.log.With("compose", t.ComposeID, "stage", t.Stage, "attempt", t.Attempt)
+	lctx, cancel := e.opContext(ctx)
+	r, rev, err := e.load(lctx, t.ComposeID)
 	cancel()
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -82,21 +66,21 @@ func (p *Pipeline) work(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	if !r.current(t) {
-		octx, cancel := p.opContext(ctx)
+		octx, cancel := e.opContext(ctx)
 		defer cancel()
-		if err := p.settleStale(octx, r, t, log); err != nil {
+		if err := e.settleStale(octx, r, t, log); err != nil {
 			_ = msg.NakWithDelay(redeliveryDelay(meta.NumDelivered))
 			return
 		}
-		p.ack(octx, msg, log)
+		e.ack(octx, msg, log)
 		return
 	}
-	if meta.NumDelivered >= uint64(p.opts.MaxDeliver) {
+	if meta.NumDelivered >= uint64(e.opts.MaxDeliver) {
 		// The last delivery the server will make: its earlier ones never
 		// finished, so do not run the stage into the same wall again.
-		octx, cancel := p.opContext(ctx)
+		octx, cancel := e.opContext(ctx)
 		defer cancel()
-		if err := p.exhausted(octx, t, meta.NumDelivered); err != nil {
+		if err := e.exhausted(octx, t, meta.NumDelivered); err != nil {
 			log.Error("cannot fail the workflow of an exhausted task", "err", err)
 			_ = msg.Nak() // leads to the max-deliveries advisory, whose watcher tries again
 			return
@@ -112,27 +96,32 @@ func (p *Pipeline) work(ctx context.Context, msg jetstream.Msg) {
 	}
 	// Every claim is unique, so even a second delivery of the task to this
 	// same process waits for the first run to end.
-	lease := &stageLease{p: p, t: t, id: fmt.Sprintf("%s@%s#%d", t.id(), p.holder, p.leaseSeq.Add(1)), log: log}
+	lease := &stageLease{e: e, t: t, id: fmt.Sprintf("%s@%s#%d", t.id(), e.holder, e.leaseSeq.Add(1)), log: log}
 	if !lease.claim(ctx, msg, r, rev) {
 		return
 	}
-	out, runErr := p.runStage(ctx, msg, r, lease, log)
+	out, runErr := e.runStage(ctx, msg, r, lease, log)
 	if lease.isLost() {
 		// Another delivery of this task holds the stage now: its run
 		// decides, this one neither applies nor acks anything.
 		log.Warn("stage run abandoned: another worker took the task over", "err", runErr)
 		return
 	}
+	octx, cancel := e.opContext(ctx)
+	defer cancel()
 	if runErr != nil && ctx.Err() != nil {
+		// Hand the stage back as a new attempt, due at once: queued, and
+		// confirmed by the server, before this task is acked. A Nak would
+		// be quicker to write, but the server may not act on it before it
+		// stops (the embedded one stops with this process), and the task
+		// would then wait a whole AckWait after the restart.
 		log.Info("stage interrupted by shutdown, task handed back")
-		lease.release()
-		_ = msg.Nak()
+		r, rev = lease.latest()
+		e.finish(octx, msg, meta, t, r, rev, Outcome{Note: "handed back: the worker running it stopped"}, nil, log)
 		return
 	}
-	octx, cancel := p.opContext(ctx)
-	defer cancel()
 	r, rev = lease.latest()
-	p.finish(octx, msg, meta, t, r, rev, out, runErr, log)
+	e.finish(octx, msg, meta, t, r, rev, out, runErr, log)
 }
 
 // leaseHolder names this process in stage leases.
@@ -150,7 +139,7 @@ func leaseHolder() string {
 // two workers never run one compose's stage side by side: its side effects
 // (posting to openQA, mailing) cannot happen twice at once.
 type stageLease struct {
-	p   *Pipeline
+	e   *Engine
 	t   task
 	id  string
 	log *slog.Logger
@@ -166,12 +155,12 @@ type stageLease struct {
 
 // leaseTTL is how long a claim holds without renewal: one AckWait, the time
 // after which the server redelivers the task of a silent worker.
-func (l *stageLease) ttl() time.Duration { return l.p.opts.TaskAckWait }
+func (l *stageLease) ttl() time.Duration { return l.e.opts.TaskAckWait }
 
 // claim takes the lease, or puts the task back (delayed until the other
 // holder's lease lapses) and reports false.
 func (l *stageLease) claim(ctx context.Context, msg jetstream.Msg, r *record, rev uint64) bool {
-	octx, cancel := l.p.opContext(ctx)
+	octx, cancel := l.e.opContext(ctx)
 	defer cancel()
 	for range maxCASRounds {
 		now := time.Now()
@@ -183,17 +172,17 @@ func (l *stageLease) claim(ctx context.Context, msg jetstream.Msg, r *record, re
 		}
 		n := r.clone()
 		n.Lease, n.LeaseUntil = l.id, now.Add(l.ttl())
-		newRev, err := l.p.update(octx, n, rev)
+		newRev, err := l.e.update(octx, n, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			if r, rev, err = l.p.load(octx, l.t.ComposeID); err != nil {
+			if r, rev, err = l.e.load(octx, l.t.ComposeID); err != nil {
 				break
 			}
 			if !r.current(l.t) {
-				if err := l.p.settleStale(octx, r, l.t, l.log); err != nil {
+				if err := l.e.settleStale(octx, r, l.t, l.log); err != nil {
 					_ = msg.NakWithDelay(redeliveryDelay(1))
 					return false
 				}
-				l.p.ack(octx, msg, l.log)
+				l.e.ack(octx, msg, l.log)
 				return false
 			}
 			continue
@@ -219,7 +208,7 @@ func (l *stageLease) renew(ctx context.Context) {
 	for range maxCASRounds {
 		n := l.r.clone()
 		n.LeaseUntil = time.Now().Add(l.ttl())
-		rev, err := l.p.update(ctx, n, l.rev)
+		rev, err := l.e.update(ctx, n, l.rev)
 		if err == nil {
 			l.r, l.rev = n, rev
 			return
@@ -228,7 +217,7 @@ func (l *stageLease) renew(ctx context.Context) {
 			l.log.Debug("lease renewal failed", "err", err)
 			return // try again at the next heartbeat
 		}
-		r, rev, err := l.p.load(ctx, l.t.ComposeID)
+		r, rev, err := l.e.load(ctx, l.t.ComposeID)
 		if err != nil {
 			return
 		}
@@ -241,21 +230,6 @@ func (l *stageLease) renew(ctx context.Context) {
 			return
 		}
 		l.r, l.rev = r, rev // an event counter changed: keep going
-	}
-}
-
-// release clears the lease when a run is handed back unfinished, so the
-// next delivery need not wait for it to lapse. Best effort: a lease left
-// behind lapses after one AckWait.
-func (l *stageLease) release() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), l.p.opts.OpTimeout)
-	defer cancel()
-	n := l.r.clone()
-	n.Lease, n.LeaseUntil = "", time.Time{}
-	if _, err := l.p.update(ctx, n, l.rev); err != nil {
-		l.log.Debug("cannot release the stage lease; it lapses by itself", "err", err)
 	}
 }
 
@@ -279,7 +253,7 @@ func (l *stageLease) latest() (*record, uint64) {
 // may never have been published: publish it again (under its deterministic
 // ID, so a copy already queued is dropped as a duplicate). Any other stale
 // task is simply dropped.
-func (p *Pipeline) settleStale(ctx context.Context, r *record, t task, log *slog.Logger) error {
+func (e *Engine) settleStale(ctx context.Context, r *record, t task, log *slog.Logger) error {
 	if r.From != t.id() {
 		log.Debug("stale task dropped", "workflow_state", r.State, "workflow_stage", r.Stage, "workflow_attempt", r.Attempt)
 		return nil
@@ -289,7 +263,7 @@ func (p *Pipeline) settleStale(ctx context.Context, r *record, t task, log *slog
 		log.Debug("redelivered task dropped: its outcome ended the workflow")
 		return nil
 	}
-	if err := p.publishTask(ctx, next); err != nil {
+	if err := e.publishTask(ctx, next); err != nil {
 		log.Warn("cannot queue the next task again", "err", err)
 		return err
 	}
@@ -301,15 +275,15 @@ func (p *Pipeline) settleStale(ctx context.Context, r *record, t task, log *slog
 // after StageTimeout, telling the server all along that the task is in
 // progress so that AckWait does not hand it to another worker. A panic in
 // the runner is an error like any other.
-func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, lease *stageLease, log *slog.Logger) (out Outcome, err error) {
-	p.running.Add(1)
-	defer p.running.Add(-1)
-	sctx, cancel := context.WithTimeout(ctx, p.opts.StageTimeout)
+func (e *Engine) runStage(ctx context.Context, msg jetstream.Msg, r *record, lease *stageLease, log *slog.Logger) (out Outcome, err error) {
+	e.running.Add(1)
+	defer e.running.Add(-1)
+	sctx, cancel := context.WithTimeout(ctx, e.opts.StageTimeout)
 	defer cancel()
 	lease.mu.Lock()
 	lease.cancel = cancel
 	lease.mu.Unlock()
-	stop := p.heartbeat(ctx, msg, lease, log)
+	stop := e.heartbeat(ctx, msg, lease, log)
 	defer stop()
 	defer func() {
 		if v := recover(); v != nil {
@@ -319,9 +293,9 @@ func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, l
 	}()
 	log.Debug("stage running")
 	start := time.Now()
-	out, err = p.opts.Runner.Run(sctx, r.Stage, cloneWorkflow(r.Workflow))
+	out, err = e.opts.Runner.Run(sctx, r.Stage, cloneWorkflow(r.Workflow))
 	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		err = fmt.Errorf("stage %s ran over %s: %w", r.Stage, p.opts.StageTimeout, err)
+		err = fmt.Errorf("stage %s ran over %s: %w", r.Stage, e.opts.StageTimeout, err)
 	}
 	log.Debug("stage ran", "took", time.Since(start), "err", err)
 	return out, err
@@ -329,8 +303,8 @@ func (p *Pipeline) runStage(ctx context.Context, msg jetstream.Msg, r *record, l
 
 // heartbeat calls InProgress on msg, and renews the stage lease, every
 // quarter of AckWait until stopped.
-func (p *Pipeline) heartbeat(ctx context.Context, msg jetstream.Msg, lease *stageLease, log *slog.Logger) (stop func()) {
-	every := max(p.opts.TaskAckWait/4, 10*time.Millisecond)
+func (e *Engine) heartbeat(ctx context.Context, msg jetstream.Msg, lease *stageLease, log *slog.Logger) (stop func()) {
+	every := max(e.opts.TaskAckWait/4, 10*time.Millisecond)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -344,7 +318,7 @@ func (p *Pipeline) heartbeat(ctx context.Context, msg jetstream.Msg, lease *stag
 				if err := msg.InProgress(); err != nil {
 					log.Debug("progress heartbeat failed", "err", err)
 				}
-				octx, cancel := p.opContext(ctx)
+				octx, cancel := e.opContext(ctx)
 				lease.renew(octx)
 				cancel()
 			}
@@ -361,7 +335,7 @@ func (p *Pipeline) heartbeat(ctx context.Context, msg jetstream.Msg, lease *stag
 // acks the task. Whatever fails on the way, the task comes again and finds
 // either its workflow unchanged (the stage runs again: runners are
 // idempotent) or changed by itself (settleStale queues the next task).
-func (p *Pipeline) finish(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, t task, r *record, rev uint64, out Outcome, runErr error, log *slog.Logger) {
+func (e *Engine) finish(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, t task, r *record, rev uint64, out Outcome, runErr error, log *slog.Logger) {
 	retryLater := func(what string, err error) {
 		delay := redeliveryDelay(meta.NumDelivered)
 		log.Warn(what+", task will come again", "err", err, "in", delay)
@@ -369,15 +343,15 @@ func (p *Pipeline) finish(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 	}
 	for range maxCASRounds {
 		now := time.Now()
-		n := p.policy.after(r, t, out, runErr, now)
+		n := e.policy.after(r, t, out, runErr, now)
 		if size := len(n.encode()); size > maxRecordBytes {
 			// Retrying cannot shrink what the runner returns.
-			n = p.policy.after(r, t, Outcome{}, fmt.Errorf("%w: the stage's note and data make the workflow %d bytes, over %d",
+			n = e.policy.after(r, t, Outcome{}, fmt.Errorf("%w: the stage's note and data make the workflow %d bytes, over %d",
 				ErrPermanent, size, maxRecordBytes), now)
 		}
-		_, err := p.update(ctx, n, rev)
+		_, err := e.update(ctx, n, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			if r, rev, err = p.load(ctx, t.ComposeID); err != nil {
+			if r, rev, err = e.load(ctx, t.ComposeID); err != nil {
 				retryLater("cannot reload the workflow", err)
 				return
 			}
@@ -385,7 +359,7 @@ func (p *Pipeline) finish(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 				// Another worker ran this task too, or an operator or an
 				// event moved the workflow on: theirs stands.
 				log.Info("workflow moved on while the stage ran, outcome dropped", "workflow_stage", r.Stage, "workflow_attempt", r.Attempt, "workflow_state", r.State)
-				p.ack(ctx, msg, log)
+				e.ack(ctx, msg, log)
 				return
 			}
 			continue // only counters changed: decide again on the fresh record
@@ -394,20 +368,20 @@ func (p *Pipeline) finish(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 			retryLater("cannot update the workflow", err)
 			return
 		}
-		p.logOutcome(log, n, runErr)
+		e.logOutcome(log, n, runErr)
 		if next, ok := n.pending(); ok {
-			if err := p.publishTask(ctx, next); err != nil {
+			if err := e.publishTask(ctx, next); err != nil {
 				retryLater("cannot queue the next task", err)
 				return
 			}
 		}
-		p.ack(ctx, msg, log)
+		e.ack(ctx, msg, log)
 		return
 	}
 	retryLater("workflow changed too often", errors.New("too many compare-and-set conflicts"))
 }
 
-func (p *Pipeline) logOutcome(log *slog.Logger, n *record, runErr error) {
+func (e *Engine) logOutcome(log *slog.Logger, n *record, runErr error) {
 	switch {
 	case n.State == StateFailed:
 		log.Error("workflow failed", "note", n.Note)
@@ -425,19 +399,19 @@ func (p *Pipeline) logOutcome(log *slog.Logger, n *record, runErr error) {
 // ack acknowledges a task and waits for the server to confirm, so that a
 // finished task is not delivered again. A lost ack only means one more
 // delivery, which settleStale recognises.
-func (p *Pipeline) ack(ctx context.Context, msg jetstream.Msg, log *slog.Logger) {
+func (e *Engine) ack(ctx context.Context, msg jetstream.Msg, log *slog.Logger) {
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.Warn("task ack failed", "err", err)
 	}
 }
 
 // exhausted fails the workflow whose pending task t ran out of deliveries
-// (DESIGN.md: a message at MaxDeliver stays in a work queue; it must not
+// (a message at MaxDeliver stays in a work queue: it must not
 // leave its workflow active for ever).
-func (p *Pipeline) exhausted(ctx context.Context, t task, deliveries uint64) error {
-	log := p.log.With("compose", t.ComposeID, "stage", t.Stage, "attempt", t.Attempt)
+func (e *Engine) exhausted(ctx context.Context, t task, deliveries uint64) error {
+	log := e.log.With("compose", t.ComposeID, "stage", t.Stage, "attempt", t.Attempt)
 	for range maxCASRounds {
-		r, rev, err := p.load(ctx, t.ComposeID)
+		r, rev, err := e.load(ctx, t.ComposeID)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -445,14 +419,14 @@ func (p *Pipeline) exhausted(ctx context.Context, t task, deliveries uint64) err
 			return err
 		}
 		if !r.current(t) {
-			return p.settleStale(ctx, r, t, log)
+			return e.settleStale(ctx, r, t, log)
 		}
 		now := time.Now()
 		n := r.clone()
 		n.UpdatedAt, n.From = now, t.id()
 		n.end(now, StateFailed, fmt.Sprintf("the %s task was delivered %d times without finishing (workers crashed, hung or lost NATS); Retry restarts it",
-			t.Stage, deliveries), p.opts.HistoryLimit)
-		if _, err := p.update(ctx, n, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			t.Stage, deliveries), e.opts.HistoryLimit)
+		if _, err := e.update(ctx, n, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		} else if err != nil {
 			return err
@@ -466,48 +440,66 @@ func (p *Pipeline) exhausted(ctx context.Context, t task, deliveries uint64) err
 // watchExhausted listens for the server's max-deliveries advisories about
 // tasks until ctx ends. The last delivery of a task normally fails its
 // workflow itself (work); this catches a task whose last delivery went to a
-// worker that died. Processes share the advisories in a queue group.
-func (p *Pipeline) watchExhausted(ctx context.Context) error {
-	sub, err := p.bus.conn.QueueSubscribe(p.names.maxDeliveriesAdvisory(), p.names.prefix+"-exhausted",
-		func(m *nats.Msg) { p.onExhausted(ctx, m) })
+// worker that died. Processes share the advisories in a queue group. A
+// closed connection ends the watch with an error, to be run again on a
+// fresh one.
+func (e *Engine) watchExhausted(ctx context.Context) error {
+	s, err := e.session(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("watching max-deliveries advisories: %w", err)
+	}
+	sub, err := s.link.conn.QueueSubscribe(e.names.maxDeliveriesAdvisory(), e.names.prefix+"-exhausted",
+		func(m *nats.Msg) { e.onExhausted(ctx, m) })
 	if err != nil {
 		return fmt.Errorf("watching max-deliveries advisories: %w", err)
 	}
-	<-ctx.Done()
-	_ = sub.Unsubscribe()
-	return nil
+	select {
+	case <-ctx.Done():
+		_ = sub.Unsubscribe()
+		return nil
+	case <-s.link.closed:
+		return fmt.Errorf("watching max-deliveries advisories: %w", nats.ErrConnectionClosed)
+	}
 }
 
-func (p *Pipeline) onExhausted(ctx context.Context, m *nats.Msg) {
+func (e *Engine) onExhausted(ctx context.Context, m *nats.Msg) {
 	var adv struct {
 		StreamSeq  uint64 `json:"stream_seq"`
 		Deliveries uint64 `json:"deliveries"`
 	}
 	if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
-		p.log.Warn("unreadable max-deliveries advisory", "err", err)
+		e.log.Warn("unreadable max-deliveries advisory", "err", err)
 		return
 	}
-	ctx, cancel := p.opContext(ctx)
+	ctx, cancel := e.opContext(ctx)
 	defer cancel()
-	raw, err := p.tasks.GetMsg(ctx, adv.StreamSeq)
+	s, err := e.session(ctx)
+	if err != nil {
+		e.log.Error("cannot read exhausted task", "seq", adv.StreamSeq, "err", err)
+		return
+	}
+	raw, err := s.tasks.GetMsg(ctx, adv.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return // handled already
 	}
 	if err != nil {
-		p.log.Error("cannot read exhausted task", "seq", adv.StreamSeq, "err", err)
+		e.log.Error("cannot read exhausted task", "seq", adv.StreamSeq, "err", err)
 		return
 	}
 	var t task
 	if err = json.Unmarshal(raw.Data, &t); err == nil {
-		err = t.valid()
+		err = t.valid(e.policy.stages)
 	}
 	if err == nil {
-		if err := p.exhausted(ctx, t, adv.Deliveries); err != nil {
-			p.log.Error("cannot fail the workflow of an exhausted task; the task stays queued", "compose", t.ComposeID, "seq", adv.StreamSeq, "err", err)
+		if err := e.exhausted(ctx, t, adv.Deliveries); err != nil {
+			e.log.Error("cannot fail the workflow of an exhausted task; the task stays queued", "compose", t.ComposeID, "seq", adv.StreamSeq, "err", err)
 			return
 		}
 	}
-	if err := p.tasks.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		p.log.Warn("cannot delete exhausted task", "seq", adv.StreamSeq, "err", err)
+	if err := s.tasks.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		e.log.Warn("cannot delete exhausted task", "seq", adv.StreamSeq, "err", err)
 	}
 }

@@ -1,12 +1,9 @@
-// Package listener drives composes through composeci's pipeline without
-// anyone watching a clock: event sources (Fedora Messaging over AMQP, pollers
-// of the compose tree, the CLI) feed a durable per-compose workflow on NATS
-// JetStream, whose stages (discover, await-complete, schedule, await-results,
-// check, report) run as tasks that any worker may pick up. A crash, a restart
-// or a duplicate message never loses a compose, schedules a job twice or
-// sends a report twice. See ../shared/DESIGN.md, "The pipeline of one
-// compose".
-package listener
+// Package event is what happens to a compose, from any source: Pungi's
+// status messages on Fedora Messaging, the compose-tree poller, people and
+// scripts. Events are the input of the workflow engine (listener/workflow);
+// the sources (listener/fedmsg, listener/poller, the web API) only make
+// them, so none of them needs to know the others or the engine.
+package event
 
 import (
 	"context"
@@ -29,7 +26,7 @@ const (
 	// a compose). It starts the compose's workflow if there is none.
 	KindComposeStatus = "compose.status"
 	// KindOpenQAJobDone: openQA finished a job of a build; it only hurries
-	// the await-results poll (the jobs API is the truth).
+	// the wait for results (the jobs API is the truth).
 	KindOpenQAJobDone = "openqa.job.done"
 )
 
@@ -50,7 +47,7 @@ type Event struct {
 }
 
 // Validate checks an event before it is stored: a known kind and source, and
-// a compose ID that parses (it will name keys, subjects and files).
+// a canonical compose ID (it will name keys, subjects and files).
 func (e Event) Validate() error {
 	switch e.Kind {
 	case KindComposeStatus, KindOpenQAJobDone:
@@ -62,18 +59,26 @@ func (e Event) Validate() error {
 	default:
 		return fmt.Errorf("%w: unknown event source %q", fedfind.ErrInvalidInput, e.Source)
 	}
-	id, err := fedfind.ParseComposeID(e.ComposeID)
+	return CheckComposeID(e.ComposeID)
+}
+
+// CheckComposeID accepts only canonical compose IDs: they name KV keys,
+// subjects and files, and one compose must have one name.
+func CheckComposeID(id string) error {
+	cid, err := fedfind.ParseComposeID(id)
 	if err != nil {
 		return err
 	}
-	if id.String() != e.ComposeID {
-		return fmt.Errorf("%w: compose ID %q is not canonical (%s)", fedfind.ErrInvalidInput, e.ComposeID, id)
+	if cid.String() != id {
+		return fmt.Errorf("%w: compose ID %q is not canonical (%s)", fedfind.ErrInvalidInput, id, cid)
 	}
 	return nil
 }
 
-// Sink takes events. The durable pipeline is one: Submit returns only once
-// the event is stored, so an AMQP consumer may ack the message after it.
+// Sink takes events. The workflow engine is one: Submit returns only once
+// the event is stored, so an AMQP consumer may ack the message after it. A
+// Submit error wrapping fedfind.ErrInvalidInput means the event itself was
+// refused: submitting it again cannot help.
 type Sink interface {
 	Submit(ctx context.Context, e Event) error
 }

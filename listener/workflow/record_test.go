@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"errors"
@@ -6,14 +6,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/composeci/composeci/internal/backoff"
 )
 
 func TestTransitions(t *testing.T) {
-	pol := transitionPolicy{maxStageErrors: 3, errorBackoff: time.Second, maxBackoff: 3 * time.Second, minRetryDelay: 2 * time.Second, historyLimit: 50}
+	pol := transitionPolicy{stages: Stages(), maxStageErrors: 3, errorBackoff: backoff.Policy{Base: time.Second, Max: 3 * time.Second}, minRetryDelay: 2 * time.Second, historyLimit: 50}
 	t0 := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
 	now := t0.Add(time.Minute)
 	start := func(stage Stage, attempt, failures int) (*record, task) {
-		r := newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Source: SourceAMQP}, t0, "event/1", 50)
+		r := pol.newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Source: SourceAMQP}, t0, "event/1")
 		r.Stage, r.Attempt, r.Failures = stage, attempt, failures
 		r.Data = map[string]string{"old": "1"}
 		tk, _ := r.pending()
@@ -47,6 +49,18 @@ func TestTransitions(t *testing.T) {
 		{name: "advance wins over RetryAfter",
 			stage: StageCheck, attempt: 1, out: Outcome{Advance: true, RetryAfter: time.Hour},
 			state: StateActive, wantStage: StageReport, wantAttempt: 1, wantDue: now},
+		{name: "advance with Next skips ahead to it",
+			stage: StageAwaitComplete, attempt: 3, out: Outcome{Advance: true, Next: StageCheck, Note: "doomed"},
+			state: StateActive, wantStage: StageCheck, wantAttempt: 1, wantDue: now},
+		{name: "Next back to an earlier stage fails",
+			stage: StageCheck, attempt: 1, out: Outcome{Advance: true, Next: StageSchedule},
+			state: StateFailed, wantStage: StageCheck, wantAttempt: 1, note: `go on to "schedule", which does not come after it`},
+		{name: "Next to the stage itself fails",
+			stage: StageCheck, attempt: 1, out: Outcome{Advance: true, Next: StageCheck},
+			state: StateFailed, wantStage: StageCheck, wantAttempt: 1, note: "does not come after it"},
+		{name: "Next to an unknown stage fails",
+			stage: StageCheck, attempt: 1, out: Outcome{Advance: true, Next: "celebrate"},
+			state: StateFailed, wantStage: StageCheck, wantAttempt: 1, note: "does not come after it"},
 		{name: "end ends in its state",
 			stage: StageAwaitComplete, attempt: 7, out: Outcome{End: StateDoomed, Note: "DOOMED"},
 			state: StateDoomed, wantStage: StageAwaitComplete, wantAttempt: 7, note: "DOOMED"},
@@ -94,9 +108,9 @@ func TestTransitions(t *testing.T) {
 }
 
 func TestTransitionData(t *testing.T) {
-	pol := transitionPolicy{maxStageErrors: 1, minRetryDelay: time.Second, historyLimit: 50}
+	pol := transitionPolicy{stages: Stages(), maxStageErrors: 1, minRetryDelay: time.Second, historyLimit: 50}
 	now := time.Now()
-	r := newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-44-20261010.1", Source: SourcePoll}, now, "event/1", 50)
+	r := pol.newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-44-20261010.1", Source: SourcePoll}, now, "event/1")
 	tk, _ := r.pending()
 	n := pol.after(r, tk, Outcome{Advance: true, Data: map[string]string{"stream": "44"}}, nil, now)
 	if n.Data["stream"] != "44" || r.Data != nil {
@@ -110,9 +124,9 @@ func TestTransitionData(t *testing.T) {
 }
 
 func TestHistoryBounded(t *testing.T) {
-	pol := transitionPolicy{maxStageErrors: 1, minRetryDelay: time.Second, historyLimit: 4}
+	pol := transitionPolicy{stages: Stages(), maxStageErrors: 1, minRetryDelay: time.Second, historyLimit: 4}
 	now := time.Now()
-	r := newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-44-20261010.1", Source: SourcePoll}, now, "event/1", 4)
+	r := pol.newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-44-20261010.1", Source: SourcePoll}, now, "event/1")
 	for range 10 {
 		r.Stage = StageDiscover
 		tk, _ := r.pending()
@@ -124,7 +138,7 @@ func TestHistoryBounded(t *testing.T) {
 }
 
 func TestRecordJSON(t *testing.T) {
-	r := newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-44-20261010.1", Source: SourcePoll, Location: "https://x"}, time.Now(), "event/7", 50)
+	r := transitionPolicy{stages: Stages(), historyLimit: 50}.newRecord(Event{Kind: KindComposeStatus, ComposeID: "Fedora-44-20261010.1", Source: SourcePoll, Location: "https://x"}, time.Now(), "event/7")
 	r.Data = map[string]string{"k": "v"}
 	b := r.encode()
 	for _, field := range []string{`"compose_id":"Fedora-44-20261010.1"`, `"state":"active"`, `"stage":"discover"`, `"gen":`, `"from":"event/7"`} {

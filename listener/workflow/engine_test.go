@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"context"
@@ -11,16 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/composeci/composeci/fedfind"
 )
 
-func TestPipeline(t *testing.T) {
+func TestEngine(t *testing.T) {
 	for _, b := range natsBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			for _, c := range pipelineContract {
+			for _, c := range engineContract {
 				t.Run(c.name, func(t *testing.T) {
 					t.Parallel()
 					c.test(t, b.site(t))
@@ -30,8 +31,8 @@ func TestPipeline(t *testing.T) {
 	}
 }
 
-// pipelineContract is what every NATS backend must do alike.
-var pipelineContract = []struct {
+// engineContract is what every NATS backend must do alike.
+var engineContract = []struct {
 	name string
 	test func(t *testing.T, s natsSite)
 }{
@@ -56,11 +57,54 @@ var pipelineContract = []struct {
 	{"stats and the silence check", testStats},
 	{"hostile compose IDs and bad events are refused", testHostileInput},
 	{"Get, List and keys of every compose ID form", testGetList},
+	{"parts whose connection was closed return; run again, they go on", testConnectionClosed},
+}
+
+// testConnectionClosed closes the engine's NATS connection under its parts:
+// each returns an error (none hangs, none carries on deaf), and run again —
+// as the supervisor does — they work on a fresh connection.
+func testConnectionClosed(t *testing.T, s natsSite) {
+	r := newFakeRunner(nil)
+	p := newEngine(t, testOptions(t, s, r))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	parts := p.Parts()
+	errs := make(chan error, 2*len(parts))
+	runAll := func() {
+		for _, part := range parts {
+			go func() { errs <- part.Run(ctx) }()
+		}
+	}
+	runAll()
+	submit(t, p, statusEvent("Fedora-Rawhide-20261122.n.0", "before"))
+	waitState(t, p, "Fedora-Rawhide-20261122.n.0", StateDone)
+
+	p.bus.Conn().Close()
+	for range parts {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, nats.ErrConnectionClosed) {
+				t.Errorf("a part returned %v, want an error wrapping nats.ErrConnectionClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a part went on after its connection was closed")
+		}
+	}
+	runAll()
+	submit(t, p, statusEvent("Fedora-Rawhide-20261123.n.0", "after")) // Submit connects again too
+	waitState(t, p, "Fedora-Rawhide-20261123.n.0", StateDone)
+	r.wantRuns(t, "Fedora-Rawhide-20261123.n.0", onceEach())
+	cancel()
+	for range parts {
+		if err := <-errs; err != nil {
+			t.Errorf("a part stopped by its context returned %v", err)
+		}
+	}
 }
 
 func testAllStages(t *testing.T, s natsSite) {
 	r := newFakeRunner(nil)
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-Rawhide-20261122.n.0"
 	submit(t, p, statusEvent(id, "m-1"))
 	w := waitState(t, p, id, StateDone)
@@ -87,7 +131,7 @@ func testAllStages(t *testing.T, s natsSite) {
 
 func testDuplicateEvents(t *testing.T, s natsSite) {
 	r := newFakeRunner(nil)
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-44-20261010.1"
 	events := []Event{
 		statusEvent(id, "same"), statusEvent(id, "same"), statusEvent(id, "same"), // one stored
@@ -133,7 +177,7 @@ func testAwaitRetries(t *testing.T, s natsSite) {
 	r := newFakeRunner(map[Stage]step{
 		StageAwaitComplete: steps(notYet(wait), notYet(wait), notYet(wait), advance),
 	})
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-43-updates-testing-20261122.0"
 	submit(t, p, statusEvent(id, ""))
 	waitFor(t, 10*time.Second, "waiting visible", func() error {
@@ -158,7 +202,7 @@ func testAwaitRetries(t *testing.T, s natsSite) {
 func testTransientError(t *testing.T, s natsSite) {
 	boom := errors.New("openQA said 502")
 	r := newFakeRunner(map[Stage]step{StageSchedule: steps(failWith(boom), failWith(boom), advance)})
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-Rawhide-20261122.n.1"
 	submit(t, p, statusEvent(id, ""))
 	w := waitState(t, p, id, StateDone)
@@ -174,7 +218,7 @@ func testErrorBudget(t *testing.T, s natsSite) {
 	r := newFakeRunner(map[Stage]step{StageSchedule: failWith(errors.New("openQA is down"))})
 	o := testOptions(t, s, r)
 	o.MaxStageErrors = 2
-	p := startPipeline(t, o)
+	p := startEngine(t, o)
 	id := "Fedora-Rawhide-20261122.n.2"
 	submit(t, p, statusEvent(id, ""))
 	w := waitState(t, p, id, StateFailed)
@@ -189,7 +233,7 @@ func testPermanentErrorAndRetry(t *testing.T, s natsSite) {
 	r := newFakeRunner(map[Stage]step{
 		StageCheck: steps(failWith(fmt.Errorf("%w: previous compose unreadable", ErrPermanent)), advance),
 	})
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-44-20261010.2"
 	submit(t, p, statusEvent(id, ""))
 	w := waitState(t, p, id, StateFailed)
@@ -217,7 +261,7 @@ func testPermanentErrorAndRetry(t *testing.T, s natsSite) {
 
 func testDoomed(t *testing.T, s natsSite) {
 	r := newFakeRunner(map[Stage]step{StageAwaitComplete: endAs(StateDoomed)})
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-Rawhide-20261122.n.3"
 	submit(t, p, statusEvent(id, ""))
 	w := waitState(t, p, id, StateDoomed)
@@ -241,7 +285,7 @@ func testMisbehavingRunner(t *testing.T, s natsSite) {
 	})
 	o := testOptions(t, s, r)
 	o.StageTimeout = 200 * time.Millisecond
-	p := startPipeline(t, o)
+	p := startEngine(t, o)
 	id := "Fedora-Rawhide-20261122.n.9"
 	submit(t, p, statusEvent(id, ""))
 	w := waitState(t, p, id, StateFailed)
@@ -260,10 +304,8 @@ func testRestart(t *testing.T, s natsSite, hard bool) {
 	r := newFakeRunner(map[Stage]step{StageAwaitResults: steps(blockUntilCancelled(started), advance)})
 	o := testOptions(t, s, r)
 	o.Workers = 1
-	p1 := newPipeline(t, o)
-	if err := p1.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p1 := newEngine(t, o)
+	p1.Start()
 	id := "Fedora-43-updates-testing-20261122.1"
 	submit(t, p1, statusEvent(id, ""))
 	select {
@@ -274,10 +316,10 @@ func testRestart(t *testing.T, s natsSite, hard bool) {
 	if hard {
 		crash(t, p1)
 	} else {
-		stopPipeline(t, p1)
+		stopEngine(t, p1)
 	}
 	o.Logger = testLogger(t)
-	p2 := startPipeline(t, o)
+	p2 := startEngine(t, o)
 	waitState(t, p2, id, StateDone)
 	waitQuiet(t, p2)
 	want := onceEach()
@@ -287,7 +329,7 @@ func testRestart(t *testing.T, s natsSite, hard bool) {
 
 func testStaleTasks(t *testing.T, s natsSite) {
 	r := newFakeRunner(nil)
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-Rawhide-20261122.n.4"
 	submit(t, p, statusEvent(id, ""))
 	waitState(t, p, id, StateDone)
@@ -299,7 +341,7 @@ func testStaleTasks(t *testing.T, s natsSite) {
 	ctx := context.Background()
 	publish := func(stage Stage, data []byte, msgID string) {
 		t.Helper()
-		if _, err := p.bus.js.Publish(ctx, p.names.taskSubject(stage), data, jetstream.WithMsgID(msgID)); err != nil {
+		if _, err := p.sess(t).js().Publish(ctx, p.names.taskSubject(stage), data, jetstream.WithMsgID(msgID)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -328,7 +370,7 @@ func testStaleTasks(t *testing.T, s natsSite) {
 // once the first run's outcome is applied the copy is stale and dropped.
 func testRacingWorkers(t *testing.T, s natsSite) {
 	id := "DP-1.0-20161013.t.4"
-	var p *Pipeline
+	var p *testEngine
 	r := newFakeRunner(map[Stage]step{
 		StageCheck: func(ctx context.Context, w Workflow, n int) (Outcome, error) {
 			if n == 1 {
@@ -338,7 +380,7 @@ func testRacingWorkers(t *testing.T, s natsSite) {
 				}
 				dup, _ := rec.pending()
 				b, _ := json.Marshal(dup)
-				if _, err := p.bus.js.Publish(ctx, p.names.taskSubject(StageCheck), b, jetstream.WithMsgID("duplicate")); err != nil {
+				if _, err := p.sess(t).js().Publish(ctx, p.names.taskSubject(StageCheck), b, jetstream.WithMsgID("duplicate")); err != nil {
 					return Outcome{}, err
 				}
 			}
@@ -347,7 +389,7 @@ func testRacingWorkers(t *testing.T, s natsSite) {
 			return Outcome{Advance: true, Note: fmt.Sprintf("run %d", n)}, nil
 		},
 	})
-	p = startPipeline(t, testOptions(t, s, r))
+	p = startEngine(t, testOptions(t, s, r))
 	submit(t, p, statusEvent(id, ""))
 	w := waitState(t, p, id, StateDone)
 	waitQuiet(t, p)
@@ -373,13 +415,13 @@ func testLastDelivery(t *testing.T, s natsSite) {
 	r := newFakeRunner(nil)
 	o := testOptions(t, s, r)
 	o.Workers, o.MaxDeliver, o.TaskAckWait = 0, 2, time.Second
-	p := startPipeline(t, o)
+	p := startEngine(t, o)
 	id := "Fedora-Rawhide-20261122.n.6"
 	submit(t, p, statusEvent(id, ""))
 	takeTask(t, p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- p.RunWorkers(ctx, 1) }()
+	go func() { done <- p.runWorkers(ctx, 1) }()
 	defer func() { cancel(); <-done }()
 	w := waitState(t, p, id, StateFailed)
 	if !strings.Contains(w.Note, "delivered 2 times") {
@@ -396,7 +438,7 @@ func testExhaustedAdvisory(t *testing.T, s natsSite) {
 	r := newFakeRunner(nil)
 	o := testOptions(t, s, r)
 	o.Workers, o.MaxDeliver, o.TaskAckWait = 0, 2, time.Second
-	p := startPipeline(t, o)
+	p := startEngine(t, o)
 	id := "Fedora-Rawhide-20261122.n.7"
 	submit(t, p, statusEvent(id, ""))
 	takeTask(t, p)
@@ -404,7 +446,7 @@ func testExhaustedAdvisory(t *testing.T, s natsSite) {
 	// Servers before 2.10 notice the exhaustion only when a worker pulls.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- p.RunWorkers(ctx, 1) }()
+	go func() { done <- p.runWorkers(ctx, 1) }()
 	defer func() { cancel(); <-done }()
 	w := waitState(t, p, id, StateFailed)
 	if !strings.Contains(w.Note, "delivered 2 times") {
@@ -421,9 +463,9 @@ func testExhaustedAdvisory(t *testing.T, s natsSite) {
 
 // takeTask takes a task from the workers' consumer, as a worker that is
 // about to die would.
-func takeTask(t *testing.T, p *Pipeline) jetstream.Msg {
+func takeTask(t *testing.T, p *testEngine) jetstream.Msg {
 	t.Helper()
-	cons, err := p.bus.js.Consumer(context.Background(), p.names.tasksStream(), workerConsumer)
+	cons, err := p.sess(t).js().Consumer(context.Background(), p.names.tasksStream(), workerConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +485,7 @@ func testCrashAfterUpdate(t *testing.T, s natsSite, queued bool) {
 	r := newFakeRunner(nil)
 	o := testOptions(t, s, r)
 	o.Workers, o.TaskAckWait = 0, time.Second
-	p := startPipeline(t, o)
+	p := startEngine(t, o)
 	id := "Fedora-ELN-20261122.ci.13"
 	submit(t, p, statusEvent(id, ""))
 	msg := takeTask(t, p)
@@ -469,7 +511,7 @@ func testCrashAfterUpdate(t *testing.T, s natsSite, queued bool) {
 	// The worker is gone; msg is never acked.
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
-	go func() { done <- p.RunWorkers(wctx, 2) }()
+	go func() { done <- p.runWorkers(wctx, 2) }()
 	defer func() { cancel(); <-done }()
 	waitState(t, p, id, StateDone)
 	waitQuiet(t, p)
@@ -478,7 +520,7 @@ func testCrashAfterUpdate(t *testing.T, s natsSite, queued bool) {
 	r.wantRuns(t, id, want)
 	// One task per stage was stored: queueing the next task again was
 	// deduplicated.
-	info, err := p.tasks.Info(ctx)
+	info, err := p.sess(t).tasks.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,11 +536,11 @@ func testDispatcherRedelivery(t *testing.T, s natsSite) {
 	r := newFakeRunner(nil)
 	o := testOptions(t, s, r)
 	o.Dispatch = false
-	p := startPipeline(t, o)
+	p := startEngine(t, o)
 	id := "Fedora-Cloud-44-20261010.n.2"
 	submit(t, p, statusEvent(id, "once"))
 	ctx := context.Background()
-	cons, err := p.bus.js.Consumer(ctx, p.names.eventsStream(), dispatcherConsumer)
+	cons, err := p.sess(t).js().Consumer(ctx, p.names.eventsStream(), dispatcherConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,8 +549,8 @@ func testDispatcherRedelivery(t *testing.T, s natsSite) {
 		t.Fatal(err)
 	}
 	meta, _ := msg.Metadata()
-	rec := newRecord(statusEvent(id, "once"), time.Now(), fmt.Sprintf("event/%d", meta.Sequence.Stream), 50)
-	if _, err := p.kv.Create(ctx, encodeToken(id), rec.encode()); err != nil {
+	rec := p.policy.newRecord(statusEvent(id, "once"), time.Now(), fmt.Sprintf("event/%d", meta.Sequence.Stream))
+	if _, err := p.sess(t).kv.Create(ctx, encodeToken(id), rec.encode()); err != nil {
 		t.Fatal(err)
 	}
 	if err := msg.Nak(); err != nil {
@@ -516,7 +558,7 @@ func testDispatcherRedelivery(t *testing.T, s natsSite) {
 	}
 	dctx, cancel := context.WithCancel(ctx)
 	done := make(chan error)
-	go func() { done <- p.RunDispatcher(dctx) }()
+	go func() { done <- p.runDispatcher(dctx) }()
 	defer func() { cancel(); <-done }()
 	w := waitState(t, p, id, StateDone)
 	waitQuiet(t, p)
@@ -528,7 +570,7 @@ func testDispatcherRedelivery(t *testing.T, s natsSite) {
 
 func testHurry(t *testing.T, s natsSite) {
 	r := newFakeRunner(map[Stage]step{StageAwaitResults: steps(notYet(time.Hour), advance)})
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	id := "Fedora-44-20261010.3"
 	submit(t, p, statusEvent(id, ""))
 	waitFor(t, 10*time.Second, "await-results waiting", func() error {
@@ -556,7 +598,7 @@ func testHurry(t *testing.T, s natsSite) {
 
 func testStats(t *testing.T, s natsSite) {
 	r := newFakeRunner(map[Stage]step{StageAwaitComplete: notYet(time.Hour)})
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	ctx := context.Background()
 	st, err := p.Stats(ctx)
 	if err != nil {
@@ -596,7 +638,7 @@ func testStats(t *testing.T, s natsSite) {
 }
 
 func testHostileInput(t *testing.T, s natsSite) {
-	p := startPipeline(t, testOptions(t, s, newFakeRunner(nil)))
+	p := startEngine(t, testOptions(t, s, newFakeRunner(nil)))
 	ctx := context.Background()
 	for _, id := range []string{
 		"", "../../etc/passwd", "Fedora-Rawhide-20261122.n.0/../x", "Fedora-Rawhide-20261122.n.0.>",
@@ -626,7 +668,7 @@ func testHostileInput(t *testing.T, s natsSite) {
 	if err := p.Submit(ctx, bad); !errors.Is(err, fedfind.ErrInvalidInput) {
 		t.Errorf("unknown source: %v", err)
 	}
-	info, err := p.events.Info(ctx)
+	info, err := p.sess(t).events.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -637,7 +679,7 @@ func testHostileInput(t *testing.T, s natsSite) {
 
 func testGetList(t *testing.T, s natsSite) {
 	r := newFakeRunner(nil)
-	p := startPipeline(t, testOptions(t, s, r))
+	p := startEngine(t, testOptions(t, s, r))
 	ctx := context.Background()
 	if _, err := p.Get(ctx, "Fedora-Rawhide-20261122.n.0"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get before any event: %v", err)
@@ -665,7 +707,7 @@ func testGetList(t *testing.T, s natsSite) {
 	if !slices.Equal(got, want) {
 		t.Errorf("List = %v, want %v", got, want)
 	}
-	keys, err := p.kv.Keys(ctx)
+	keys, err := p.sess(t).kv.Keys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -704,36 +746,44 @@ func TestListenAndRemoteWorkers(t *testing.T) {
 	r := newFakeRunner(nil)
 	o := testOptions(t, natsSite{bus: BusOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0"}}, nil)
 	o.Workers = 0
-	listen := startPipeline(t, o)
+	listen := startEngine(t, o)
 	url := listen.Bus().ClientURL()
 	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
 		t.Fatalf("ClientURL = %q", url)
 	}
 	o = testOptions(t, natsSite{bus: BusOptions{URL: url}}, r)
 	o.Dispatch = false
-	startPipeline(t, o)
+	startEngine(t, o)
 	id := "Fedora-Rawhide-20261122.n.0"
 	submit(t, listen, statusEvent(id, ""))
 	waitState(t, listen, id, StateDone)
 	r.wantRuns(t, id, onceEach())
 }
 
-// TestConnectFailure: an unreachable external server is an error, soon.
+// TestConnectFailure: an unreachable external server is an error, soon;
+// so are options that cannot work.
 func TestConnectFailure(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := New(ctx, Options{Bus: BusOptions{URL: "nats://127.0.0.1:1", ConnectTimeout: 500 * time.Millisecond}})
+	_, err := New(ctx, Options{Stages: Stages(), Bus: BusOptions{URL: "nats://127.0.0.1:1", ConnectTimeout: 500 * time.Millisecond}})
 	if err == nil {
 		t.Fatal("connected to nothing")
 	}
-	if _, err := New(ctx, Options{}); err == nil || !strings.Contains(err.Error(), "no data directory") {
+	if _, err := New(ctx, Options{Stages: Stages()}); err == nil || !strings.Contains(err.Error(), "no data directory") {
 		t.Errorf("embedded without data dir: %v", err)
 	}
-	if _, err := New(ctx, Options{Prefix: "a.b", Bus: BusOptions{DataDir: t.TempDir()}}); err == nil {
-		t.Error("a prefix with a dot was accepted")
-	}
-	if _, err := New(ctx, Options{Workers: 1, Bus: BusOptions{DataDir: t.TempDir()}}); err == nil {
-		t.Error("workers without a runner were accepted")
+	for name, o := range map[string]Options{
+		"a prefix with a dot":        {Prefix: "a.b", Stages: Stages()},
+		"workers without a runner":   {Workers: 1, Stages: Stages()},
+		"no stages":                  {},
+		"a stage named twice":        {Stages: []Stage{"a", "b", "a"}},
+		"a stage with a dot":         {Stages: []Stage{"a.b"}},
+		"a hurry stage not in order": {Stages: []Stage{"a"}, HurryStage: "b"},
+	} {
+		o.Bus = BusOptions{DataDir: t.TempDir()}
+		if _, err := New(ctx, o); err == nil {
+			t.Errorf("%s was accepted", name)
+		}
 	}
 }

@@ -1,9 +1,10 @@
-package listener
-
-// The Fedora Messaging consumer: AMQP 0-9-1 with github.com/rabbitmq/amqp091-go
-// (reference/interfaces.md, section (f)). It turns Pungi's
-// compose.status.change and openQA's job.done messages into Events and hands
-// them to a Sink, acknowledging a message only once Submit has stored it.
+// Package fedmsg is composeci's Fedora Messaging consumer: AMQP 0-9-1 with
+// github.com/rabbitmq/amqp091-go (see docs/architecture.md, "Fedora
+// Messaging"). It turns Pungi's compose.status.change and openQA's job.done
+// messages into events (package listener/event) and hands them to a Sink,
+// acknowledging a message only once Submit has stored it. config.go holds
+// the configuration, consumer.go the session loop, decode.go the decoding of
+// a message, as pure code.
 //
 // Delivery outcomes, by case:
 //
@@ -28,151 +29,39 @@ package listener
 // The library's own automatic recovery (amqp091.Config.Recovery) stays off:
 // with it a Channel object is reopened in place after a reconnect, so a
 // Delivery from before the reconnect could ack its old delivery tag on the
-// new channel (the DESIGN.md trap). Here every connection is a session with its own Channel
-// and a generation number; a delivery is settled only on the channel it came
-// from and only while that session is current and open. A delivery left
+// new channel (a trap of the library). Here every connection is a session
+// with its own Channel and a generation number; a delivery is settled only on
+// the channel it came from and only while that session is current and open. A delivery left
 // unsettled when its channel dies is redelivered by the broker. Each dial
 // also builds a fresh amqp091.Config: v1.13–v1.14 zeroed caller-owned SASL
 // credentials after a handshake, so a reused Config failed to reconnect
 // (go.mod requires v1.16.0, which fixed it).
+package fedmsg
 
 import (
 	"context"
-	crand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
-	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/internal/backoff"
+	"github.com/composeci/composeci/listener/event"
 )
 
-// The Fedora Messaging topics (AMQP routing keys) composeci handles, with the
-// production prefix. Routing keys are matched on their suffix after the
-// prefix, so the staging prefix (org.fedoraproject.stg.) works too.
-const (
-	TopicComposeStatusChange = "org.fedoraproject.prod.pungi.compose.status.change"
-	TopicOpenQAJobDone       = "org.fedoraproject.prod.openqa.job.done"
-)
-
-// Fedora's public broker (reference (f)): read-only, TLS with a public
-// client certificate and SASL EXTERNAL.
-const (
-	FedoraPublicBrokerURL = "amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub"
-	fedoraMessagingDir    = "/etc/fedora-messaging/"
-)
-
-// AMQPConfig configures a Consumer. The CLI fills it from flags and TOML,
-// starting from DefaultAMQPConfig. In NewConsumer an empty string, a zero
-// number or a nil slice takes the default named on its field; the three
-// queue flags are taken as given, so start from DefaultAMQPConfig to get
-// fedora-messaging's defaults for them.
-type AMQPConfig struct {
-	// URL of the broker, amqps://… or amqp://…; user, password and vhost
-	// (URL-encoded, "%2F" for "/") are part of it. Required.
-	URL string
-	// CACert, Cert and Key are PEM files for TLS, used only with amqps://
-	// URLs. CACert empty means the system's roots. With Cert (and Key) the
-	// client authenticates with SASL EXTERNAL (the certificate's CN), as
-	// Fedora's public broker requires.
-	CACert, Cert, Key string
-	// Exchange to bind the queue to; default "amq.topic". It is not
-	// declared: it must exist.
-	Exchange string
-	// Queue name; default a fresh random UUID per Consumer (the public vhost
-	// refuses names that are not UUIDs). The name is kept across
-	// reconnects, so a durable queue is re-attached. Set a fixed UUID to
-	// re-attach a durable queue after a restart of the process too.
-	Queue string
-	// Durable, AutoDelete and Exclusive are the queue's flags; the defaults
-	// are fedora-messaging's (false, true, true), which lose every message
-	// sent while disconnected. A durable, non-auto-delete, non-exclusive
-	// queue keeps messages across a reconnect; on Fedora's public broker
-	// such a queue is deleted after about one hour without a consumer, so
-	// it bridges about 1 h of downtime (and holds at most about 50 MB).
-	// Re-declaring an existing queue with other flags fails (406
-	// PRECONDITION_FAILED inequivalent arg).
-	Durable, AutoDelete, Exclusive bool
-	// PassiveDeclare only checks that the queue exists (as fedora-messaging's
-	// passive_declares); it needs a fixed Queue.
-	PassiveDeclare bool
-	// Bindings are the routing keys bound; default TopicComposeStatusChange
-	// and TopicOpenQAJobDone. "*" and "#" wildcards work.
-	Bindings []string
-	// Prefetch is the channel's QoS prefetch count; default 25.
-	Prefetch int
-	// App, AppURL and AppContactsEmail are announced in the connection's
-	// client_properties (app, app_url, app_contacts_email), as Fedora asks
-	// of consumers; defaults "composeci" and the project's URL.
-	App, AppURL, AppContactsEmail string
-	// Streams are the release stream kinds (fedfind.StreamKind names:
-	// rawhide, branched, eln, …, "other") whose composes become events;
-	// default every Fedora stream, that is all but "other".
-	Streams []string
-	// Heartbeat interval; default the library's (10 s). A heartbeat in the
-	// URL wins.
-	Heartbeat time.Duration
-	// DialTimeout bounds the TCP, TLS and AMQP handshakes; default 30 s.
-	DialTimeout time.Duration
-	// SubmitTimeout bounds one Sink.Submit; default 1 min.
-	SubmitTimeout time.Duration
-	// ReconnectDelay is the first wait after a connection or channel is
-	// lost; it doubles per failed attempt up to ReconnectMaxDelay, with
-	// jitter (each wait is uniform in [d/2, d]). Defaults 1 s and 1 min.
-	ReconnectDelay, ReconnectMaxDelay time.Duration
-	// NackDelay is the pause after a Submit failure; it doubles per
-	// consecutive failure up to NackMaxDelay. Defaults 1 s and 30 s.
-	NackDelay, NackMaxDelay time.Duration
-	// StallTimeout, when positive, makes the consumer reconnect when it has
-	// been connected for that long without a single delivery (a silent
-	// stall, fedora-messaging #208). Zero (the default) leaves stall
-	// detection to the caller (Idle, LastMessage).
-	StallTimeout time.Duration
-}
-
-// DefaultAMQPConfig returns the configuration of a consumer of Fedora's
-// public broker, with fedora-messaging's queue defaults and the certificate
-// files where the fedora-messaging package installs them.
-func DefaultAMQPConfig() AMQPConfig {
-	return AMQPConfig{
-		URL:               FedoraPublicBrokerURL,
-		CACert:            fedoraMessagingDir + "cacert.pem",
-		Cert:              fedoraMessagingDir + "fedora-cert.pem",
-		Key:               fedoraMessagingDir + "fedora-key.pem",
-		Exchange:          "amq.topic",
-		Durable:           false,
-		AutoDelete:        true,
-		Exclusive:         true,
-		Bindings:          []string{TopicComposeStatusChange, TopicOpenQAJobDone},
-		Prefetch:          25,
-		App:               "composeci",
-		AppURL:            "https://github.com/composeci/composeci",
-		DialTimeout:       30 * time.Second,
-		SubmitTimeout:     time.Minute,
-		ReconnectDelay:    time.Second,
-		ReconnectMaxDelay: time.Minute,
-		NackDelay:         time.Second,
-		NackMaxDelay:      30 * time.Second,
-	}
-}
-
-// ConsumerStats is a snapshot of a Consumer's health and counters, for
+// Stats is a snapshot of a Consumer's health and counters, for
 // health endpoints and metrics. Counters only grow.
-type ConsumerStats struct {
+type Stats struct {
 	Connected bool   `json:"connected"`
 	Queue     string `json:"queue"`
 	// ConnectedAt is when the current connection started consuming.
@@ -205,7 +94,7 @@ type ConsumerStats struct {
 // Consumer consumes Fedora Messaging messages and submits them as Events.
 // Its methods are safe for concurrent use; Run runs once at a time.
 type Consumer struct {
-	cfg     AMQPConfig
+	cfg     Config
 	log     *slog.Logger
 	tls     *tls.Config // nil unless the URL is amqps
 	sasl    bool        // authenticate with SASL EXTERNAL
@@ -213,7 +102,7 @@ type Consumer struct {
 	urlLog  string // the URL without its password
 
 	running  atomic.Bool
-	cur      atomic.Pointer[amqpSession]
+	cur      atomic.Pointer[session]
 	gen      atomic.Uint64
 	sessions atomic.Uint64
 	lastMsg  atomic.Int64 // unix nanoseconds
@@ -228,11 +117,11 @@ type Consumer struct {
 
 // NewConsumer checks cfg, fills in its defaults and loads the TLS files. It
 // does no network I/O; Run connects. A nil log discards logs.
-func NewConsumer(cfg AMQPConfig, log *slog.Logger) (*Consumer, error) {
+func NewConsumer(cfg Config, log *slog.Logger) (*Consumer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	def := DefaultAMQPConfig()
+	def := DefaultConfig()
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("%w: AMQP URL missing", fedfind.ErrInvalidInput)
 	}
@@ -240,16 +129,16 @@ func NewConsumer(cfg AMQPConfig, log *slog.Logger) (*Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: AMQP URL: %w", fedfind.ErrInvalidInput, err)
 	}
-	amqpDefault(&cfg.Exchange, def.Exchange)
-	amqpDefault(&cfg.App, def.App)
-	amqpDefault(&cfg.AppURL, def.AppURL)
-	amqpDefault(&cfg.Prefetch, def.Prefetch)
-	amqpDefault(&cfg.DialTimeout, def.DialTimeout)
-	amqpDefault(&cfg.SubmitTimeout, def.SubmitTimeout)
-	amqpDefault(&cfg.ReconnectDelay, def.ReconnectDelay)
-	amqpDefault(&cfg.ReconnectMaxDelay, def.ReconnectMaxDelay)
-	amqpDefault(&cfg.NackDelay, def.NackDelay)
-	amqpDefault(&cfg.NackMaxDelay, def.NackMaxDelay)
+	setDefault(&cfg.Exchange, def.Exchange)
+	setDefault(&cfg.App, def.App)
+	setDefault(&cfg.AppURL, def.AppURL)
+	setDefault(&cfg.Prefetch, def.Prefetch)
+	setDefault(&cfg.DialTimeout, def.DialTimeout)
+	setDefault(&cfg.SubmitTimeout, def.SubmitTimeout)
+	setDefault(&cfg.ReconnectDelay, def.ReconnectDelay)
+	setDefault(&cfg.ReconnectMaxDelay, def.ReconnectMaxDelay)
+	setDefault(&cfg.NackDelay, def.NackDelay)
+	setDefault(&cfg.NackMaxDelay, def.NackMaxDelay)
 	cfg.ReconnectMaxDelay = max(cfg.ReconnectMaxDelay, cfg.ReconnectDelay)
 	cfg.NackMaxDelay = max(cfg.NackMaxDelay, cfg.NackDelay)
 	if cfg.Bindings == nil {
@@ -266,7 +155,7 @@ func NewConsumer(cfg AMQPConfig, log *slog.Logger) (*Consumer, error) {
 		if cfg.PassiveDeclare {
 			return nil, fmt.Errorf("%w: a passive queue declaration needs a fixed queue name", fedfind.ErrInvalidInput)
 		}
-		cfg.Queue = amqpNewUUID()
+		cfg.Queue = newUUID()
 	}
 	c := &Consumer{cfg: cfg, log: log, streams: map[fedfind.StreamKind]bool{}}
 	if len(cfg.Streams) == 0 {
@@ -288,47 +177,12 @@ func NewConsumer(cfg AMQPConfig, log *slog.Logger) (*Consumer, error) {
 		c.urlLog = u.Redacted()
 	}
 	if uri.Scheme == "amqps" {
-		if c.tls, err = amqpTLS(cfg); err != nil {
+		if c.tls, err = tlsConfig(cfg); err != nil {
 			return nil, err
 		}
 		c.sasl = cfg.Cert != ""
 	}
 	return c, nil
-}
-
-func amqpDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
-}
-
-// amqpTLS builds the TLS configuration: TLS 1.2 or newer, the CA file as
-// roots, the client certificate when one is given. The server name is
-// filled in from the URL by the library.
-func amqpTLS(cfg AMQPConfig) (*tls.Config, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CACert != "" {
-		pem, err := os.ReadFile(cfg.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("%w: AMQP CA certificate: %w", fedfind.ErrInvalidInput, err)
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: AMQP CA certificate %s holds no PEM certificate", fedfind.ErrInvalidInput, cfg.CACert)
-		}
-	}
-	switch {
-	case cfg.Cert != "" && cfg.Key != "":
-		cert, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
-		if err != nil {
-			return nil, fmt.Errorf("%w: AMQP client certificate: %w", fedfind.ErrInvalidInput, err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	case cfg.Cert != "" || cfg.Key != "":
-		return nil, fmt.Errorf("%w: AMQP client certificate and key go together (cert %q, key %q)", fedfind.ErrInvalidInput, cfg.Cert, cfg.Key)
-	}
-	return t, nil
 }
 
 // Queue returns the queue's name (the fresh UUID when none was configured).
@@ -345,7 +199,7 @@ func (c *Consumer) Connected() bool {
 // has). Every delivery counts, even one that is dropped: it shows the bus is
 // alive.
 func (c *Consumer) LastMessage() time.Time {
-	return amqpTime(c.lastMsg.Load())
+	return unixTime(c.lastMsg.Load())
 }
 
 // Idle returns how long the consumer has gone without a delivery: since the
@@ -353,11 +207,11 @@ func (c *Consumer) LastMessage() time.Time {
 // it has ever connected. A consumer that is Connected but Idle for much
 // longer than the bus's usual quiet (openQA alone sends job.done messages
 // every few minutes) has silently stalled and should be restarted; see also
-// AMQPConfig.StallTimeout.
+// Config.StallTimeout.
 func (c *Consumer) Idle() time.Duration {
 	t := c.LastMessage()
 	if t.IsZero() {
-		t = amqpTime(c.first.Load())
+		t = unixTime(c.first.Load())
 	}
 	if t.IsZero() {
 		return 0
@@ -366,8 +220,8 @@ func (c *Consumer) Idle() time.Duration {
 }
 
 // Stats returns a snapshot of the consumer's state and counters.
-func (c *Consumer) Stats() ConsumerStats {
-	st := ConsumerStats{
+func (c *Consumer) Stats() Stats {
+	st := Stats{
 		Connected:       c.Connected(),
 		Queue:           c.cfg.Queue,
 		LastMessage:     c.LastMessage(),
@@ -392,15 +246,15 @@ func (c *Consumer) Stats() ConsumerStats {
 	return st
 }
 
-func amqpTime(ns int64) time.Time {
+func unixTime(ns int64) time.Time {
 	if ns == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
 }
 
-// errAMQPStall ends a session that received nothing for StallTimeout.
-var errAMQPStall = errors.New("no message for too long (silent stall)")
+// errStall ends a session that received nothing for StallTimeout.
+var errStall = errors.New("no message for too long (silent stall)")
 
 // Run consumes until ctx is cancelled, then cancels the consumer, closes the
 // channel and the connection and returns nil. A lost connection or channel
@@ -409,7 +263,7 @@ var errAMQPStall = errors.New("no message for too long (silent stall)")
 // cure (refused credentials or vhost, a missing exchange or queue, a queue
 // declared with other flags, an untrusted certificate), Run returns that
 // error, so a misconfiguration shows at start.
-func (c *Consumer) Run(ctx context.Context, sink Sink) error {
+func (c *Consumer) Run(ctx context.Context, sink event.Sink) error {
 	if sink == nil {
 		return errors.New("listener: AMQP consumer: nil sink")
 	}
@@ -421,22 +275,22 @@ func (c *Consumer) Run(ctx context.Context, sink Sink) error {
 		"durable", c.cfg.Durable, "auto_delete", c.cfg.AutoDelete, "exclusive", c.cfg.Exclusive, "bindings", c.cfg.Bindings)
 	failures := 0
 	for {
-		healthy, err := c.session(ctx, sink)
+		healthy, err := c.runSession(ctx, sink)
 		if ctx.Err() != nil {
 			c.log.Info("fedora messaging: stopped", "queue", c.cfg.Queue)
 			return nil
 		}
 		c.setErr(err)
-		if c.sessions.Load() == 0 && amqpPermanent(err) {
+		if c.sessions.Load() == 0 && permanentError(err) {
 			return fmt.Errorf("listener: fedora messaging %s: %w", c.urlLog, err)
 		}
 		if healthy {
 			failures = 0
 		}
-		delay := amqpBackoff(c.cfg.ReconnectDelay, c.cfg.ReconnectMaxDelay, failures)
+		delay := backoff.Policy{Base: c.cfg.ReconnectDelay, Max: c.cfg.ReconnectMaxDelay, Jitter: true}.Delay(failures)
 		failures++
 		level := slog.LevelWarn
-		if errors.Is(err, errAMQPStall) {
+		if errors.Is(err, errStall) {
 			level = slog.LevelInfo
 		}
 		c.log.Log(ctx, level, "fedora messaging: disconnected; reconnecting", "err", err, "in", delay.Round(time.Millisecond))
@@ -460,10 +314,10 @@ func (c *Consumer) setErr(err error) {
 	c.mu.Unlock()
 }
 
-// amqpPermanent reports whether a connection error will not go away by
+// permanentError reports whether a connection error will not go away by
 // retrying: refused access, a missing or inequivalent queue or exchange, an
 // untrusted certificate.
-func amqpPermanent(err error) bool {
+func permanentError(err error) bool {
 	var ae *amqp.Error
 	if errors.As(err, &ae) {
 		switch ae.Code {
@@ -477,23 +331,9 @@ func amqpPermanent(err error) bool {
 	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
-// amqpBackoff is the wait before retry n (from 0): base·2ⁿ capped at max,
-// then uniformly jittered into [d/2, d].
-func amqpBackoff(base, maxDelay time.Duration, n int) time.Duration {
-	d := base
-	for i := 0; i < n && d < maxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, maxDelay)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// amqpSession is one connection with its channel and consumer. Deliveries
+// session is one connection with its channel and consumer. Deliveries
 // are settled only through the session they arrived on.
-type amqpSession struct {
+type session struct {
 	gen       uint64
 	conn      *amqp.Connection
 	ch        *amqp.Channel
@@ -502,21 +342,21 @@ type amqpSession struct {
 	consuming atomic.Bool
 }
 
-// amqpCloseTimeout bounds the consumer cancel and the channel and connection
+// closeTimeout bounds the consumer cancel and the channel and connection
 // close at the end of a session.
-const amqpCloseTimeout = 5 * time.Second
+const closeTimeout = 5 * time.Second
 
 // session connects, declares, binds and consumes until the connection or
 // channel is lost, the broker cancels the consumer, a stall is detected or
 // ctx is cancelled. healthy reports whether the session did real work (a
 // delivery, or consuming for ReconnectMaxDelay), which resets the backoff.
-func (c *Consumer) session(ctx context.Context, sink Sink) (healthy bool, err error) {
+func (c *Consumer) runSession(ctx context.Context, sink event.Sink) (healthy bool, err error) {
 	conn, err := c.dial(ctx)
 	if err != nil {
 		c.connectFailures.Add(1)
 		return false, fmt.Errorf("connect: %w", err)
 	}
-	s := &amqpSession{gen: c.gen.Add(1), conn: conn}
+	s := &session{gen: c.gen.Add(1), conn: conn}
 	defer s.close()
 	defer func() {
 		// A long session was healthy even without a delivery.
@@ -609,7 +449,7 @@ func (c *Consumer) session(ctx context.Context, sink Sink) (healthy bool, err er
 				nackStreak = 0
 				continue
 			}
-			if err := pause(amqpBackoff(c.cfg.NackDelay, c.cfg.NackMaxDelay, nackStreak)); err != nil {
+			if err := pause(backoff.Policy{Base: c.cfg.NackDelay, Max: c.cfg.NackMaxDelay, Jitter: true}.Delay(nackStreak)); err != nil {
 				return healthy, err
 			}
 			nackStreak++
@@ -618,7 +458,7 @@ func (c *Consumer) session(ctx context.Context, sink Sink) (healthy bool, err er
 			if idle := time.Since(time.Unix(0, last)); idle >= c.cfg.StallTimeout {
 				c.stalls.Add(1)
 				c.log.Warn("fedora messaging: connected but no message; reconnecting", "idle", idle.Round(time.Second), "stall_timeout", c.cfg.StallTimeout)
-				return healthy, errAMQPStall
+				return healthy, errStall
 			}
 		}
 	}
@@ -688,7 +528,7 @@ func (c *Consumer) dial(ctx context.Context) (*amqp.Connection, error) {
 
 // setup sets QoS, declares the queue, binds it and starts consuming with
 // manual acknowledgements.
-func (c *Consumer) setup(s *amqpSession) (<-chan amqp.Delivery, error) {
+func (c *Consumer) setup(s *session) (<-chan amqp.Delivery, error) {
 	if err := s.ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
 		return nil, fmt.Errorf("set prefetch %d: %w", c.cfg.Prefetch, err)
 	}
@@ -704,7 +544,7 @@ func (c *Consumer) setup(s *amqpSession) (<-chan amqp.Delivery, error) {
 			return nil, fmt.Errorf("bind queue %s to %s with %q: %w", c.cfg.Queue, c.cfg.Exchange, key, err)
 		}
 	}
-	s.tag = c.cfg.App + "-" + amqpNewUUID()
+	s.tag = c.cfg.App + "-" + newUUID()
 	deliveries, err := s.ch.Consume(c.cfg.Queue, s.tag, false, false, false, false, nil)
 	if err != nil {
 		s.tag = ""
@@ -714,9 +554,9 @@ func (c *Consumer) setup(s *amqpSession) (<-chan amqp.Delivery, error) {
 }
 
 // close cancels the consumer and closes the channel and the connection,
-// each bounded by amqpCloseTimeout. Unsettled deliveries go back to the
+// each bounded by closeTimeout. Unsettled deliveries go back to the
 // queue when the channel closes.
-func (s *amqpSession) close() {
+func (s *session) close() {
 	s.consuming.Store(false)
 	done := make(chan struct{})
 	go func() {
@@ -729,19 +569,19 @@ func (s *amqpSession) close() {
 		}
 		_ = s.ch.Close()
 	}()
-	t := time.NewTimer(amqpCloseTimeout)
+	t := time.NewTimer(closeTimeout)
 	defer t.Stop()
 	select {
 	case <-done:
 	case <-t.C:
 	}
-	_ = s.conn.CloseDeadline(time.Now().Add(amqpCloseTimeout))
+	_ = s.conn.CloseDeadline(time.Now().Add(closeTimeout))
 	<-done // the connection's shutdown ends any call still waiting
 }
 
 // handle decodes one delivery, submits its event and settles it. It reports
 // whether the message was requeued after a failed Submit.
-func (c *Consumer) handle(ctx context.Context, s *amqpSession, sink Sink, d amqp.Delivery) (requeued bool) {
+func (c *Consumer) handle(ctx context.Context, s *session, sink event.Sink, d amqp.Delivery) (requeued bool) {
 	now := time.Now()
 	c.received.Add(1)
 	c.lastMsg.Store(now.UnixNano())
@@ -749,18 +589,18 @@ func (c *Consumer) handle(ctx context.Context, s *amqpSession, sink Sink, d amqp
 		c.redelivered.Add(1)
 	}
 	log := c.log.With("topic", d.RoutingKey, "message_id", d.MessageId, "delivery_tag", d.DeliveryTag, "redelivered", d.Redelivered)
-	ev, err := amqpDecode(d, now, c.streams)
+	ev, err := decode(d, now, c.streams)
 	switch {
-	case errors.Is(err, errAMQPIrrelevant):
+	case errors.Is(err, errIrrelevant):
 		c.dropped.Add(1)
 		log.Debug("fedora messaging: message ignored", "reason", err)
-		c.settle(s, d, log, amqpAck)
+		c.settle(s, d, log, settleAck)
 		return false
 	case err != nil:
 		c.dropped.Add(1)
 		c.invalid.Add(1)
 		log.Warn("fedora messaging: invalid message dropped", "err", err)
-		c.settle(s, d, log, amqpReject)
+		c.settle(s, d, log, settleReject)
 		return false
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.SubmitTimeout)
@@ -770,7 +610,7 @@ func (c *Consumer) handle(ctx context.Context, s *amqpSession, sink Sink, d amqp
 	case err == nil:
 		c.submitted.Add(1)
 		log.Debug("fedora messaging: event submitted", "kind", ev.Kind, "compose", ev.ComposeID, "status", ev.Status)
-		c.settle(s, d, log, amqpAck)
+		c.settle(s, d, log, settleAck)
 		return false
 	case ctx.Err() != nil:
 		// Shutting down: leave it; the channel's close requeues it.
@@ -779,29 +619,29 @@ func (c *Consumer) handle(ctx context.Context, s *amqpSession, sink Sink, d amqp
 		c.dropped.Add(1)
 		c.invalid.Add(1)
 		log.Warn("fedora messaging: event refused by the pipeline; dropped", "compose", ev.ComposeID, "err", err)
-		c.settle(s, d, log, amqpReject)
+		c.settle(s, d, log, settleReject)
 		return false
 	default:
 		c.requeued.Add(1)
 		log.Warn("fedora messaging: submit failed; message requeued", "compose", ev.ComposeID, "err", err)
-		c.settle(s, d, log, amqpRequeue)
+		c.settle(s, d, log, settleRequeue)
 		return true
 	}
 }
 
-type amqpSettlement int
+type settlement int
 
 const (
-	amqpAck     amqpSettlement = iota
-	amqpReject                 // nack without requeue
-	amqpRequeue                // nack with requeue
+	settleAck     settlement = iota
+	settleReject             // nack without requeue
+	settleRequeue            // nack with requeue
 )
 
 // settle acks or nacks d on the channel it arrived on, and only while that
 // channel's session is the current one and open: a delivery tag means
 // nothing on another channel (acking it there would ack some other message,
 // or close the channel with PRECONDITION_FAILED unknown delivery tag).
-func (c *Consumer) settle(s *amqpSession, d amqp.Delivery, log *slog.Logger, how amqpSettlement) {
+func (c *Consumer) settle(s *session, d amqp.Delivery, log *slog.Logger, how settlement) {
 	if c.gen.Load() != s.gen || s.ch.IsClosed() || s.conn.IsClosed() || d.Acknowledger != s.ch {
 		c.unsettled.Add(1)
 		log.Info("fedora messaging: delivery's channel is gone; the broker will redeliver it")
@@ -809,209 +649,15 @@ func (c *Consumer) settle(s *amqpSession, d amqp.Delivery, log *slog.Logger, how
 	}
 	var err error
 	switch how {
-	case amqpAck:
+	case settleAck:
 		err = d.Ack(false)
-	case amqpReject:
+	case settleReject:
 		err = d.Nack(false, false)
-	case amqpRequeue:
+	case settleRequeue:
 		err = d.Nack(false, true)
 	}
 	if err != nil {
 		c.unsettled.Add(1)
 		log.Warn("fedora messaging: could not settle delivery; the broker will redeliver it", "err", err)
 	}
-}
-
-// errAMQPIrrelevant marks a valid message that is not for composeci.
-var errAMQPIrrelevant = errors.New("not for composeci")
-
-// Topic suffixes (after org.fedoraproject.prod. or another prefix).
-const (
-	amqpSuffixComposeStatus = "pungi.compose.status.change"
-	amqpSuffixJobDone       = "openqa.job.done"
-)
-
-func amqpTopicIs(key, suffix string) bool {
-	return key == suffix || strings.HasSuffix(key, "."+suffix)
-}
-
-// amqpStatusPattern bounds a Pungi STATUS word: the five known ones, and
-// the nonstandard ones Pungi allows, are upper-case words.
-var amqpStatusPattern = regexp.MustCompile(`^[A-Z][A-Z_]{0,31}$`)
-
-// amqpDecode maps a delivery to an Event. It returns an error wrapping
-// errAMQPIrrelevant for a valid message that is not for composeci, and
-// another error for an invalid one.
-func amqpDecode(d amqp.Delivery, now time.Time, streams map[fedfind.StreamKind]bool) (Event, error) {
-	var kind string
-	switch {
-	case amqpTopicIs(d.RoutingKey, amqpSuffixComposeStatus):
-		kind = KindComposeStatus
-	case amqpTopicIs(d.RoutingKey, amqpSuffixJobDone):
-		kind = KindOpenQAJobDone
-	default:
-		return Event{}, fmt.Errorf("%w: topic %q", errAMQPIrrelevant, d.RoutingKey)
-	}
-	body, err := amqpBody(d)
-	if err != nil {
-		return Event{}, err
-	}
-	ev := Event{Kind: kind, Source: SourceAMQP, MessageID: d.MessageId, Topic: d.RoutingKey, At: amqpSentAt(d, now)}
-	switch kind {
-	case KindComposeStatus:
-		if ev.ComposeID, err = amqpField(body, "compose_id", true); err != nil {
-			return Event{}, err
-		}
-		if ev.Status, err = amqpField(body, "status", true); err != nil {
-			return Event{}, err
-		}
-		if !amqpStatusPattern.MatchString(ev.Status) {
-			return Event{}, fmt.Errorf("status %q is not a Pungi STATUS", ev.Status)
-		}
-		if ev.Location, err = amqpField(body, "location", false); err != nil {
-			return Event{}, err
-		}
-		if ev.Location != "" {
-			if err := amqpCheckLocation(ev.Location); err != nil {
-				return Event{}, err
-			}
-		}
-		// A compose_id that does not validate below makes the message
-		// invalid: Pungi sends only compose IDs in this field.
-	case KindOpenQAJobDone:
-		build, err := amqpField(body, "BUILD", true)
-		if err != nil {
-			return Event{}, err
-		}
-		if !amqpComposeBuild(build) {
-			return Event{}, fmt.Errorf("%w: BUILD %q is not a compose", errAMQPIrrelevant, build)
-		}
-		ev.ComposeID = build
-	}
-	if err := ev.Validate(); err != nil {
-		return Event{}, err
-	}
-	// Validate has parsed the ID; parse again for its stream.
-	id, _ := fedfind.ParseComposeID(ev.ComposeID)
-	if st := fedfind.StreamOf(id); !streams[st.Kind] {
-		return Event{}, fmt.Errorf("%w: compose %s is of stream %q, not followed", errAMQPIrrelevant, ev.ComposeID, st.Kind)
-	}
-	return ev, nil
-}
-
-// amqpBody decodes the body: a UTF-8 JSON object (content_encoding utf-8,
-// or none, which fedora-messaging also reads as UTF-8).
-func amqpBody(d amqp.Delivery) (map[string]json.RawMessage, error) {
-	switch strings.ToLower(d.ContentEncoding) {
-	case "", "utf-8", "utf8":
-	default:
-		return nil, fmt.Errorf("content encoding %q is not utf-8", d.ContentEncoding)
-	}
-	if !utf8.Valid(d.Body) {
-		return nil, errors.New("body is not UTF-8")
-	}
-	var body map[string]json.RawMessage
-	if err := json.Unmarshal(d.Body, &body); err != nil {
-		return nil, fmt.Errorf("body is not a JSON object: %w", err)
-	}
-	if body == nil {
-		return nil, errors.New("body is not a JSON object: null")
-	}
-	return body, nil
-}
-
-// amqpField reads a string field; null counts as absent.
-func amqpField(body map[string]json.RawMessage, key string, required bool) (string, error) {
-	raw, ok := body[key]
-	if !ok || string(raw) == "null" {
-		if required {
-			return "", fmt.Errorf("field %q missing", key)
-		}
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("field %q is not a string: %s", key, amqpClip(string(raw)))
-	}
-	if required && s == "" {
-		return "", fmt.Errorf("field %q empty", key)
-	}
-	return s, nil
-}
-
-func amqpClip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
-
-// amqpCheckLocation accepts an absolute http or https URL with a host.
-func amqpCheckLocation(loc string) error {
-	u, err := url.Parse(loc)
-	if err != nil {
-		return fmt.Errorf("location %q: %w", amqpClip(loc), err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return fmt.Errorf("location %q is not an http(s) URL", amqpClip(loc))
-	}
-	return nil
-}
-
-// amqpComposeBuild reports whether an openQA BUILD names a compose rather
-// than an update, a Koji task, a side tag, a COPR or a CoreOS build
-// (reference (g), "Other BUILD kinds"), or an extra run that is not
-// reported (…-EXTRA, …-NOREPORT).
-func amqpComposeBuild(build string) bool {
-	for _, p := range []string{"Update-", "Kojitask-", "TAG_", "COPR_", "Fedora-CoreOS-"} {
-		if strings.HasPrefix(build, p) {
-			return false
-		}
-	}
-	for _, s := range []string{"-EXTRA", "-NOREPORT"} {
-		if strings.HasSuffix(build, s) {
-			return false
-		}
-	}
-	id, err := fedfind.ParseComposeID(build)
-	return err == nil && id.String() == build
-}
-
-// amqpSentAt reads the sent-at header (ISO 8601: Python's +00:00 form or
-// openQA's Z form, with or without fractional seconds, or without a zone,
-// taken as UTC); then the AMQP timestamp property; else now.
-func amqpSentAt(d amqp.Delivery, now time.Time) time.Time {
-	var s string
-	switch v := d.Headers["sent-at"].(type) {
-	case string:
-		s = v
-	case []byte:
-		s = string(v)
-	case time.Time:
-		if !v.IsZero() {
-			return v.UTC()
-		}
-	}
-	s = strings.TrimSpace(s)
-	if s != "" {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.UTC()
-		}
-		if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC); err == nil {
-			return t
-		}
-	}
-	if !d.Timestamp.IsZero() {
-		return d.Timestamp.UTC()
-	}
-	return now.UTC()
-}
-
-// amqpNewUUID returns a random (version 4) UUID.
-func amqpNewUUID() string {
-	var b [16]byte
-	_, _ = crand.Read(b[:]) // never fails (crypto/rand panics rather)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"cmp"
@@ -8,13 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/internal/backoff"
+	"github.com/composeci/composeci/listener/event"
 )
 
 // Errors callers branch on.
@@ -26,9 +28,11 @@ var (
 	ErrNotRetryable = errors.New("workflow did not fail")
 	// ErrSilent: no event arrived for longer than the health check allows.
 	ErrSilent = errors.New("no events")
+	// ErrClosed: the engine was closed.
+	ErrClosed = errors.New("workflow engine closed")
 )
 
-// Options configure a Pipeline. The zero value of every tuning field picks
+// Options configure an Engine. The zero value of every tuning field picks
 // the default given in its comment.
 type Options struct {
 	// Bus says where NATS is: an embedded server (the default) or an
@@ -39,6 +43,12 @@ type Options struct {
 	Prefix string
 	// Replicas of the streams and bucket in a NATS cluster (default 1).
 	Replicas int
+	// Stages are the workflow's stages in order; required.
+	Stages []Stage
+	// HurryStage is the stage an openQA job event hurries: a workflow
+	// waiting in it runs it again soon (no sooner than HurryInterval after
+	// its last run). Empty: such events are only counted.
+	HurryStage Stage
 	// Runner runs the stages; required when Workers > 0.
 	Runner StageRunner
 	// Workers is how many stages this process runs at once; 0 runs none
@@ -73,7 +83,7 @@ type Options struct {
 	// whatever its RetryAfter (default 1 second).
 	MinRetryDelay time.Duration
 	// HurryInterval is how soon after its last run an openQA job event
-	// may run await-results again (default 30 seconds): a build finishes
+	// may run HurryStage again (default 30 seconds): a build finishes
 	// hundreds of jobs, and each must not cost a poll.
 	HurryInterval time.Duration
 	// HistoryLimit bounds Workflow.History (default 50 transitions).
@@ -87,9 +97,6 @@ type Options struct {
 	EventDedupWindow, TaskDedupWindow time.Duration
 	// OpTimeout bounds each NATS call (default 10 seconds).
 	OpTimeout time.Duration
-	// ShutdownTimeout bounds Stop when Run stops the pipeline (default 30
-	// seconds).
-	ShutdownTimeout time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -108,7 +115,6 @@ func (o *Options) setDefaults() {
 	def(&o.EventDedupWindow, time.Hour)
 	def(&o.TaskDedupWindow, time.Hour)
 	def(&o.OpTimeout, 10*time.Second)
-	def(&o.ShutdownTimeout, 30*time.Second)
 	if o.MaxDeliver <= 0 {
 		o.MaxDeliver = 20
 	}
@@ -127,47 +133,73 @@ func (o *Options) setDefaults() {
 	o.EventDedupWindow = min(o.EventDedupWindow, o.EventRetention)
 }
 
-// Pipeline is composeci's durable per-compose workflow engine on NATS
-// JetStream. Events go into a stream (Submit); a dispatcher turns them into
-// workflows in a KV bucket and queues each workflow's first task; workers
-// take tasks from a work queue, run the stage, and move the workflow on with
-// compare-and-set. Every step is idempotent, so any process may crash at any
-// point and another takes over: see DESIGN.md, "The pipeline of one
-// compose".
+func (o *Options) check() error {
+	if len(o.Stages) == 0 {
+		return errors.New("workflow: no stages")
+	}
+	for i, s := range o.Stages {
+		if s == "" || slices.Index(o.Stages, s) != i {
+			return fmt.Errorf("workflow: stage %q is empty or named twice", s)
+		}
+		if !prefixPattern.MatchString(string(s)) {
+			return fmt.Errorf("workflow: stage %q: want 1 to 32 of [A-Za-z0-9_-] (it names a subject)", s)
+		}
+	}
+	if o.HurryStage != "" && !slices.Contains(o.Stages, o.HurryStage) {
+		return fmt.Errorf("workflow: hurry stage %q is not a stage", o.HurryStage)
+	}
+	if o.Workers > 0 && o.Runner == nil {
+		return errors.New("workflow: workers need a stage runner")
+	}
+	return nil
+}
+
+// Engine is the durable per-compose workflow engine. New connects and sets
+// up the streams, consumers and bucket; Parts returns the loops that the
+// Options ask this process to run (dispatcher, workers, the watcher of
+// exhausted tasks), for a supervisor to run and restart; Close disconnects.
+// An Engine whose parts do not run is still a reader of workflow state
+// (Get, List, Stats), an event Sink and an operator's Retry.
 //
-// New connects and sets up the streams; Start runs the dispatcher and
-// workers the Options ask for; Stop undoes both. A Pipeline with neither is
-// a reader of workflow state (Get, List, Stats) and a Sink.
-type Pipeline struct {
+// Every NATS call goes through the engine's current session: when the
+// connection is closed under it (the server shut it, or a test did), the
+// next call connects afresh and looks the streams up again, so a part that
+// returned on a closed connection recovers when it is started again.
+type Engine struct {
 	opts   Options
 	log    *slog.Logger
 	bus    *Bus
 	names  natsLayout
 	policy transitionPolicy
 
-	events jetstream.Stream
-	tasks  jetstream.Stream
-	kv     jetstream.KeyValue
+	mu     sync.Mutex // serialises reconnects and Close
+	cur    atomic.Pointer[session]
+	closed bool
 
 	started    time.Time
 	holder     string       // names this process in stage leases
 	leaseSeq   atomic.Int64 // tells this process's claims apart
 	lastSubmit atomic.Int64 // Unix nanoseconds of the last Submit
 	running    atomic.Int64 // stages running in this process
-
-	mu       sync.Mutex
-	cancel   context.CancelFunc // stops what Start started
-	done     chan struct{}      // closed when it has stopped
-	stopOnce sync.Once
-	stopErr  error
 }
+
+// session is one connection to NATS with the engine's streams and bucket
+// looked up on it.
+type session struct {
+	link   *link
+	events jetstream.Stream
+	tasks  jetstream.Stream
+	kv     jetstream.KeyValue
+}
+
+func (s *session) js() jetstream.JetStream { return s.link.js }
 
 // New connects to NATS (starting the embedded server if so configured) and
 // creates or updates the streams, consumers and bucket.
-func New(ctx context.Context, o Options) (*Pipeline, error) {
+func New(ctx context.Context, o Options) (*Engine, error) {
 	o.setDefaults()
-	if o.Workers > 0 && o.Runner == nil {
-		return nil, errors.New("pipeline: workers need a stage runner")
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	names, err := newNATSLayout(o.Prefix)
 	if err != nil {
@@ -180,37 +212,67 @@ func New(ctx context.Context, o Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{
+	e := &Engine{
 		opts:  o,
 		log:   o.Logger,
 		bus:   bus,
 		names: names,
 		policy: transitionPolicy{
+			stages:         slices.Clone(o.Stages),
 			maxStageErrors: o.MaxStageErrors,
-			errorBackoff:   o.ErrorBackoff,
-			maxBackoff:     o.MaxErrorBackoff,
+			errorBackoff:   backoff.Policy{Base: o.ErrorBackoff, Max: o.MaxErrorBackoff},
 			minRetryDelay:  o.MinRetryDelay,
 			historyLimit:   o.HistoryLimit,
 		},
 		started: time.Now(),
 		holder:  leaseHolder(),
 	}
-	if err := p.setUp(ctx); err != nil {
+	if _, err := e.session(ctx); err != nil {
 		_ = bus.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	return p, nil
+	return e, nil
 }
 
-// setUp creates or updates the JetStream layout: the EVENTS stream, the
-// TASKS work queue, their durable consumers, and the workflows bucket.
-func (p *Pipeline) setUp(ctx context.Context) error {
-	js, o, l := p.bus.js, p.opts, p.names
+// session returns the current session, connecting again first when its
+// connection was closed.
+func (e *Engine) session(ctx context.Context) (*session, error) {
+	if s := e.cur.Load(); s != nil && !s.link.isClosed() {
+		return s, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if s := e.cur.Load(); s != nil && !s.link.isClosed() {
+		return s, nil
+	}
+	old := e.cur.Load()
+	l, err := e.bus.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{link: l}
+	if err := e.setUp(ctx, s); err != nil {
+		return nil, err
+	}
+	e.cur.Store(s)
+	if old != nil {
+		e.log.Info("NATS connection re-established")
+	}
+	return s, nil
+}
+
+// setUp creates or updates the JetStream layout on s: the EVENTS stream,
+// the TASKS work queue, their durable consumers, and the workflows bucket.
+func (e *Engine) setUp(ctx context.Context, s *session) error {
+	js, o, l := s.js(), e.opts, e.names
 	call := func(what string, f func(context.Context) error) error {
-		return retryJS(ctx, p.log, o.OpTimeout, what, f)
+		return retryJS(ctx, e.log, o.OpTimeout, what, f)
 	}
 	err := call("creating stream "+l.eventsStream(), func(ctx context.Context) (err error) {
-		p.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		s.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        l.eventsStream(),
 			Description: "composeci: events about composes, from every source",
 			Subjects:    []string{l.eventSubjects()},
@@ -228,7 +290,7 @@ func (p *Pipeline) setUp(ctx context.Context) error {
 		return err
 	}
 	err = call("creating stream "+l.tasksStream(), func(ctx context.Context) (err error) {
-		p.tasks, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		s.tasks, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        l.tasksStream(),
 			Description: "composeci: stage tasks of compose workflows (work queue)",
 			Subjects:    []string{l.taskSubjects()},
@@ -244,7 +306,7 @@ func (p *Pipeline) setUp(ctx context.Context) error {
 		return err
 	}
 	err = call("creating consumer "+dispatcherConsumer, func(ctx context.Context) error {
-		_, err := p.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		_, err := s.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       dispatcherConsumer,
 			Description:   "composeci: turns events into workflows",
 			AckPolicy:     jetstream.AckExplicitPolicy,
@@ -258,7 +320,7 @@ func (p *Pipeline) setUp(ctx context.Context) error {
 		return err
 	}
 	err = call("creating consumer "+workerConsumer, func(ctx context.Context) error {
-		_, err := p.tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		_, err := s.tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       workerConsumer,
 			Description:   "composeci: stage workers (every worker of every process)",
 			AckPolicy:     jetstream.AckExplicitPolicy,
@@ -272,7 +334,7 @@ func (p *Pipeline) setUp(ctx context.Context) error {
 		return err
 	}
 	return call("creating bucket "+l.bucket(), func(ctx context.Context) (err error) {
-		p.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		s.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      l.bucket(),
 			Description: "composeci: compose workflows by compose ID",
 			History:     5,
@@ -283,85 +345,50 @@ func (p *Pipeline) setUp(ctx context.Context) error {
 	})
 }
 
-// Bus returns the pipeline's NATS connection (whose ClientURL other
+// Bus returns the engine's NATS connection (whose ClientURL other
 // processes can join when the embedded server listens).
-func (p *Pipeline) Bus() *Bus { return p.bus }
+func (e *Engine) Bus() *Bus { return e.bus }
 
-// Start runs the dispatcher and workers that the Options ask for, and the
-// watcher of tasks that ran out of deliveries, until Stop.
-func (p *Pipeline) Start() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cancel != nil {
-		return errors.New("pipeline already started")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel, p.done = cancel, make(chan struct{})
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Go(func() {
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				p.log.Error("pipeline part stopped", "part", name, "err", err)
-			}
-		})
-	}
-	if p.opts.Dispatch || p.opts.Workers > 0 {
-		run("max-deliveries watcher", p.watchExhausted)
-	}
-	if p.opts.Dispatch {
-		run("dispatcher", p.RunDispatcher)
-	}
-	if p.opts.Workers > 0 {
-		run("workers", func(ctx context.Context) error { return p.RunWorkers(ctx, p.opts.Workers) })
-	}
-	go func() {
-		wg.Wait()
-		close(p.done)
-	}()
-	p.log.Info("pipeline started", "dispatch", p.opts.Dispatch, "workers", p.opts.Workers, "prefix", p.names.prefix)
-	return nil
+// Part is a long-running loop of the engine, for a supervisor: Run returns
+// nil when ctx ends and an error when the part stopped by itself (its
+// connection was closed, say); it may then be run again.
+type Part struct {
+	Name string
+	Run  func(ctx context.Context) error
 }
 
-// Stop stops taking events and tasks, cancels the stages running (their
-// tasks go back to the queue at once, to run again elsewhere or after a
-// restart: stage runners are idempotent), waits for the dispatcher and
-// workers to return, drains the NATS connection and stops the embedded
-// server — or gives up on waiting when ctx ends. It may be called more than
-// once.
-func (p *Pipeline) Stop(ctx context.Context) error {
-	p.stopOnce.Do(func() {
-		p.mu.Lock()
-		cancel, done := p.cancel, p.done
-		p.mu.Unlock()
-		var errs []error
-		if cancel != nil {
-			cancel()
-			select {
-			case <-done:
-			case <-ctx.Done():
-				errs = append(errs, fmt.Errorf("waiting for workers: %w", ctx.Err()))
-			}
-		}
-		if err := p.bus.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		p.stopErr = errors.Join(errs...)
-		p.log.Info("pipeline stopped")
-	})
-	return p.stopErr
+// Parts returns the loops the Options ask this process to run: the
+// dispatcher, one loop per worker, and the watcher of tasks that ran out of
+// deliveries. When a worker's context ends, the stage it runs is cancelled
+// and its task handed back to the queue at once.
+func (e *Engine) Parts() []Part {
+	var parts []Part
+	if e.opts.Dispatch || e.opts.Workers > 0 {
+		parts = append(parts, Part{Name: "max-deliveries watcher", Run: e.watchExhausted})
+	}
+	if e.opts.Dispatch {
+		parts = append(parts, Part{Name: "dispatcher", Run: e.runDispatcher})
+	}
+	for i := range e.opts.Workers {
+		parts = append(parts, Part{Name: "worker " + strconv.Itoa(i+1), Run: e.runWorker})
+	}
+	return parts
 }
 
-// Run starts the pipeline, waits for ctx to end, and stops it within
-// Options.ShutdownTimeout: the shape of `composeci listen` and
-// `composeci worker`.
-func (p *Pipeline) Run(ctx context.Context) error {
-	if err := p.Start(); err != nil {
-		return err
+// Close drains the NATS connection and stops the embedded server, or gives
+// up waiting when ctx ends. The parts must have returned first. It may be
+// called more than once.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
 	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.ShutdownTimeout)
-	defer cancel()
-	return p.Stop(sctx)
+	e.closed = true
+	e.mu.Unlock()
+	err := e.bus.Close(ctx)
+	e.log.Info("workflow engine closed")
+	return err
 }
 
 // Submit stores an event durably in the events stream and returns once the
@@ -370,47 +397,42 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // EventDedupWindow) is accepted and dropped. Invalid events (a hostile
 // compose ID, say) are refused with an error wrapping
 // fedfind.ErrInvalidInput.
-func (p *Pipeline) Submit(ctx context.Context, e Event) error {
+func (e *Engine) Submit(ctx context.Context, ev event.Event) error {
 	now := time.Now()
-	if e.At.IsZero() {
-		e.At = now
+	if ev.At.IsZero() {
+		ev.At = now
 	}
-	if err := e.Validate(); err != nil {
+	if err := ev.Validate(); err != nil {
 		return err
 	}
-	data, err := json.Marshal(e)
+	data, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encoding event: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.OpTimeout)
+	ctx, cancel := context.WithTimeout(ctx, e.opts.OpTimeout)
 	defer cancel()
-	ack, err := p.bus.js.Publish(ctx, p.names.eventSubject(e.ComposeID), data,
-		jetstream.WithMsgID(eventMsgID(e)), jetstream.WithExpectStream(p.names.eventsStream()))
+	s, err := e.session(ctx)
 	if err != nil {
-		return fmt.Errorf("storing %s event for %s: %w", e.Kind, e.ComposeID, err)
+		return fmt.Errorf("storing %s event for %s: %w", ev.Kind, ev.ComposeID, err)
 	}
-	p.lastSubmit.Store(now.UnixNano())
-	p.log.Debug("event stored", "compose", e.ComposeID, "kind", e.Kind, "status", e.Status,
-		"source", e.Source, "seq", ack.Sequence, "duplicate", ack.Duplicate)
-	return nil
-}
-
-// checkComposeID accepts only canonical compose IDs: they name KV keys,
-// subjects and, later, files.
-func checkComposeID(id string) error {
-	cid, err := fedfind.ParseComposeID(id)
+	ack, err := s.js().Publish(ctx, e.names.eventSubject(ev.ComposeID), data,
+		jetstream.WithMsgID(eventMsgID(ev)), jetstream.WithExpectStream(e.names.eventsStream()))
 	if err != nil {
-		return err
+		return fmt.Errorf("storing %s event for %s: %w", ev.Kind, ev.ComposeID, err)
 	}
-	if cid.String() != id {
-		return fmt.Errorf("%w: compose ID %q is not canonical (%s)", fedfind.ErrInvalidInput, id, cid)
-	}
+	e.lastSubmit.Store(now.UnixNano())
+	e.log.Debug("event stored", "compose", ev.ComposeID, "kind", ev.Kind, "status", ev.Status,
+		"source", ev.Source, "seq", ack.Sequence, "duplicate", ack.Duplicate)
 	return nil
 }
 
 // load reads a compose's record and the revision to update it at.
-func (p *Pipeline) load(ctx context.Context, composeID string) (*record, uint64, error) {
-	entry, err := p.kv.Get(ctx, encodeToken(composeID))
+func (e *Engine) load(ctx context.Context, composeID string) (*record, uint64, error) {
+	s, err := e.session(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading workflow of %s: %w", composeID, err)
+	}
+	entry, err := s.kv.Get(ctx, encodeToken(composeID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, fmt.Errorf("%s: %w", composeID, ErrNotFound)
 	}
@@ -426,18 +448,37 @@ func (p *Pipeline) load(ctx context.Context, composeID string) (*record, uint64,
 
 // update writes r if the record is still at revision rev; a concurrent
 // change returns an error wrapping jetstream.ErrKeyRevisionMismatch.
-func (p *Pipeline) update(ctx context.Context, r *record, rev uint64) (uint64, error) {
-	return p.kv.Update(ctx, encodeToken(r.ComposeID), r.encode(), rev)
+func (e *Engine) update(ctx context.Context, r *record, rev uint64) (uint64, error) {
+	s, err := e.session(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return s.kv.Update(ctx, encodeToken(r.ComposeID), r.encode(), rev)
+}
+
+// create writes r as a new record; one that exists already returns an error
+// wrapping jetstream.ErrKeyExists.
+func (e *Engine) create(ctx context.Context, r *record) error {
+	s, err := e.session(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = s.kv.Create(ctx, encodeToken(r.ComposeID), r.encode())
+	return err
 }
 
 // publishTask queues t under its deterministic message ID.
-func (p *Pipeline) publishTask(ctx context.Context, t task) error {
+func (e *Engine) publishTask(ctx context.Context, t task) error {
 	data, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encoding task: %w", err)
 	}
-	_, err = p.bus.js.Publish(ctx, p.names.taskSubject(t.Stage), data,
-		jetstream.WithMsgID(t.id()), jetstream.WithExpectStream(p.names.tasksStream()))
+	s, err := e.session(ctx)
+	if err != nil {
+		return fmt.Errorf("queueing task %s: %w", t.id(), err)
+	}
+	_, err = s.js().Publish(ctx, e.names.taskSubject(t.Stage), data,
+		jetstream.WithMsgID(t.id()), jetstream.WithExpectStream(e.names.tasksStream()))
 	if err != nil {
 		return fmt.Errorf("queueing task %s: %w", t.id(), err)
 	}
@@ -445,11 +486,11 @@ func (p *Pipeline) publishTask(ctx context.Context, t task) error {
 }
 
 // Get returns the workflow of a compose, or an error wrapping ErrNotFound.
-func (p *Pipeline) Get(ctx context.Context, composeID string) (Workflow, error) {
-	if err := checkComposeID(composeID); err != nil {
+func (e *Engine) Get(ctx context.Context, composeID string) (Workflow, error) {
+	if err := event.CheckComposeID(composeID); err != nil {
 		return Workflow{}, err
 	}
-	r, _, err := p.load(ctx, composeID)
+	r, _, err := e.load(ctx, composeID)
 	if err != nil {
 		return Workflow{}, err
 	}
@@ -457,8 +498,8 @@ func (p *Pipeline) Get(ctx context.Context, composeID string) (Workflow, error) 
 }
 
 // List returns every workflow, sorted by compose ID.
-func (p *Pipeline) List(ctx context.Context) ([]Workflow, error) {
-	recs, err := p.records(ctx)
+func (e *Engine) List(ctx context.Context) ([]Workflow, error) {
+	recs, err := e.records(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -471,10 +512,14 @@ func (p *Pipeline) List(ctx context.Context) ([]Workflow, error) {
 
 // records reads the whole bucket in one watch (a key listing and a Get per
 // key would cost a round trip each).
-func (p *Pipeline) records(ctx context.Context) ([]*record, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.opts.OpTimeout)
+func (e *Engine) records(ctx context.Context) ([]*record, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.OpTimeout)
 	defer cancel()
-	w, err := p.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	s, err := e.session(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing workflows: %w", err)
+	}
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("listing workflows: %w", err)
 	}
@@ -494,7 +539,7 @@ func (p *Pipeline) records(ctx context.Context) ([]*record, error) {
 			}
 			r, err := decodeRecord(entry.Value())
 			if err != nil {
-				p.log.Warn("skipping unreadable workflow", "key", entry.Key(), "err", err)
+				e.log.Warn("skipping unreadable workflow", "key", entry.Key(), "err", err)
 				continue
 			}
 			recs = append(recs, r)
@@ -508,21 +553,21 @@ func (p *Pipeline) records(ctx context.Context) ([]*record, error) {
 // already taken makes a redundant run whose outcome is applied once): the
 // operator's way to revive a workflow whose task was lost. Done and doomed
 // workflows return ErrNotRetryable.
-func (p *Pipeline) Retry(ctx context.Context, composeID string) error {
-	if err := checkComposeID(composeID); err != nil {
+func (e *Engine) Retry(ctx context.Context, composeID string) error {
+	if err := event.CheckComposeID(composeID); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.OpTimeout)
+	ctx, cancel := context.WithTimeout(ctx, e.opts.OpTimeout)
 	defer cancel()
 	for {
-		r, rev, err := p.load(ctx, composeID)
+		r, rev, err := e.load(ctx, composeID)
 		if err != nil {
 			return err
 		}
 		switch r.State {
 		case StateActive:
 			t, _ := r.pending()
-			return p.publishTask(ctx, t)
+			return e.publishTask(ctx, t)
 		case StateFailed:
 		default:
 			return fmt.Errorf("%s is %s: %w", composeID, r.State, ErrNotRetryable)
@@ -532,20 +577,19 @@ func (p *Pipeline) Retry(ctx context.Context, composeID string) error {
 		n.State, n.Attempt, n.Failures, n.Due, n.UpdatedAt = StateActive, n.Attempt+1, 0, now, now
 		n.From = fmt.Sprintf("retry/%s/%d", n.Stage, n.Attempt)
 		n.Note = "retried by an operator"
-		n.addHistory(now, n.Note, p.opts.HistoryLimit)
-		if _, err := p.update(ctx, n, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		n.addHistory(now, n.Note, e.opts.HistoryLimit)
+		if _, err := e.update(ctx, n, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		} else if err != nil {
 			return fmt.Errorf("retrying %s: %w", composeID, err)
 		}
 		t, _ := n.pending()
-		p.log.Info("workflow retried", "compose", composeID, "stage", n.Stage, "attempt", n.Attempt)
-		return p.publishTask(ctx, t)
+		e.log.Info("workflow retried", "compose", composeID, "stage", n.Stage, "attempt", n.Attempt)
+		return e.publishTask(ctx, t)
 	}
 }
 
-// Stats is a snapshot of the pipeline for health checks, metrics and
-// people.
+// Stats is a snapshot of the engine for health checks, metrics and people.
 type Stats struct {
 	// Workflows counts the workflows by state.
 	Workflows map[string]int `json:"workflows"`
@@ -564,57 +608,61 @@ type Stats struct {
 	// LastEvent is when the newest event was stored (by any process) or
 	// submitted here (duplicates too); zero if none.
 	LastEvent time.Time `json:"last_event,omitzero"`
-	// Since is when this pipeline started; Now when the snapshot was taken.
+	// Since is when this engine started; Now when the snapshot was taken.
 	Since time.Time `json:"since"`
 	Now   time.Time `json:"now"`
 }
 
 // Stats takes a snapshot from the bucket, streams and consumers.
-func (p *Pipeline) Stats(ctx context.Context) (Stats, error) {
-	s := Stats{Workflows: map[string]int{}, Since: p.started, Running: int(p.running.Load())}
-	recs, err := p.records(ctx)
+func (e *Engine) Stats(ctx context.Context) (Stats, error) {
+	st := Stats{Workflows: map[string]int{}, Since: e.started, Running: int(e.running.Load())}
+	recs, err := e.records(ctx)
 	if err != nil {
-		return s, err
+		return st, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.opts.OpTimeout)
+	ctx, cancel := context.WithTimeout(ctx, e.opts.OpTimeout)
 	defer cancel()
-	s.Now = time.Now()
-	overdue := 2*p.opts.TaskAckWait + p.opts.StageTimeout
+	s, err := e.session(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Now = time.Now()
+	overdue := 2*e.opts.TaskAckWait + e.opts.StageTimeout
 	for _, r := range recs {
-		s.Workflows[r.State]++
-		if r.State == StateActive && s.Now.Sub(r.Due) > overdue && s.Now.Sub(r.UpdatedAt) > overdue {
-			s.Overdue = append(s.Overdue, r.ComposeID)
+		st.Workflows[r.State]++
+		if r.State == StateActive && st.Now.Sub(r.Due) > overdue && st.Now.Sub(r.UpdatedAt) > overdue {
+			st.Overdue = append(st.Overdue, r.ComposeID)
 		}
 	}
-	ti, err := p.tasks.Info(ctx)
+	ti, err := s.tasks.Info(ctx)
 	if err != nil {
-		return s, fmt.Errorf("task stream: %w", err)
+		return st, fmt.Errorf("task stream: %w", err)
 	}
-	s.TasksQueued = ti.State.Msgs
-	ei, err := p.events.Info(ctx)
+	st.TasksQueued = ti.State.Msgs
+	ei, err := s.events.Info(ctx)
 	if err != nil {
-		return s, fmt.Errorf("event stream: %w", err)
+		return st, fmt.Errorf("event stream: %w", err)
 	}
 	if ei.State.Msgs > 0 {
-		s.LastEvent = ei.State.LastTime
+		st.LastEvent = ei.State.LastTime
 	}
-	if ns := p.lastSubmit.Load(); ns != 0 && time.Unix(0, ns).After(s.LastEvent) {
-		s.LastEvent = time.Unix(0, ns)
+	if ns := e.lastSubmit.Load(); ns != 0 && time.Unix(0, ns).After(st.LastEvent) {
+		st.LastEvent = time.Unix(0, ns)
 	}
-	ci, err := p.bus.js.Consumer(ctx, p.names.eventsStream(), dispatcherConsumer)
+	ci, err := s.js().Consumer(ctx, e.names.eventsStream(), dispatcherConsumer)
 	if err != nil {
-		return s, fmt.Errorf("dispatcher consumer: %w", err)
+		return st, fmt.Errorf("dispatcher consumer: %w", err)
 	}
 	info, err := ci.Info(ctx)
 	if err != nil {
-		return s, fmt.Errorf("dispatcher consumer: %w", err)
+		return st, fmt.Errorf("dispatcher consumer: %w", err)
 	}
-	s.EventsPending = info.NumPending + uint64(info.NumAckPending)
-	return s, nil
+	st.EventsPending = info.NumPending + uint64(info.NumAckPending)
+	return st, nil
 }
 
 // CheckEvents says whether events still arrive: an error wrapping ErrSilent
-// when none came for longer than maxSilence (counted from the pipeline's
+// when none came for longer than maxSilence (counted from the engine's
 // start if none came at all). A consumer that silently stops is the most
 // common failure of bus-driven schedulers.
 func (s Stats) CheckEvents(maxSilence time.Duration) error {

@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"context"
@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/composeci/composeci/internal/backoff"
+	"github.com/composeci/composeci/internal/redact"
 )
 
 // BusOptions says how to reach NATS JetStream: an external server (URL) or
@@ -45,14 +48,33 @@ type BusOptions struct {
 }
 
 // Bus is a connection to NATS JetStream, and the embedded server if there
-// is one.
+// is one. The connection is made again when it was closed (current).
 type Bus struct {
+	srv      *server.Server // nil for an external server
+	url      string
+	log      *slog.Logger
+	timeout  time.Duration
+	natsOpts []nats.Option
+
+	mu     sync.Mutex
+	cur    *link
+	closed bool
+}
+
+// link is one NATS connection.
+type link struct {
 	conn   *nats.Conn
 	js     jetstream.JetStream
-	srv    *server.Server // nil for an external server
-	url    string
-	log    *slog.Logger
 	closed chan struct{} // closed by the connection's ClosedHandler
+}
+
+func (l *link) isClosed() bool {
+	select {
+	case <-l.closed:
+		return true
+	default:
+		return l.conn.IsClosed()
+	}
 }
 
 // Connect starts the embedded NATS server (when o.URL is empty) or connects
@@ -72,14 +94,13 @@ func Connect(ctx context.Context, o BusOptions) (*Bus, error) {
 	if name == "" {
 		name = "composeci"
 	}
-	b := &Bus{log: log, closed: make(chan struct{}), url: o.URL}
-	opts := []nats.Option{
+	b := &Bus{log: log, url: o.URL, timeout: timeout}
+	b.natsOpts = []nats.Option{
 		nats.Name(name),
 		nats.Timeout(timeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DrainTimeout(30 * time.Second),
-		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("NATS disconnected", "err", err)
@@ -95,7 +116,7 @@ func Connect(ctx context.Context, o BusOptions) (*Bus, error) {
 		}),
 	}
 	if o.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(o.CredsFile))
+		b.natsOpts = append(b.natsOpts, nats.UserCredentials(o.CredsFile))
 	}
 	if o.URL == "" {
 		srv, err := startEmbedded(o, log, timeout)
@@ -104,7 +125,7 @@ func Connect(ctx context.Context, o BusOptions) (*Bus, error) {
 		}
 		b.srv = srv
 		if o.Listen == "" {
-			opts = append(opts, nats.InProcessServer(srv))
+			b.natsOpts = append(b.natsOpts, nats.InProcessServer(srv))
 		}
 		b.url = srv.ClientURL()
 	}
@@ -112,29 +133,49 @@ func Connect(ctx context.Context, o BusOptions) (*Bus, error) {
 		b.shutdownServer(context.Background())
 		return nil, err
 	}
-	conn, err := nats.Connect(b.url, opts...)
-	if err != nil {
+	if _, err := b.current(ctx); err != nil {
 		b.shutdownServer(context.Background())
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", b.redactedURL(), err)
-	}
-	b.conn = conn
-	b.js, err = jetstream.New(conn)
-	if err == nil {
-		err = retryJS(ctx, log, timeout, "JetStream account info", func(ctx context.Context) error {
-			_, err := b.js.AccountInfo(ctx)
-			return err
-		})
-	}
-	if err != nil {
-		_ = b.Close(context.Background())
-		return nil, fmt.Errorf("NATS at %s: %w", b.redactedURL(), err)
+		return nil, err
 	}
 	if b.srv != nil {
 		log.Info("embedded NATS started", "store", filepath.Join(o.DataDir, "nats"), "url", b.ClientURL())
 	} else {
-		log.Info("connected to NATS", "url", conn.ConnectedUrlRedacted())
+		log.Info("connected to NATS", "url", b.redactedURL())
 	}
 	return b, nil
+}
+
+// current returns the open connection, connecting again when the last one
+// was closed.
+func (b *Bus) current(ctx context.Context) (*link, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	if b.cur != nil && !b.cur.isClosed() {
+		return b.cur, nil
+	}
+	l := &link{closed: make(chan struct{})}
+	opts := append(slices.Clone(b.natsOpts), nats.ClosedHandler(func(*nats.Conn) { close(l.closed) }))
+	conn, err := nats.Connect(b.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", b.redactedURL(), err)
+	}
+	l.conn = conn
+	l.js, err = jetstream.New(conn)
+	if err == nil {
+		err = retryJS(ctx, b.log, b.timeout, "JetStream account info", func(ctx context.Context) error {
+			_, err := l.js.AccountInfo(ctx)
+			return err
+		})
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("NATS at %s: %w", b.redactedURL(), err)
+	}
+	b.cur = l
+	return l, nil
 }
 
 // startEmbedded starts an in-process nats-server with JetStream. NoSigs
@@ -184,9 +225,26 @@ func startEmbedded(o BusOptions, log *slog.Logger, timeout time.Duration) (*serv
 	return srv, nil
 }
 
-// JetStream returns the JetStream client, for tools and tests that need
-// more than the pipeline offers.
-func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+// JetStream returns the JetStream client of the current connection, for
+// tools and tests that need more than the engine offers.
+func (b *Bus) JetStream(ctx context.Context) (jetstream.JetStream, error) {
+	l, err := b.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.js, nil
+}
+
+// Conn returns the current NATS connection (nil once closed), for tests that
+// cut it to see the engine recover.
+func (b *Bus) Conn() *nats.Conn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur == nil {
+		return nil
+	}
+	return b.cur.conn
+}
 
 // ClientURL is the URL other processes reach the bus at: the external URL,
 // or the embedded server's listening address ("" when it listens in-process
@@ -208,25 +266,26 @@ func (b *Bus) redactedURL() string {
 	if b.srv != nil {
 		return "embedded server"
 	}
-	if u, err := redactURL(b.url); err == nil {
-		return u
-	}
-	return "(unparsable URL)"
+	return redact.URL(b.url)
 }
 
 // Close drains the connection (subscriptions finish what they hold,
 // publishes are flushed), then stops the embedded server. When ctx ends
 // first, the connection is closed at once.
 func (b *Bus) Close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	l := b.cur
+	b.mu.Unlock()
 	var errs []error
-	if b.conn != nil && !b.conn.IsClosed() {
-		if err := b.conn.Drain(); err != nil {
-			b.conn.Close()
+	if l != nil && !l.conn.IsClosed() {
+		if err := l.conn.Drain(); err != nil {
+			l.conn.Close()
 		}
 		select {
-		case <-b.closed:
+		case <-l.closed:
 		case <-ctx.Done():
-			b.conn.Close()
+			l.conn.Close()
 			errs = append(errs, fmt.Errorf("draining the NATS connection: %w", ctx.Err()))
 		}
 	}
@@ -260,7 +319,7 @@ func (b *Bus) shutdownServer(ctx context.Context) error {
 // lasts. A JetStream API error below 500 (a bad request, a name in use) is
 // returned at once.
 func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration, what string, f func(context.Context) error) error {
-	wait := 100 * time.Millisecond
+	wait := backoff.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second}
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		err := f(actx)
@@ -279,9 +338,8 @@ func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
-		case <-time.After(wait):
+		case <-time.After(wait.Delay(attempt - 1)):
 		}
-		wait = min(2*wait, 2*time.Second)
 	}
 }
 
@@ -296,16 +354,3 @@ func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf
 func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-
-// redactURL hides the passwords in a comma-separated list of NATS URLs.
-func redactURL(urls string) (string, error) {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			return "", err
-		}
-		parts[i] = u.Redacted()
-	}
-	return strings.Join(parts, ","), nil
-}

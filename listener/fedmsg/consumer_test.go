@@ -1,4 +1,4 @@
-package listener
+package fedmsg
 
 import (
 	"context"
@@ -27,6 +27,7 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/listener/event"
 
 	"github.com/composeci/composeci/internal/testenv"
 )
@@ -52,7 +53,7 @@ type amqpRig struct {
 func newAMQPRig(t *testing.T) *amqpRig {
 	t.Helper()
 	u := amqpTestURL(t)
-	r := &amqpRig{url: u, exchange: "composeci-test-" + amqpNewUUID()}
+	r := &amqpRig{url: u, exchange: "composeci-test-" + newUUID()}
 	var err error
 	if r.conn, err = amqp.Dial(u); err != nil {
 		t.Fatal(err)
@@ -92,12 +93,12 @@ func (r *amqpRig) channel(t *testing.T) *amqp.Channel {
 // config returns a consumer configuration on the rig's exchange with a
 // fixed queue that outlives the consumer (so the test can inspect it
 // afterwards; it is deleted in cleanup) and short delays.
-func (r *amqpRig) config(t *testing.T) AMQPConfig {
+func (r *amqpRig) config(t *testing.T) Config {
 	t.Helper()
-	cfg := DefaultAMQPConfig()
+	cfg := DefaultConfig()
 	cfg.URL, cfg.CACert, cfg.Cert, cfg.Key = r.url, "", "", ""
 	cfg.Exchange = r.exchange
-	cfg.Queue = "composeci-test-" + amqpNewUUID()
+	cfg.Queue = "composeci-test-" + newUUID()
 	cfg.Durable, cfg.AutoDelete, cfg.Exclusive = false, false, false
 	cfg.DialTimeout = 5 * time.Second
 	cfg.ReconnectDelay, cfg.ReconnectMaxDelay = 20*time.Millisecond, 200*time.Millisecond
@@ -133,7 +134,7 @@ func (r *amqpRig) publish(t *testing.T, topic string, body any, opts fakefedora.
 
 // runConsumer starts c.Run and returns a function that cancels it and
 // returns Run's error (also called in cleanup).
-func runConsumer(t *testing.T, c *Consumer, sink Sink) (stop func() error) {
+func runConsumer(t *testing.T, c *Consumer, sink event.Sink) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -155,7 +156,7 @@ func runConsumer(t *testing.T, c *Consumer, sink Sink) (stop func() error) {
 	return stop
 }
 
-func newTestConsumer(t *testing.T, cfg AMQPConfig) *Consumer {
+func newTestConsumer(t *testing.T, cfg Config) *Consumer {
 	t.Helper()
 	c, err := NewConsumer(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
@@ -167,25 +168,24 @@ func newTestConsumer(t *testing.T, cfg AMQPConfig) *Consumer {
 // amqpWait polls cond until it holds, failing the test after 10 s.
 func amqpWait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testenv.WaitFor(t, 10*time.Second, what, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // testSink records every Submit; hook, when set, decides its result from
 // the event and the number of earlier calls with the same message_id.
 type testSink struct {
 	mu    sync.Mutex
-	calls []Event
-	ok    []Event
-	hook  func(ctx context.Context, e Event, seen int) error
+	calls []event.Event
+	ok    []event.Event
+	hook  func(ctx context.Context, e event.Event, seen int) error
 }
 
-func (s *testSink) Submit(ctx context.Context, e Event) error {
+func (s *testSink) Submit(ctx context.Context, e event.Event) error {
 	s.mu.Lock()
 	seen := 0
 	for _, c := range s.calls {
@@ -208,13 +208,13 @@ func (s *testSink) Submit(ctx context.Context, e Event) error {
 	return err
 }
 
-func (s *testSink) submitted() []Event {
+func (s *testSink) submitted() []event.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.ok)
 }
 
-func (s *testSink) called() []Event {
+func (s *testSink) called() []event.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.calls)
@@ -246,7 +246,7 @@ func TestAMQPComposeStatusAckedOnlyAfterSubmit(t *testing.T) {
 	}
 	// The first delivery of every message fails in the sink: the message
 	// must come back (it was not acked before Submit) and then be acked.
-	sink := &testSink{hook: func(_ context.Context, e Event, seen int) error {
+	sink := &testSink{hook: func(_ context.Context, e event.Event, seen int) error {
 		if seen == 0 {
 			return errors.New("store unavailable")
 		}
@@ -255,12 +255,12 @@ func TestAMQPComposeStatusAckedOnlyAfterSubmit(t *testing.T) {
 	stop := runConsumer(t, c, sink)
 	amqpWait(t, "the consumer to connect", c.Connected)
 
-	want := map[string]Event{}
+	want := map[string]event.Event{}
 	for _, tt := range tests {
 		body := fakefedora.ComposeStatusBody(tt.id, tt.status, tt.location)
 		id := r.publish(t, fakefedora.BusTopicComposeStatus, body, tt.opts)
-		want[id] = Event{Kind: KindComposeStatus, ComposeID: tt.id, Status: tt.status, Location: tt.location,
-			Source: SourceAMQP, MessageID: id, Topic: TopicComposeStatusChange, At: tt.opts.SentAt}
+		want[id] = event.Event{Kind: event.KindComposeStatus, ComposeID: tt.id, Status: tt.status, Location: tt.location,
+			Source: event.SourceAMQP, MessageID: id, Topic: TopicComposeStatusChange, At: tt.opts.SentAt}
 	}
 	amqpWait(t, "every message to be submitted", func() bool { return len(sink.submitted()) == len(tests) })
 	for _, e := range sink.called() {
@@ -323,7 +323,7 @@ func TestAMQPOpenQAJobDoneMappedNonComposeSkipped(t *testing.T) {
 		{"Fedora-44-20261122.n.0", true},
 	}
 	sentAt := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	var want []Event
+	var want []event.Event
 	for i, b := range builds {
 		id, err := r.bus.Publish(t.Context(), fakefedora.BusTopicJobDone, fakefedora.JobDoneBody(fakefedora.JobDone{
 			ID: int64(100 + i), Result: "passed", Build: b.build, Test: "install_default", Arch: "x86_64", Machine: "64bit", Flavor: "Server-dvd-iso",
@@ -332,7 +332,7 @@ func TestAMQPOpenQAJobDoneMappedNonComposeSkipped(t *testing.T) {
 			t.Fatal(err)
 		}
 		if b.compose {
-			want = append(want, Event{Kind: KindOpenQAJobDone, ComposeID: b.build, Source: SourceAMQP, MessageID: id, Topic: TopicOpenQAJobDone, At: sentAt})
+			want = append(want, event.Event{Kind: event.KindOpenQAJobDone, ComposeID: b.build, Source: event.SourceAMQP, MessageID: id, Topic: TopicOpenQAJobDone, At: sentAt})
 		}
 	}
 	amqpWait(t, "every message to be received", func() bool { return c.Stats().Received == uint64(len(builds)) })
@@ -548,7 +548,7 @@ func TestAMQPReconnectLosesNothingWithDurableQueue(t *testing.T) {
 	inFirst, release := make(chan struct{}), make(chan struct{})
 	var firstID string
 	var firstOnce sync.Once
-	sink := &testSink{hook: func(_ context.Context, e Event, seen int) error {
+	sink := &testSink{hook: func(_ context.Context, e event.Event, seen int) error {
 		first := false
 		firstOnce.Do(func() { firstID, first = e.MessageID, true })
 		if first {
@@ -621,7 +621,7 @@ func TestAMQPCancelStopsRunPromptly(t *testing.T) {
 		cfg := r.config(t)
 		c := newTestConsumer(t, cfg)
 		in := make(chan struct{}, 1)
-		sink := &testSink{hook: func(ctx context.Context, _ Event, _ int) error {
+		sink := &testSink{hook: func(ctx context.Context, _ event.Event, _ int) error {
 			in <- struct{}{}
 			<-ctx.Done()
 			return ctx.Err()
@@ -655,7 +655,7 @@ func TestAMQPCancelStopsRunPromptly(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		cfg := DefaultAMQPConfig()
+		cfg := DefaultConfig()
 		cfg.URL, cfg.CACert, cfg.Cert, cfg.Key = "amqp://guest:guest@"+addr+"/", "", "", ""
 		cfg.ReconnectDelay = 20 * time.Millisecond
 		c := newTestConsumer(t, cfg)
@@ -693,14 +693,14 @@ func TestAMQPFirstConnectionFailsFastOnMisconfiguration(t *testing.T) {
 	r := newAMQPRig(t)
 	tests := []struct {
 		name string
-		mod  func(*AMQPConfig)
+		mod  func(*Config)
 		want string
 	}{
-		{"missing queue, passive", func(c *AMQPConfig) { c.Queue, c.PassiveDeclare = "composeci-test-missing-"+amqpNewUUID(), true }, "404"},
-		{"missing exchange", func(c *AMQPConfig) { c.Exchange = "composeci-test-missing-" + amqpNewUUID() }, "404"},
-		{"bad password", func(c *AMQPConfig) {
+		{"missing queue, passive", func(c *Config) { c.Queue, c.PassiveDeclare = "composeci-test-missing-"+newUUID(), true }, "404"},
+		{"missing exchange", func(c *Config) { c.Exchange = "composeci-test-missing-" + newUUID() }, "404"},
+		{"bad password", func(c *Config) {
 			u, _ := url.Parse(c.URL)
-			u.User = url.UserPassword("guest", "wrong-"+amqpNewUUID())
+			u.User = url.UserPassword("guest", "wrong-"+newUUID())
 			c.URL = u.String()
 		}, "403"},
 	}
@@ -737,27 +737,27 @@ func TestAMQPDecode(t *testing.T) {
 	tests := []struct {
 		name    string
 		d       amqp.Delivery
-		want    Event
+		want    event.Event
 		outcome string // "", "irrelevant", "invalid"
 	}{
 		{
 			name: "rawhide finished",
 			d: amqpTestDelivery(raw, `{"status": "FINISHED", "compose_id": "Fedora-Rawhide-20261122.n.0", "location": "https://kojipkgs.fedoraproject.org/compose/rawhide/Fedora-Rawhide-20261122.n.0/compose", "compose_respin": 0, "compose_label": null}`,
 				amqp.Table{"sent-at": "2026-11-22T07:59:58+00:00"}),
-			want: Event{Kind: KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED",
+			want: event.Event{Kind: event.KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED",
 				Location: "https://kojipkgs.fedoraproject.org/compose/rawhide/Fedora-Rawhide-20261122.n.0/compose",
-				Source:   SourceAMQP, MessageID: "m-1", Topic: raw, At: time.Date(2026, 11, 22, 7, 59, 58, 0, time.UTC)},
+				Source:   event.SourceAMQP, MessageID: "m-1", Topic: raw, At: time.Date(2026, 11, 22, 7, 59, 58, 0, time.UTC)},
 		},
 		{
 			name: "staging prefix, null location, no sent-at",
 			d:    amqpTestDelivery("org.fedoraproject.stg.pungi.compose.status.change", `{"status": "STARTED", "compose_id": "Fedora-45-20261122.0", "location": null}`, nil),
-			want: Event{Kind: KindComposeStatus, ComposeID: "Fedora-45-20261122.0", Status: "STARTED", Source: SourceAMQP, MessageID: "m-1",
+			want: event.Event{Kind: event.KindComposeStatus, ComposeID: "Fedora-45-20261122.0", Status: "STARTED", Source: event.SourceAMQP, MessageID: "m-1",
 				Topic: "org.fedoraproject.stg.pungi.compose.status.change", At: now},
 		},
 		{
 			name: "job done, Z sent-at with fraction",
 			d:    amqpTestDelivery(done, `{"id": 7, "BUILD": "Fedora-44-20261122.n.0", "remaining": 0}`, amqp.Table{"sent-at": "2026-11-22T07:00:00.5Z"}),
-			want: Event{Kind: KindOpenQAJobDone, ComposeID: "Fedora-44-20261122.n.0", Source: SourceAMQP, MessageID: "m-1", Topic: done,
+			want: event.Event{Kind: event.KindOpenQAJobDone, ComposeID: "Fedora-44-20261122.n.0", Source: event.SourceAMQP, MessageID: "m-1", Topic: done,
 				At: time.Date(2026, 11, 22, 7, 0, 0, 5e8, time.UTC)},
 		},
 		{
@@ -767,7 +767,7 @@ func TestAMQPDecode(t *testing.T) {
 				d.ContentEncoding = ""
 				return d
 			}(),
-			want: Event{Kind: KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.1", Status: "DOOMED", Source: SourceAMQP, MessageID: "m-1", Topic: raw,
+			want: event.Event{Kind: event.KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.1", Status: "DOOMED", Source: event.SourceAMQP, MessageID: "m-1", Topic: raw,
 				At: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)},
 		},
 		{
@@ -777,7 +777,7 @@ func TestAMQPDecode(t *testing.T) {
 				d.Timestamp = time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
 				return d
 			}(),
-			want: Event{Kind: KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED", Source: SourceAMQP, MessageID: "m-1", Topic: raw,
+			want: event.Event{Kind: event.KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED", Source: event.SourceAMQP, MessageID: "m-1", Topic: raw,
 				At: time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)},
 		},
 		{name: "unknown topic", d: amqpTestDelivery("org.fedoraproject.prod.pungi.compose.phase.start", `{}`, nil), outcome: "irrelevant"},
@@ -804,7 +804,7 @@ func TestAMQPDecode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := amqpDecode(tt.d, now, fedora)
+			ev, err := decode(tt.d, now, fedora)
 			switch tt.outcome {
 			case "":
 				if err != nil {
@@ -814,11 +814,11 @@ func TestAMQPDecode(t *testing.T) {
 					t.Errorf("event\n got %+v\nwant %+v", ev, tt.want)
 				}
 			case "irrelevant":
-				if !errors.Is(err, errAMQPIrrelevant) {
+				if !errors.Is(err, errIrrelevant) {
 					t.Errorf("got %+v, %v; want irrelevant", ev, err)
 				}
 			case "invalid":
-				if err == nil || errors.Is(err, errAMQPIrrelevant) {
+				if err == nil || errors.Is(err, errIrrelevant) {
 					t.Errorf("got %+v, %v; want invalid", ev, err)
 				}
 			}
@@ -827,11 +827,11 @@ func TestAMQPDecode(t *testing.T) {
 }
 
 func TestAMQPConfigDefaults(t *testing.T) {
-	c, err := NewConsumer(AMQPConfig{URL: "amqp://guest:guest@localhost/"}, nil)
+	c, err := NewConsumer(Config{URL: "amqp://guest:guest@localhost/"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := DefaultAMQPConfig()
+	def := DefaultConfig()
 	if c.cfg.Exchange != "amq.topic" || c.cfg.Prefetch != 25 || !slices.Equal(c.cfg.Bindings, def.Bindings) ||
 		c.cfg.App != "composeci" || c.cfg.SubmitTimeout != time.Minute || c.cfg.ReconnectMaxDelay != time.Minute {
 		t.Errorf("defaults not filled: %+v", c.cfg)
@@ -839,7 +839,7 @@ func TestAMQPConfigDefaults(t *testing.T) {
 	if !reUUIDForTest(c.Queue()) {
 		t.Errorf("queue %q is not a UUID", c.Queue())
 	}
-	c2, _ := NewConsumer(AMQPConfig{URL: "amqp://localhost/"}, nil)
+	c2, _ := NewConsumer(Config{URL: "amqp://localhost/"}, nil)
 	if c2.Queue() == c.Queue() {
 		t.Error("two consumers share a queue name")
 	}
@@ -850,26 +850,26 @@ func TestAMQPConfigDefaults(t *testing.T) {
 		t.Errorf("default streams %v", c.streams)
 	}
 	if !def.AutoDelete || !def.Exclusive || def.Durable || def.URL != FedoraPublicBrokerURL {
-		t.Errorf("DefaultAMQPConfig %+v", def)
+		t.Errorf("DefaultConfig %+v", def)
 	}
 
 	for _, tt := range []struct {
 		name string
-		cfg  AMQPConfig
+		cfg  Config
 	}{
-		{"no URL", AMQPConfig{}},
-		{"http URL", AMQPConfig{URL: "http://localhost/"}},
-		{"passive without a queue", AMQPConfig{URL: "amqp://localhost/", PassiveDeclare: true}},
-		{"unknown stream", AMQPConfig{URL: "amqp://localhost/", Streams: []string{"rawhide", "fedora-99"}}},
-		{"no bindings", AMQPConfig{URL: "amqp://localhost/", Bindings: []string{}}},
-		{"missing CA", AMQPConfig{URL: "amqps://localhost/", CACert: filepath.Join(t.TempDir(), "none.pem")}},
-		{"cert without key", AMQPConfig{URL: "amqps://localhost/", Cert: "x.pem"}},
+		{"no URL", Config{}},
+		{"http URL", Config{URL: "http://localhost/"}},
+		{"passive without a queue", Config{URL: "amqp://localhost/", PassiveDeclare: true}},
+		{"unknown stream", Config{URL: "amqp://localhost/", Streams: []string{"rawhide", "fedora-99"}}},
+		{"no bindings", Config{URL: "amqp://localhost/", Bindings: []string{}}},
+		{"missing CA", Config{URL: "amqps://localhost/", CACert: filepath.Join(t.TempDir(), "none.pem")}},
+		{"cert without key", Config{URL: "amqps://localhost/", Cert: "x.pem"}},
 	} {
 		if _, err := NewConsumer(tt.cfg, nil); !errors.Is(err, fedfind.ErrInvalidInput) {
 			t.Errorf("%s: %v, want ErrInvalidInput", tt.name, err)
 		}
 	}
-	c3, err := NewConsumer(AMQPConfig{URL: "amqp://localhost/", Streams: []string{"Rawhide", "other"}}, nil)
+	c3, err := NewConsumer(Config{URL: "amqp://localhost/", Streams: []string{"Rawhide", "other"}}, nil)
 	if err != nil || !c3.streams[fedfind.StreamOther] || c3.streams[fedfind.StreamBranched] {
 		t.Errorf("streams %v, %v", c3.streams, err)
 	}
@@ -915,7 +915,7 @@ func TestAMQPTLSWithClientCertificateUsesExternalAuth(t *testing.T) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
 
-	cfg := DefaultAMQPConfig()
+	cfg := DefaultConfig()
 	cfg.CACert, cfg.Cert, cfg.Key = certFile, certFile, keyFile
 	c, err := NewConsumer(cfg, nil)
 	if err != nil {
@@ -928,17 +928,5 @@ func TestAMQPTLSWithClientCertificateUsesExternalAuth(t *testing.T) {
 	cfg.Cert, cfg.Key = "", ""
 	if c, err = NewConsumer(cfg, nil); err != nil || c.sasl || c.tls == nil {
 		t.Errorf("no client certificate: %v, SASL EXTERNAL %v", err, c.sasl)
-	}
-}
-
-func TestAMQPBackoff(t *testing.T) {
-	base, maxDelay := 100*time.Millisecond, 2*time.Second
-	for n := range 12 {
-		want := min(base<<n, maxDelay)
-		for range 20 {
-			if d := amqpBackoff(base, maxDelay, n); d < want/2 || d > want {
-				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
-			}
-		}
 	}
 }

@@ -1,4 +1,16 @@
-package listener
+// Package workflow is composeci's durable per-compose workflow engine on
+// NATS JetStream. Events (package listener/event) go into a stream; a
+// dispatcher turns them into workflows in a KV bucket and queues each
+// workflow's first task; workers take tasks from a work queue, run the
+// stage through a StageRunner, and move the workflow on with
+// compare-and-set. Every step is idempotent, so any process may crash at
+// any point and another takes over.
+//
+// The engine knows compose IDs and stage names, not Fedora: the stages and
+// their order come from Options, and what a stage does from the
+// StageRunner (in composeci, package stages). docs/architecture.md shows
+// where it sits; docs/pipeline.md is the operator's view.
+package workflow
 
 import (
 	"context"
@@ -6,49 +18,14 @@ import (
 	"time"
 )
 
-// Stage is one step of a compose's workflow.
+// Stage names one step of a workflow. The engine runs the stages in the
+// order Options.Stages gives.
 type Stage string
-
-// The stages, in order (DESIGN.md, "The pipeline of one compose").
-const (
-	StageDiscover      Stage = "discover"       // the compose is known with its location and stream
-	StageAwaitComplete Stage = "await-complete" // STATUS final and Koji's image tasks finished
-	StageSchedule      Stage = "schedule"       // openQA jobs posted, once per (flavor, arch)
-	StageAwaitResults  Stage = "await-results"  // every job of the build final
-	StageCheck         Stage = "check"          // findings against the previous compose
-	StageReport        Stage = "report"         // JSON archived, email sent once
-)
-
-// Stages lists the stages in order.
-func Stages() []Stage {
-	return []Stage{StageDiscover, StageAwaitComplete, StageSchedule, StageAwaitResults, StageCheck, StageReport}
-}
-
-// Next returns the stage after s, or "" after the last.
-func (s Stage) Next() Stage {
-	all := Stages()
-	for i, x := range all {
-		if x == s && i+1 < len(all) {
-			return all[i+1]
-		}
-	}
-	return ""
-}
-
-// Valid reports whether s is one of the stages.
-func (s Stage) Valid() bool {
-	for _, x := range Stages() {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // The states of a workflow.
 const (
 	StateActive = "active" // a stage is pending or running
-	StateDone   = "done"   // the report stage completed
+	StateDone   = "done"   // the last stage completed
 	StateDoomed = "doomed" // the compose ended without result (DOOMED, TERMINATED)
 	StateFailed = "failed" // a stage failed for good (permanent error or retries exhausted)
 )
@@ -58,23 +35,26 @@ type Outcome struct {
 	// Advance: the stage is complete; the workflow moves to the next stage
 	// (or to StateDone after the last).
 	Advance bool
+	// Next, with Advance, skips ahead to this stage instead of the one
+	// after (a doomed compose goes straight to its report). It must come
+	// later in the order; otherwise the outcome is an error.
+	Next Stage
 	// RetryAfter: not yet (an await stage): run the stage again after this
 	// long. Ignored when Advance or End is set.
 	RetryAfter time.Duration
-	// End ends the workflow in this state (StateDoomed, say).
+	// End ends the workflow in this state (StateDone, StateDoomed).
 	End string
 	// Note says, for people, where the stage stands ("running: 3 of 9 image
 	// tasks open"); it is kept in the workflow state.
 	Note string
 	// Data is kept in the workflow for later stages and for people (job
-	// ids, the report's path, the mail's Message-ID): small strings only.
+	// ids, the report's address, the mail's Message-ID): small strings only.
 	Data map[string]string
 }
 
 // StageRunner runs one stage of one compose's workflow. It must be
 // idempotent: a stage may run again after a crash or a redelivery, and must
-// then do nothing twice (schedule checks openQA's live jobs first, report
-// checks the mail ledger). An error is retried with backoff; an error
+// then do nothing twice. An error is retried with backoff; an error
 // wrapping ErrPermanent ends the workflow as failed at once.
 type StageRunner interface {
 	Run(ctx context.Context, stage Stage, w Workflow) (Outcome, error)

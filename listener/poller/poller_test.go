@@ -1,4 +1,4 @@
-package listener_test
+package poller_test
 
 import (
 	"context"
@@ -10,16 +10,17 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/fakefedora"
-	"github.com/composeci/composeci/listener"
+	"github.com/composeci/composeci/listener/event"
+	"github.com/composeci/composeci/listener/poller"
 )
 
 type recordingSink struct {
 	mu     sync.Mutex
-	events []listener.Event
+	events []event.Event
 	fail   error
 }
 
-func (s *recordingSink) Submit(_ context.Context, e listener.Event) error {
+func (s *recordingSink) Submit(_ context.Context, e event.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
@@ -58,7 +59,7 @@ func TestPoller(t *testing.T) {
 	defer m.Close()
 	ff, _ := fedfind.NewClient(fedfind.ClientOptions{Root: root})
 	sink := &recordingSink{}
-	p := &listener.Poller{Fedfind: ff, Sink: sink, Now: func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
+	p := &poller.Poller{Fedfind: ff, Sink: sink, Now: func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
 		Streams: []fedfind.StreamSpec{{Kind: fedfind.StreamRawhide}, {Kind: fedfind.StreamBranched, Version: "44"}}}
 	ctx := context.Background()
 	n, err := p.Poll(ctx)
@@ -67,7 +68,7 @@ func TestPoller(t *testing.T) {
 		t.Fatalf("first round: %d, %v, %v", n, err, sink.ids())
 	}
 	for _, e := range sink.events {
-		if e.Source != listener.SourcePoll || e.MessageID != "poll:"+e.ComposeID || e.Kind != listener.KindComposeStatus {
+		if e.Source != event.SourcePoll || e.MessageID != "poll:"+e.ComposeID || e.Kind != event.KindComposeStatus {
 			t.Errorf("event %+v", e)
 		}
 	}

@@ -1,4 +1,4 @@
-package listener
+package workflow
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/composeci/composeci/listener/event"
 )
 
 // DefaultPrefix names composeci's streams, consumer subjects and bucket on
@@ -122,7 +124,7 @@ func tokenSafe(c byte) bool {
 // what the event says (kind, compose, status), so a poller that finds the
 // same compose on every round stores it once per dedup window. Either is
 // hashed: a message id is foreign input and must not reach a header raw.
-func eventMsgID(e Event) string {
+func eventMsgID(e event.Event) string {
 	h := sha256.New()
 	prefix := "evt-"
 	if e.MessageID != "" {

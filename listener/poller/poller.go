@@ -1,4 +1,7 @@
-package listener
+// Package poller finds composes by reading the compose tree, for when no
+// message announces them. It makes events (package listener/event) and
+// knows nothing of the workflow engine.
+package poller
 
 import (
 	"context"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/httpclient"
+	"github.com/composeci/composeci/listener/event"
 )
 
 // Poller finds composes in the compose tree, for when no message comes: a
@@ -22,7 +26,7 @@ type Poller struct {
 	Fedfind *fedfind.Client
 	// Streams are the streams to watch (rawhide, branched, ...).
 	Streams []fedfind.StreamSpec
-	Sink    Sink
+	Sink    event.Sink
 	// Interval between rounds; default 10 minutes.
 	Interval time.Duration
 	// Lookback bounds how old a compose may be (by its date) to be
@@ -69,7 +73,7 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 			if p.seen[s] || id.Date < oldest {
 				continue
 			}
-			ev := Event{Kind: KindComposeStatus, ComposeID: s, Source: SourcePoll, MessageID: "poll:" + s, At: now().UTC()}
+			ev := event.Event{Kind: event.KindComposeStatus, ComposeID: s, Source: event.SourcePoll, MessageID: "poll:" + s, At: now().UTC()}
 			if err := p.Sink.Submit(ctx, ev); err != nil {
 				errs = append(errs, fmt.Errorf("submitting %s: %w", s, err))
 				continue

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/internal/testenv"
+)
+
+// runAsMain makes the test binary composeci itself when set: the tests
+// below start it as real processes, to signal, kill and run two at once.
+const runAsMain = "COMPOSECI_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsMain) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// process is composeci running as a process of its own.
+type process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	code int
+}
+
+func startProcess(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(os.Args[0], args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), runAsMain+"=1")
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *process) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(d):
+		t.Fatalf("the process did not exit within %s; it said:\n%s", d, p.out.String())
+		return -1
+	}
+}
+
+func (p *process) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitHealthy waits until the process serves /healthz on addr with 200.
+func waitHealthy(t *testing.T, p *process, addr string) {
+	t.Helper()
+	testenv.WaitFor(t, 60*time.Second, "listen to serve /healthz", func() error {
+		select {
+		case <-p.done:
+			t.Fatalf("listen exited %d:\n%s", p.code, p.out.String())
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// trigger asks a listener to take a compose, as a person or script would.
+func trigger(t *testing.T, addr, id string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/api/v1/workflows/"+id, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST workflow: HTTP %d", resp.StatusCode)
+	}
+}
+
+func workflowOf(addr, id string) (apiWorkflow, bool) {
+	return (&listenProcess{addr: addr}).workflow(id)
+}
+
+// finishedWorld is the demo's world with today's Rawhide finished in Pungi
+// and Koji.
+func finishedWorld(t *testing.T) *demoWorld {
+	t.Helper()
+	w, _ := mailWorld(t, t.TempDir())
+	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
+	w.hub.Advance(2 * time.Hour)
+	return w
+}
+
+// TestSecondListenRefusedWhileFirstServes starts two `composeci listen`
+// processes on one data directory: the second exits 2 at once with one
+// line naming the directory and the first process; the first serves on,
+// takes a compose through the pipeline, stops on SIGTERM with exit 0, and a
+// listener started again finds its store intact.
+func TestSecondListenRefusedWhileFirstServes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	w := finishedWorld(t)
+	addr := freeAddr(t)
+	args := append(w.flags(), "listen", "--no-openqa", "--watch", "rawhide", "--poll-interval", "-1s", "--complete-poll", "100ms")
+	first := startProcess(t, append(args, "--http", addr)...)
+	waitHealthy(t, first, addr)
+
+	second := startProcess(t, append(args, "--http", freeAddr(t))...)
+	if code := second.wait(t, 20*time.Second); code != 2 {
+		t.Fatalf("second listen exited %d, want 2:\n%s", code, second.out.String())
+	}
+	said := strings.TrimSpace(second.out.String())
+	want := fmt.Sprintf("composeci: data directory %s is in use by composeci listen, pid %d on host", w.dir, first.cmd.Process.Pid)
+	if strings.Count(said, "\n") != 0 || !strings.HasPrefix(said, want) {
+		t.Errorf("second listen said %q\nwant one line starting %q", said, want)
+	}
+
+	trigger(t, addr, demoRawhide)
+	testenv.WaitFor(t, 60*time.Second, "the compose to be done", func() error {
+		if wf, ok := workflowOf(addr, demoRawhide); !ok || wf.State != "done" {
+			return fmt.Errorf("workflow %+v", wf)
+		}
+		return nil
+	})
+	first.signal(t, syscall.SIGTERM)
+	if code := first.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("listen exited %d on SIGTERM:\n%s", code, first.out.String())
+	}
+
+	third := startProcess(t, append(args, "--http", addr)...)
+	waitHealthy(t, third, addr)
+	if wf, ok := workflowOf(addr, demoRawhide); !ok || wf.State != "done" {
+		t.Errorf("after a restart the workflow is %+v", wf)
+	}
+	third.signal(t, syscall.SIGTERM)
+	third.wait(t, 30*time.Second)
+}
+
+// TestListenExitsWhenAPartKeepsFailing: a Fedora Messaging consumer that
+// cannot bind its queue (no such exchange) is restarted, fails again, and
+// past --max-restarts ends the process with exit 3, saying which part.
+func TestListenExitsWhenAPartKeepsFailing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	url := testenv.AMQPURL(t)
+	w := finishedWorld(t)
+	p := startProcess(t, append(w.flags(), "listen", "--no-openqa", "--poll-interval", "-1s", "--http", freeAddr(t),
+		"--amqp", url, "--amqp-exchange", "composeci-no-such-exchange-"+strconv.FormatInt(time.Now().UnixNano(), 10),
+		"--max-restarts", "2", "--restart-backoff", "50ms")...)
+	if code := p.wait(t, 60*time.Second); code != 3 {
+		t.Fatalf("listen exited %d, want 3:\n%s", code, p.out.String())
+	}
+	if out := p.out.String(); !strings.Contains(out, "amqp consumer failed 3 times in a row") || !strings.Contains(out, "NOT_FOUND") {
+		t.Errorf("listen did not say which part failed and why:\n%s", out)
+	}
+}
+
+// TestListenSIGTERMMidStage sends SIGTERM while the schedule stage waits on
+// openQA: the process hands the stage back and exits 0 within
+// --shutdown-timeout; started again, it schedules the compose, and no
+// product is posted twice.
+func TestListenSIGTERMMidStage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	w := finishedWorld(t)
+	w.oq.InjectFault(fakefedora.OpenQAFault{Method: "POST", Path: "/api/v1/isos", Hang: time.Minute, Times: 1})
+	addr := freeAddr(t)
+	args := append(w.flags(), "listen", "--http", addr, "--watch", "rawhide", "--poll-interval", "-1s", "--workers", "1",
+		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "200ms", "--shutdown-timeout", "10s", "--log-level", "info")
+	first := startProcess(t, args...)
+	waitHealthy(t, first, addr)
+	trigger(t, addr, demoRawhide)
+	testenv.WaitFor(t, 60*time.Second, "the schedule stage to wait on openQA", func() error {
+		if n := w.oq.Requests("POST", "/api/v1/isos"); n < 1 {
+			return fmt.Errorf("%d POSTs", n)
+		}
+		return nil
+	})
+	began := time.Now()
+	first.signal(t, syscall.SIGTERM)
+	code := first.wait(t, 30*time.Second)
+	took := time.Since(began)
+	if code != 0 || took > 10*time.Second {
+		t.Fatalf("listen exited %d after %s on SIGTERM, want 0 within --shutdown-timeout 10s:\n%s", code, took, first.out.String())
+	}
+	if !strings.Contains(first.out.String(), "task handed back") {
+		t.Errorf("the running stage was not handed back:\n%s", first.out.String())
+	}
+
+	second := startProcess(t, args...)
+	waitHealthy(t, second, addr)
+	w.oq.AutoAdvance(t.Context(), 20*time.Millisecond)
+	testenv.WaitFor(t, 60*time.Second, "the compose to be done", func() error {
+		if wf, ok := workflowOf(addr, demoRawhide); !ok || wf.State != "done" {
+			return fmt.Errorf("workflow %+v\nfirst listen said:\n%s\nsecond listen said:\n%s", wf, first.out.String(), second.out.String())
+		}
+		return nil
+	})
+	second.signal(t, syscall.SIGTERM)
+	second.wait(t, 30*time.Second)
+	var products []string
+	for _, p := range w.oq.Posts() {
+		products = append(products, p.Params["FLAVOR"]+"/"+p.Params["ARCH"])
+	}
+	slices.Sort(products)
+	if len(products) == 0 || len(slices.Compact(slices.Clone(products))) != len(products) {
+		t.Errorf("openQA posts %v: a product posted twice, or none", products)
+	}
+}

@@ -1,0 +1,202 @@
+package fedmsg
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/listener/event"
+)
+
+// errIrrelevant marks a valid message that is not for composeci.
+var errIrrelevant = errors.New("not for composeci")
+
+// Topic suffixes (after org.fedoraproject.prod. or another prefix).
+const (
+	suffixComposeStatus = "pungi.compose.status.change"
+	suffixJobDone       = "openqa.job.done"
+)
+
+func topicIs(key, suffix string) bool {
+	return key == suffix || strings.HasSuffix(key, "."+suffix)
+}
+
+// statusPattern bounds a Pungi STATUS word: the five known ones, and
+// the nonstandard ones Pungi allows, are upper-case words.
+var statusPattern = regexp.MustCompile(`^[A-Z][A-Z_]{0,31}$`)
+
+// decode maps a delivery to an Event. It returns an error wrapping
+// errIrrelevant for a valid message that is not for composeci, and
+// another error for an invalid one.
+func decode(d amqp.Delivery, now time.Time, streams map[fedfind.StreamKind]bool) (event.Event, error) {
+	var kind string
+	switch {
+	case topicIs(d.RoutingKey, suffixComposeStatus):
+		kind = event.KindComposeStatus
+	case topicIs(d.RoutingKey, suffixJobDone):
+		kind = event.KindOpenQAJobDone
+	default:
+		return event.Event{}, fmt.Errorf("%w: topic %q", errIrrelevant, d.RoutingKey)
+	}
+	body, err := decodeBody(d)
+	if err != nil {
+		return event.Event{}, err
+	}
+	ev := event.Event{Kind: kind, Source: event.SourceAMQP, MessageID: d.MessageId, Topic: d.RoutingKey, At: sentAt(d, now)}
+	switch kind {
+	case event.KindComposeStatus:
+		if ev.ComposeID, err = field(body, "compose_id", true); err != nil {
+			return event.Event{}, err
+		}
+		if ev.Status, err = field(body, "status", true); err != nil {
+			return event.Event{}, err
+		}
+		if !statusPattern.MatchString(ev.Status) {
+			return event.Event{}, fmt.Errorf("status %q is not a Pungi STATUS", ev.Status)
+		}
+		if ev.Location, err = field(body, "location", false); err != nil {
+			return event.Event{}, err
+		}
+		if ev.Location != "" {
+			if err := checkLocation(ev.Location); err != nil {
+				return event.Event{}, err
+			}
+		}
+		// A compose_id that does not validate below makes the message
+		// invalid: Pungi sends only compose IDs in this field.
+	case event.KindOpenQAJobDone:
+		build, err := field(body, "BUILD", true)
+		if err != nil {
+			return event.Event{}, err
+		}
+		if !isComposeBuild(build) {
+			return event.Event{}, fmt.Errorf("%w: BUILD %q is not a compose", errIrrelevant, build)
+		}
+		ev.ComposeID = build
+	}
+	if err := ev.Validate(); err != nil {
+		return event.Event{}, err
+	}
+	// Validate has parsed the ID; parse again for its stream.
+	id, _ := fedfind.ParseComposeID(ev.ComposeID)
+	if st := fedfind.StreamOf(id); !streams[st.Kind] {
+		return event.Event{}, fmt.Errorf("%w: compose %s is of stream %q, not followed", errIrrelevant, ev.ComposeID, st.Kind)
+	}
+	return ev, nil
+}
+
+// decodeBody decodes the body: a UTF-8 JSON object (content_encoding utf-8,
+// or none, which fedora-messaging also reads as UTF-8).
+func decodeBody(d amqp.Delivery) (map[string]json.RawMessage, error) {
+	switch strings.ToLower(d.ContentEncoding) {
+	case "", "utf-8", "utf8":
+	default:
+		return nil, fmt.Errorf("content encoding %q is not utf-8", d.ContentEncoding)
+	}
+	if !utf8.Valid(d.Body) {
+		return nil, errors.New("body is not UTF-8")
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(d.Body, &body); err != nil {
+		return nil, fmt.Errorf("body is not a JSON object: %w", err)
+	}
+	if body == nil {
+		return nil, errors.New("body is not a JSON object: null")
+	}
+	return body, nil
+}
+
+// field reads a string field; null counts as absent.
+func field(body map[string]json.RawMessage, key string, required bool) (string, error) {
+	raw, ok := body[key]
+	if !ok || string(raw) == "null" {
+		if required {
+			return "", fmt.Errorf("field %q missing", key)
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("field %q is not a string: %s", key, clip(string(raw)))
+	}
+	if required && s == "" {
+		return "", fmt.Errorf("field %q empty", key)
+	}
+	return s, nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// checkLocation accepts an absolute http or https URL with a host.
+func checkLocation(loc string) error {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return fmt.Errorf("location %q: %w", clip(loc), err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return fmt.Errorf("location %q is not an http(s) URL", clip(loc))
+	}
+	return nil
+}
+
+// isComposeBuild reports whether an openQA BUILD names a compose rather
+// than an update, a Koji task, a side tag, a COPR or a CoreOS build
+// (as fedora_openqa names them), or an extra run that is not
+// reported (…-EXTRA, …-NOREPORT).
+func isComposeBuild(build string) bool {
+	for _, p := range []string{"Update-", "Kojitask-", "TAG_", "COPR_", "Fedora-CoreOS-"} {
+		if strings.HasPrefix(build, p) {
+			return false
+		}
+	}
+	for _, s := range []string{"-EXTRA", "-NOREPORT"} {
+		if strings.HasSuffix(build, s) {
+			return false
+		}
+	}
+	id, err := fedfind.ParseComposeID(build)
+	return err == nil && id.String() == build
+}
+
+// sentAt reads the sent-at header (ISO 8601: Python's +00:00 form or
+// openQA's Z form, with or without fractional seconds, or without a zone,
+// taken as UTC); then the AMQP timestamp property; else now.
+func sentAt(d amqp.Delivery, now time.Time) time.Time {
+	var s string
+	switch v := d.Headers["sent-at"].(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	case time.Time:
+		if !v.IsZero() {
+			return v.UTC()
+		}
+	}
+	s = strings.TrimSpace(s)
+	if s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC()
+		}
+		if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC); err == nil {
+			return t
+		}
+	}
+	if !d.Timestamp.IsZero() {
+		return d.Timestamp.UTC()
+	}
+	return now.UTC()
+}

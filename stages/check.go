@@ -1,0 +1,151 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/composeci/composeci/checks"
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/internal/httpclient"
+	"github.com/composeci/composeci/openqa"
+	"github.com/composeci/composeci/reports"
+)
+
+// Check builds the compose check report and archives it: missing expected
+// images, the image diff against the previous compose, openQA failures
+// classed against it. A compose that ended without a result gets a short
+// report of why instead. Writing a report again replaces it.
+type Check struct {
+	Fedfind *fedfind.Client
+	// OpenQA is nil to leave openQA out.
+	OpenQA *openqa.Client
+	// Expected are the expected-image lists; nil means the built-in ones.
+	Expected fedfind.ExpectedImages
+	Archive  reports.Archive
+	Logger   *slog.Logger
+}
+
+// Build runs the checks on cm against previous (nil: the previous
+// successful compose of its stream) and builds the report: what
+// `composeci check` runs. A DOOMED or TERMINATED compose gets the short
+// report of BuildDoomed, with its STATUS as the evidence.
+func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose) (reports.Report, error) {
+	ff := c.Fedfind
+	exp := c.Expected
+	if exp == nil {
+		exp = fedfind.DefaultExpectedImages()
+	}
+	status, err := ff.Status(ctx, cm)
+	switch {
+	case errors.Is(err, fedfind.ErrComposeNotFound):
+		// The tree is gone; its images come from the metadata archive.
+		status, err = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
+	case err == nil && status.Failed():
+		return c.Doomed(ctx, cm, status, reports.Doomed{Reasons: []string{fmt.Sprintf("STATUS is %s: the compose ended without a result", status)}})
+	}
+	if err != nil {
+		return reports.Report{}, err
+	}
+	images, err := ff.Images(ctx, cm)
+	if err != nil {
+		return reports.Report{}, err
+	}
+	in := checks.Input{Compose: cm.ID, Images: images, Expected: exp[cm.Stream.Kind]}
+	if previous == nil {
+		if previous, err = c.previousGood(ctx, cm); err != nil {
+			return reports.Report{}, err
+		}
+	}
+	if c.OpenQA != nil {
+		if in.Jobs, err = c.OpenQA.BuildJobs(ctx, cm.ID.String()); err != nil {
+			return reports.Report{}, fmt.Errorf("openQA jobs of %s: %w", cm.ID, err)
+		}
+	}
+	if previous != nil {
+		p := &checks.Previous{Compose: previous.ID}
+		if p.Images, err = ff.Images(ctx, previous); err != nil {
+			return reports.Report{}, fmt.Errorf("previous compose: %w", err)
+		}
+		if c.OpenQA != nil {
+			if p.Jobs, err = c.OpenQA.BuildJobs(ctx, previous.ID.String()); err != nil {
+				return reports.Report{}, fmt.Errorf("openQA jobs of %s: %w", previous.ID, err)
+			}
+		}
+		in.Previous = p
+	}
+	return reports.Build(checks.Run(in), reports.Meta{Status: string(status), Location: cm.Location}), nil
+}
+
+// Doomed builds the short report of a compose that ended without a result:
+// its STATUS, the evidence d, and the previous good compose of its stream.
+func (c Check) Doomed(ctx context.Context, cm *fedfind.Compose, status fedfind.Status, d reports.Doomed) (reports.Report, error) {
+	var prev fedfind.ComposeID
+	p, err := c.previousGood(ctx, cm)
+	if err != nil {
+		return reports.Report{}, err
+	}
+	if p != nil {
+		prev = p.ID
+	}
+	return reports.BuildDoomed(cm.ID, prev, d, reports.Meta{Status: string(status), Location: cm.Location}), nil
+}
+
+// previousGood finds the previous successful compose of cm's stream; nil
+// when there is none (or cm belongs to no stream).
+func (c Check) previousGood(ctx context.Context, cm *fedfind.Compose) (*fedfind.Compose, error) {
+	if cm.Stream.Dir == "" {
+		return nil, nil
+	}
+	res, err := c.Fedfind.Previous(ctx, cm, fedfind.PreviousOptions{})
+	switch {
+	case errors.Is(err, fedfind.ErrNoPrevious):
+		logOrDiscard(c.Logger).InfoContext(ctx, "no previous compose: nothing to compare with", "compose", cm.ID, "err", err)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("finding the previous compose of %s: %w", cm.ID, err)
+	}
+	return res.Compose, nil
+}
+
+// Run builds the report (the short one when await-complete found the
+// compose doomed) and archives it.
+func (c Check) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outcome, error) {
+	var r reports.Report
+	var err error
+	if st.Data[DataDoomed] == "true" {
+		r, err = c.Doomed(ctx, cm, fedfind.Status(st.Data[DataStatus]), doomedEvidence(st.Data))
+	} else {
+		r, err = c.Build(ctx, cm, nil)
+	}
+	if errors.Is(err, httpclient.ErrNotFound) || errors.Is(err, fedfind.ErrComposeNotFound) {
+		return Outcome{}, permanent(err)
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	written, err := c.Archive.Write(ctx, r)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Advance: true, Note: r.SummaryLine(),
+		Data: map[string]string{DataReport: written.Path, DataProblem: strconv.FormatBool(r.Problem)}}, nil
+}
+
+// doomedEvidence reads back what await-complete recorded of a doomed
+// compose.
+func doomedEvidence(data map[string]string) reports.Doomed {
+	var d reports.Doomed
+	if s := data[DataReasons]; s != "" {
+		d.Reasons = strings.Split(s, "\n")
+	}
+	for _, f := range strings.Split(data[DataFailed], ",") {
+		if id, err := strconv.Atoi(f); err == nil {
+			d.FailedTasks = append(d.FailedTasks, id)
+		}
+	}
+	return d
+}

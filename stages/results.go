@@ -1,0 +1,72 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/openqa"
+)
+
+const (
+	defaultResultsPoll  = time.Minute
+	defaultResultsGrace = 2 * time.Minute
+)
+
+// AwaitResults waits until every openQA job of the build is final and has
+// stayed so for Grace: openQA clones an incomplete job a moment after
+// finishing it, and the clone must not be missed.
+type AwaitResults struct {
+	// OpenQA is nil to leave openQA out: the stage then passes at once.
+	OpenQA *openqa.Client
+	// Poll is how long to wait before asking again (default 1 minute).
+	Poll time.Duration
+	// Grace is how long every job must have stayed final (default 2
+	// minutes).
+	Grace time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Results reads the build's jobs, re-runs followed to the newest: what
+// `composeci results` prints.
+func (a AwaitResults) Results(ctx context.Context, build string) (*openqa.Results, error) {
+	return a.OpenQA.Results(ctx, build)
+}
+
+func (a AwaitResults) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// Run advances once every job is final and has stayed so for Grace.
+func (a AwaitResults) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outcome, error) {
+	if a.OpenQA == nil {
+		return Outcome{Advance: true, Note: "openQA not configured"}, nil
+	}
+	r, err := a.Results(ctx, cm.ID.String())
+	if err != nil {
+		return Outcome{}, err
+	}
+	sum := r.Summary
+	now := a.now()
+	if !sum.AllFinal {
+		return Outcome{RetryAfter: orDefault(a.Poll, defaultResultsPoll),
+			Note: fmt.Sprintf("openQA: %d of %d jobs pending", sum.Pending, sum.Total),
+			Data: map[string]string{DataFinalSince: ""}}, nil
+	}
+	grace := orDefault(a.Grace, defaultResultsGrace)
+	since, err := time.Parse(time.RFC3339Nano, st.Data[DataFinalSince])
+	if err != nil {
+		// First seen final: look again after the grace period.
+		return Outcome{RetryAfter: grace, Note: fmt.Sprintf("openQA: all %d jobs final; waiting %s for late re-runs", sum.Total, grace),
+			Data: map[string]string{DataFinalSince: now.UTC().Format(time.RFC3339Nano)}}, nil
+	}
+	if wait := grace - now.Sub(since); wait > 0 {
+		return Outcome{RetryAfter: wait, Note: fmt.Sprintf("openQA: all %d jobs final; waiting %s more for late re-runs", sum.Total, wait.Round(time.Second))}, nil
+	}
+	return Outcome{Advance: true, Note: fmt.Sprintf("openQA: %d jobs final (%d ok, %d not ok)", sum.Total, sum.OK, sum.NotOK)}, nil
+}

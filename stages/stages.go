@@ -1,0 +1,148 @@
+// Package stages holds the six stages of a compose's workflow — discover,
+// await-complete, schedule, await-results, check, report — each a small type
+// over the domain packages (fedfind, openqa, checks, reports) holding only
+// what it needs. The listener's workflow engine runs them through Compose;
+// the CLI's done, schedule, results and check commands run the very same
+// stages by hand (AwaitComplete.Verdict, Schedule.Post, AwaitResults.Results,
+// Check.Build, Report.MailOnce).
+//
+// Every stage is idempotent, so a redelivered or re-run task does nothing
+// twice: scheduling reads openQA's live jobs of the build first, the report
+// consults the mail ledger beside the archived report. The package knows
+// nothing of NATS, AMQP or HTTP serving (a test holds it to that).
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/composeci/composeci/fedfind"
+)
+
+// Name names a stage.
+type Name string
+
+// The stages, in the order a compose goes through them.
+const (
+	StageDiscover      Name = "discover"       // the compose is known with its location and stream
+	StageAwaitComplete Name = "await-complete" // STATUS final and Koji's image tasks finished
+	StageSchedule      Name = "schedule"       // openQA jobs posted, once per (flavor, arch)
+	StageAwaitResults  Name = "await-results"  // every job of the build final
+	StageCheck         Name = "check"          // findings against the previous compose, archived
+	StageReport        Name = "report"         // the report mailed once
+)
+
+// Order lists the stages in order.
+func Order() []Name {
+	return []Name{StageDiscover, StageAwaitComplete, StageSchedule, StageAwaitResults, StageCheck, StageReport}
+}
+
+// How a stage may end its compose's workflow (Outcome.End).
+const (
+	EndDone   = "done"   // nothing more to do for this compose
+	EndDoomed = "doomed" // the compose ended without a result; it was reported
+)
+
+// Outcome is what one run of a stage decided.
+type Outcome struct {
+	// Advance: the stage is complete; the compose moves to the next stage,
+	// or to Next when it is set (a doomed compose skips to its report).
+	Advance bool
+	Next    Name
+	// RetryAfter: not yet; run the stage again after this long.
+	RetryAfter time.Duration
+	// End ends the workflow: EndDone or EndDoomed.
+	End string
+	// Note says, for people, where the stage stands.
+	Note string
+	// Data is kept in the workflow for later stages and for people: small
+	// strings only, under the Data* keys.
+	Data map[string]string
+}
+
+// State is what a stage sees of its compose's workflow: the compose and
+// what earlier stages recorded.
+type State struct {
+	ComposeID string
+	Data      map[string]string
+}
+
+// Data keys the stages keep in the workflow.
+const (
+	DataStream     = "stream"              // the compose's stream kind (discover)
+	DataLocation   = "location"            // the compose's URL (discover)
+	DataStatus     = "status"              // its Pungi STATUS (await-complete)
+	DataDoomed     = "doomed"              // "true" when it ended without a result (await-complete)
+	DataReasons    = "verdict_reasons"     // the doomed verdict's reasons, one per line (await-complete)
+	DataFailed     = "koji_failed_tasks"   // failed Koji image task ids, comma separated (await-complete)
+	DataJobs       = "openqa_jobs"         // how many openQA jobs the build has (schedule)
+	DataFinalSince = "results_final_since" // when every job was first seen final (await-results)
+	DataReport     = "report"              // the report's path in the archive, "<release>/<compose ID>" (check)
+	DataProblem    = "problem"             // "true" when the report calls for attention (check)
+	DataMessageID  = "message_id"          // the Message-ID of the mail sent (report)
+	DataMailNote   = "mail"                // why no mail was sent (report)
+)
+
+// ErrPermanent marks a stage error that no retry can mend (a compose that
+// does not exist, a mail server that refuses the sender): the workflow
+// fails at once.
+var ErrPermanent = errors.New("permanent failure")
+
+func permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
+
+// Compose runs the stages of composes: Run locates the compose and hands
+// it to the named stage. It is the listener's stage runner.
+type Compose struct {
+	// Fedfind locates composes in the tree.
+	Fedfind       *fedfind.Client
+	Discover      Discover
+	AwaitComplete AwaitComplete
+	Schedule      Schedule
+	AwaitResults  AwaitResults
+	Check         Check
+	Report        Report
+}
+
+// Run runs one stage for one compose.
+func (c *Compose) Run(ctx context.Context, stage Name, st State) (Outcome, error) {
+	id, err := fedfind.ParseComposeID(st.ComposeID)
+	if err != nil {
+		return Outcome{}, permanent(err)
+	}
+	cm, err := c.Fedfind.Locate(id)
+	if err != nil {
+		return Outcome{}, permanent(err)
+	}
+	switch stage {
+	case StageDiscover:
+		return c.Discover.Run(ctx, cm, st)
+	case StageAwaitComplete:
+		return c.AwaitComplete.Run(ctx, cm, st)
+	case StageSchedule:
+		return c.Schedule.Run(ctx, cm, st)
+	case StageAwaitResults:
+		return c.AwaitResults.Run(ctx, cm, st)
+	case StageCheck:
+		return c.Check.Run(ctx, cm, st)
+	case StageReport:
+		return c.Report.Run(ctx, cm, st)
+	}
+	return Outcome{}, permanent(fmt.Errorf("unknown stage %q", stage))
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func logOrDiscard(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}

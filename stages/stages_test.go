@@ -1,0 +1,245 @@
+package stages_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/fedfind/koji"
+	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/internal/httpclient"
+	"github.com/composeci/composeci/openqa"
+	"github.com/composeci/composeci/reports"
+	"github.com/composeci/composeci/stages"
+)
+
+const (
+	stPrev  = "Fedora-Rawhide-20261122.n.0"
+	stToday = "Fedora-Rawhide-20261123.n.0"
+	stKey   = "0123456789ABCDEF"
+	stSec   = "fedcba9876543210"
+)
+
+// stageWorld is a simulated Fedora (tree, Koji, openQA, mail relay) and the
+// real stage runner pointed at it, with a clock the test moves.
+type stageWorld struct {
+	mirror *fakefedora.Mirror
+	hub    *fakefedora.KojiHub
+	oq     *fakefedora.OpenQA
+	mail   *fakefedora.MailServer
+	now    time.Time
+	tasks  []int // today's Koji image tasks
+	st     *stages.Compose
+}
+
+func newStageWorld(t *testing.T) *stageWorld {
+	t.Helper()
+	w := &stageWorld{mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{}),
+		now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: stPrev, Status: "FINISHED"})
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: stToday, Status: "STARTED"})
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-43-updates-20261123.0", Status: "FINISHED", Images: []fakefedora.ImageSpec{}})
+	root := w.mirror.Start()
+	t.Cleanup(w.mirror.Close)
+	w.hub.SetNow(time.Date(2026, 11, 23, 3, 10, 0, 0, time.UTC))
+	w.tasks = w.hub.AddNightlyImageTasks(stToday, "20261123.n.0", "Rawhide", 3)
+	hubURL := w.hub.Start()
+	t.Cleanup(w.hub.Close)
+	w.oq = fakefedora.NewOpenQA(fakefedora.OpenQAOptions{Keys: []fakefedora.OpenQAKey{{Key: stKey, Secret: stSec, Operator: true}}})
+	t.Cleanup(w.oq.Close)
+	w.oq.SetOutcome(stToday, "KDE-live-iso", "x86_64", "desktop_terminal", "failed")
+	var err error
+	if w.mail, err = fakefedora.StartMailServer(fakefedora.MailServerOptions{Logf: t.Logf}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.mail.Close)
+
+	fast := httpclient.Options{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond}
+	ff, err := fedfind.NewClient(fedfind.ClientOptions{Root: root, HTTP: httpclient.New(fast)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := koji.New(koji.Options{URL: hubURL, HTTP: httpclient.New(fast), Now: w.hub.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := openqa.New(openqa.Options{BaseURL: w.oq.URL(), Credentials: openqa.Credentials{Key: stKey, Secret: stSec}, HTTP: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer, err := reports.NewMailer(reports.MailConfig{Host: "127.0.0.1", Port: w.mail.Port(), TLS: reports.TLSNone, From: "composeci@example.org"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routing, err := reports.OverrideRouting([]string{"test-reports@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := reports.DataArchive(t.TempDir())
+	w.st = &stages.Compose{
+		Fedfind:       ff,
+		Discover:      stages.Discover{Streams: []fedfind.StreamKind{fedfind.StreamRawhide, fedfind.StreamBranched}},
+		AwaitComplete: stages.AwaitComplete{Fedfind: ff, Koji: kc, Poll: time.Minute},
+		Schedule:      stages.Schedule{Fedfind: ff, OpenQA: oc},
+		AwaitResults:  stages.AwaitResults{OpenQA: oc, Poll: time.Minute, Grace: 2 * time.Minute, Now: func() time.Time { return w.now }},
+		Check:         stages.Check{Fedfind: ff, OpenQA: oc, Archive: archive},
+		Report:        stages.Report{Archive: archive, Mailer: mailer, Routing: routing},
+	}
+	return w
+}
+
+// run runs a stage and folds its outcome's data into wf, as the pipeline
+// does.
+func (w *stageWorld) run(t *testing.T, stage stages.Name, wf *stages.State) stages.Outcome {
+	t.Helper()
+	out, err := w.st.Run(context.Background(), stage, *wf)
+	if err != nil {
+		t.Fatalf("%s: %v", stage, err)
+	}
+	if wf.Data == nil {
+		wf.Data = map[string]string{}
+	}
+	for k, v := range out.Data {
+		wf.Data[k] = v
+	}
+	return out
+}
+
+func TestComposeStagesEndToEnd(t *testing.T) {
+	w := newStageWorld(t)
+	// Yesterday's compose was tested: its desktop_terminal on KDE passed.
+	ctx := context.Background()
+	prev, _ := w.st.Fedfind.Resolve(ctx, stPrev)
+	comp, err := stages.OpenQACompose(ctx, w.st.Fedfind, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.Schedule.OpenQA.Schedule(ctx, comp, openqa.ScheduleOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.oq.Settle()
+
+	wf := &stages.State{ComposeID: stToday}
+	if out := w.run(t, stages.StageDiscover, wf); !out.Advance || wf.Data[stages.DataStream] != "rawhide" {
+		t.Fatalf("discover: %+v", out)
+	}
+	out := w.run(t, stages.StageAwaitComplete, wf)
+	if out.Advance || out.RetryAfter != time.Minute || !strings.Contains(out.Note, "running") {
+		t.Fatalf("await-complete while composing: %+v", out)
+	}
+	w.mirror.SetStatus(stToday, "FINISHED")
+	w.hub.Advance(time.Hour)
+	if out := w.run(t, stages.StageAwaitComplete, wf); !out.Advance || wf.Data[stages.DataStatus] != "FINISHED" {
+		t.Fatalf("await-complete when done: %+v", out)
+	}
+
+	out = w.run(t, stages.StageSchedule, wf)
+	posts := len(w.oq.Posts())
+	if !out.Advance || !strings.Contains(out.Note, "10 products posted") {
+		t.Fatalf("schedule: %+v", out)
+	}
+	// A redelivered schedule task posts nothing.
+	if out := w.run(t, stages.StageSchedule, wf); !out.Advance || !strings.Contains(out.Note, "0 products posted, 10 already scheduled") || len(w.oq.Posts()) != posts {
+		t.Fatalf("schedule again: %+v, %d posts (was %d)", out, len(w.oq.Posts()), posts)
+	}
+
+	if out := w.run(t, stages.StageAwaitResults, wf); out.Advance || !strings.Contains(out.Note, "pending") {
+		t.Fatalf("results pending: %+v", out)
+	}
+	w.oq.Settle()
+	if out := w.run(t, stages.StageAwaitResults, wf); out.Advance || out.RetryAfter != 2*time.Minute || wf.Data[stages.DataFinalSince] == "" {
+		t.Fatalf("results just final: %+v", out)
+	}
+	w.now = w.now.Add(time.Minute)
+	if out := w.run(t, stages.StageAwaitResults, wf); out.Advance || out.RetryAfter != time.Minute {
+		t.Fatalf("results inside the grace period: %+v", out)
+	}
+	w.now = w.now.Add(time.Minute)
+	if out := w.run(t, stages.StageAwaitResults, wf); !out.Advance {
+		t.Fatalf("results after the grace period: %+v", out)
+	}
+
+	out = w.run(t, stages.StageCheck, wf)
+	if !out.Advance || wf.Data[stages.DataProblem] != "true" || !strings.Contains(out.Note, "1 new failure") {
+		t.Fatalf("check: %+v", out)
+	}
+	if wf.Data[stages.DataReport] != "rawhide/"+stToday {
+		t.Errorf("report path %q", wf.Data[stages.DataReport])
+	}
+	if _, err := w.st.Check.Archive.Read(ctx, stToday); err != nil {
+		t.Errorf("report not archived: %v", err)
+	}
+	out = w.run(t, stages.StageReport, wf)
+	if !out.Advance || wf.Data[stages.DataMessageID] == "" || len(w.mail.Messages()) != 1 {
+		t.Fatalf("report: %+v, %d mails", out, len(w.mail.Messages()))
+	}
+	// A redelivered report task mails nothing.
+	if out := w.run(t, stages.StageReport, wf); !out.Advance || !strings.Contains(out.Note, "already mailed") || len(w.mail.Messages()) != 1 {
+		t.Fatalf("report again: %+v, %d mails", out, len(w.mail.Messages()))
+	}
+}
+
+func TestComposeStagesEnds(t *testing.T) {
+	w := newStageWorld(t)
+	// A stream the pipeline does not watch ends at discovery.
+	wf := &stages.State{ComposeID: "Fedora-43-updates-20261123.0"}
+	if out := w.run(t, stages.StageDiscover, wf); out.End != stages.EndDone || !strings.Contains(out.Note, "not watched") {
+		t.Errorf("unwatched stream: %+v", out)
+	}
+	// Without openQA the openQA stages pass at once.
+	wf = &stages.State{ComposeID: stToday}
+	w.st.Schedule.OpenQA, w.st.AwaitResults.OpenQA = nil, nil
+	for _, s := range []stages.Name{stages.StageSchedule, stages.StageAwaitResults} {
+		if out := w.run(t, s, wf); !out.Advance || !strings.Contains(out.Note, "not configured") {
+			t.Errorf("%s without openQA: %+v", s, out)
+		}
+	}
+	// A compose ID that cannot be is a permanent error.
+	if _, err := w.st.Run(context.Background(), stages.StageDiscover, stages.State{ComposeID: "../x"}); !errors.Is(err, stages.ErrPermanent) {
+		t.Errorf("bad ID: %v", err)
+	}
+}
+
+// TestDoomedComposeIsReported: a compose that ends DOOMED skips scheduling
+// and testing, gets a short report with the STATUS and Koji evidence and the
+// previous good compose, is mailed once, and ends the workflow as doomed.
+func TestDoomedComposeIsReported(t *testing.T) {
+	w := newStageWorld(t)
+	w.hub.SetTaskSchedule(w.tasks[1], fakefedora.KojiRunSchedule(time.Minute, time.Minute, fakefedora.KojiFailed)...)
+	w.hub.Advance(time.Hour)
+	w.mirror.SetStatus(stToday, "DOOMED")
+	wf := &stages.State{ComposeID: stToday}
+	out := w.run(t, stages.StageAwaitComplete, wf)
+	if !out.Advance || out.Next != stages.StageCheck || wf.Data[stages.DataDoomed] != "true" {
+		t.Fatalf("await-complete of a doomed compose: %+v", out)
+	}
+	if !strings.Contains(wf.Data[stages.DataReasons], "STATUS is DOOMED") || !strings.Contains(wf.Data[stages.DataReasons], "1 failed") || wf.Data[stages.DataFailed] == "" {
+		t.Errorf("evidence recorded: %q, failed tasks %q", wf.Data[stages.DataReasons], wf.Data[stages.DataFailed])
+	}
+	if out := w.run(t, stages.StageCheck, wf); !out.Advance || wf.Data[stages.DataProblem] != "true" {
+		t.Fatalf("check of a doomed compose: %+v", out)
+	}
+	r, err := w.st.Check.Archive.Read(context.Background(), stToday)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Doomed == nil || r.Status != "DOOMED" || r.PreviousComposeID != stPrev || len(r.Doomed.FailedTasks) != 1 {
+		t.Errorf("doomed report: status %q previous %q doomed %+v", r.Status, r.PreviousComposeID, r.Doomed)
+	}
+	for range 2 { // a redelivered report task mails nothing more
+		out := w.run(t, stages.StageReport, wf)
+		if out.End != stages.EndDoomed {
+			t.Fatalf("report of a doomed compose: %+v", out)
+		}
+	}
+	msgs := w.mail.Messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Subject(), "DOOMED, not tested") {
+		t.Errorf("%d mails (%v), want one saying DOOMED", len(msgs), msgs)
+	}
+	if len(w.oq.Posts()) != 0 {
+		t.Errorf("a doomed compose was scheduled in openQA")
+	}
+}
