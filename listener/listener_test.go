@@ -22,6 +22,8 @@ import (
 	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/reports"
 	"github.com/composeci/composeci/stages"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // updatesWorld is a compose tree of updates composes, which STATUS alone
@@ -116,6 +118,29 @@ func waitDone(t *testing.T, l *listener.Listener, id string) workflow.Workflow {
 	return w
 }
 
+// externalPrefix is a prefix of the test's own on the external server,
+// whose streams are deleted when the test ends.
+func externalPrefix(t *testing.T, url string) string {
+	prefix := fmt.Sprintf("L%d", time.Now().UnixNano()%1e12)
+	t.Cleanup(func() {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Errorf("cleaning up %s: %v", prefix, err)
+			return
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, s := range []string{prefix + "_EVENTS", prefix + "_TASKS", "KV_" + prefix + "_workflows"} {
+			if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Errorf("cleaning up stream %s: %v", s, err)
+			}
+		}
+	})
+	return prefix
+}
+
 type health struct {
 	OK     bool `json:"ok"`
 	Checks []struct {
@@ -141,10 +166,22 @@ func getHealth(t *testing.T, addr string) (int, health, string) {
 // TestListenerRecoversWhenNATSConnectionCloses closes the listener's NATS
 // connection under its dispatcher and workers: each part returns, the
 // supervisor starts it again on a fresh connection, and composes go on
-// through the pipeline with nobody stepping in.
+// through the pipeline with nobody stepping in — on the embedded server and
+// on the external one alike.
 func TestListenerRecoversWhenNATSConnectionCloses(t *testing.T) {
+	for _, external := range []bool{false, true} {
+		name := map[bool]string{false: "embedded", true: "external"}[external]
+		t.Run(name, func(t *testing.T) { testRecovery(t, external) })
+	}
+}
+
+func testRecovery(t *testing.T, external bool) {
 	const first, second = "Fedora-43-updates-20261122.0", "Fedora-43-updates-20261123.0"
 	o := baseOptions(t, updatesWorld(t, first, second))
+	if external {
+		o.Workflow.Bus.URL = testenv.NATSURL(t)
+		o.Workflow.Prefix = externalPrefix(t, o.Workflow.Bus.URL)
+	}
 	l := start(t, o)
 	submit(t, l, first)
 	waitDone(t, l, first)

@@ -6,6 +6,7 @@
 package testenv
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -92,4 +95,30 @@ func (w *testLogWriter) close() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
+}
+
+// NATSURL returns the URL of the NATS server with JetStream for tests
+// (COMPOSECI_TEST_NATS_URL, default the local server), after checking that
+// it answers.
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("COMPOSECI_TEST_NATS_URL")
+	if u == "" {
+		u = "nats://127.0.0.1:4222"
+	}
+	nc, err := nats.Connect(u, nats.Timeout(2*time.Second))
+	if err == nil {
+		defer nc.Close()
+		var js jetstream.JetStream
+		if js, err = jetstream.New(nc); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_, err = js.AccountInfo(ctx)
+		}
+	}
+	if err != nil {
+		Unavailable(t, "NATS with JetStream is not reachable at "+u+" ("+err.Error()+"); start it with "+
+			"`start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log`")
+	}
+	return u
 }

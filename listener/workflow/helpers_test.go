@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,17 +48,6 @@ const (
 // reach (Watermill's idea): the embedded server in this process, and the
 // external server at externalNATSURL, which CI must provide.
 
-// externalNATSURL is where the external server is looked for.
-func externalNATSURL() string {
-	if u := os.Getenv("COMPOSECI_TEST_NATS_URL"); u != "" {
-		return u
-	}
-	return "nats://127.0.0.1:4222"
-}
-
-const startExternalNATS = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- " +
-	"-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
-
 // natsBackend gives each test a place of its own on one kind of NATS.
 type natsBackend struct {
 	name string
@@ -84,38 +72,12 @@ func natsBackends() []natsBackend {
 	}
 }
 
-var (
-	externalOnce sync.Once
-	externalErr  error
-)
-
 // externalSite skips the test when the external server is unreachable,
-// unless CI=true, where it must be there. Each site has a random prefix,
-// and its streams and bucket are deleted when the test ends.
+// unless CI=true, where it must be there (testenv.NATSURL). Each site has a
+// random prefix, and its streams and bucket are deleted when the test ends.
 func externalSite(t *testing.T) natsSite {
 	t.Helper()
-	url := externalNATSURL()
-	externalOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
-		if err != nil {
-			externalErr = err
-			return
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err == nil {
-			_, err = js.AccountInfo(ctx)
-		}
-		externalErr = err
-	})
-	if externalErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("external NATS at %s is unreachable (%v); CI must run it: %s", url, externalErr, startExternalNATS)
-		}
-		t.Skipf("external NATS at %s is unreachable (%v); to test against it, run: %s", url, externalErr, startExternalNATS)
-	}
+	url := testenv.NATSURL(t)
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
 	prefix := "T" + strings.ToUpper(hex.EncodeToString(b))
