@@ -132,7 +132,7 @@ func externalPrefix(t *testing.T, url string) string {
 		js, _ := jetstream.New(nc)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, s := range []string{prefix + "_EVENTS", prefix + "_TASKS", "KV_" + prefix + "_workflows"} {
+		for _, s := range []string{prefix + "_EVENTS", prefix + "_TASKS", prefix + "_RESULTS", "KV_" + prefix + "_workflows"} {
 			if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 				t.Errorf("cleaning up stream %s: %v", s, err)
 			}

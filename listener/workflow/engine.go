@@ -95,9 +95,33 @@ type Options struct {
 	// (default 1 hour); TaskDedupWindow the same for tasks (default 1
 	// hour, and it should outlast TaskAckWait by far).
 	EventDedupWindow, TaskDedupWindow time.Duration
+	// ResultRetention is how long the feed of results keeps an entry
+	// (default 400 days).
+	ResultRetention time.Duration
 	// OpTimeout bounds each NATS call (default 10 seconds).
 	OpTimeout time.Duration
+	// Observer hears what the engine does, for metrics; nil hears nothing.
+	Observer Observer
 }
+
+// Observer hears what an Engine does, as it happens. Its methods must be
+// quick and must not block: they run on the engine's paths.
+type Observer interface {
+	// EventStored: an event was stored (duplicate: the server had it).
+	EventStored(e event.Event, duplicate bool)
+	// StageRan: a run of a stage ended with this outcome — "advanced",
+	// "waiting", "ended", "error", "handed back" or "abandoned" — after took.
+	StageRan(stage Stage, outcome string, took time.Duration)
+	// TaskRedelivered: the server delivered a task again (a worker died,
+	// an ack was lost, or a stage waits for its due time).
+	TaskRedelivered(stage Stage)
+}
+
+type noObserver struct{}
+
+func (noObserver) EventStored(event.Event, bool)         {}
+func (noObserver) StageRan(Stage, string, time.Duration) {}
+func (noObserver) TaskRedelivered(Stage)                 {}
 
 func (o *Options) setDefaults() {
 	def := func(v *time.Duration, d time.Duration) {
@@ -115,6 +139,10 @@ func (o *Options) setDefaults() {
 	def(&o.EventDedupWindow, time.Hour)
 	def(&o.TaskDedupWindow, time.Hour)
 	def(&o.OpTimeout, 10*time.Second)
+	def(&o.ResultRetention, 400*24*time.Hour)
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
 	if o.MaxDeliver <= 0 {
 		o.MaxDeliver = 20
 	}
@@ -186,10 +214,11 @@ type Engine struct {
 // session is one connection to NATS with the engine's streams and bucket
 // looked up on it.
 type session struct {
-	link   *link
-	events jetstream.Stream
-	tasks  jetstream.Stream
-	kv     jetstream.KeyValue
+	link    *link
+	events  jetstream.Stream
+	tasks   jetstream.Stream
+	results jetstream.Stream
+	kv      jetstream.KeyValue
 }
 
 func (s *session) js() jetstream.JetStream { return s.link.js }
@@ -299,6 +328,24 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 			Duplicates:  o.TaskDedupWindow,
 			Storage:     jetstream.FileStorage,
 			Replicas:    o.Replicas,
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	err = call("creating stream "+l.resultsStream(), func(ctx context.Context) (err error) {
+		s.results, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        l.resultsStream(),
+			Description: "composeci: one entry per ending of a compose's workflow, the feed of results",
+			Subjects:    []string{l.resultSubjects()},
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      o.ResultRetention,
+			MaxMsgSize:  512 << 10,
+			Duplicates:  o.TaskDedupWindow,
+			Storage:     jetstream.FileStorage,
+			Replicas:    o.Replicas,
+			Discard:     jetstream.DiscardOld,
 		})
 		return err
 	})
@@ -421,6 +468,7 @@ func (e *Engine) Submit(ctx context.Context, ev event.Event) error {
 		return fmt.Errorf("storing %s event for %s: %w", ev.Kind, ev.ComposeID, err)
 	}
 	e.lastSubmit.Store(now.UnixNano())
+	e.opts.Observer.EventStored(ev, ack.Duplicate)
 	e.log.Debug("event stored", "compose", ev.ComposeID, "kind", ev.Kind, "status", ev.Status,
 		"source", ev.Source, "seq", ack.Sequence, "duplicate", ack.Duplicate)
 	return nil

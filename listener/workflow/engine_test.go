@@ -58,6 +58,139 @@ var engineContract = []struct {
 	{"hostile compose IDs and bad events are refused", testHostileInput},
 	{"Get, List and keys of every compose ID form", testGetList},
 	{"parts whose connection was closed return; run again, they go on", testConnectionClosed},
+	{"every ending is in the feed of results once; a reader with a cursor misses none", testResultsFeed},
+	{"a worker crashed after ending the workflow, before recording the result", testCrashBeforeResult},
+}
+
+// testCrashBeforeResult: the worker ended the workflow and died before the
+// result reached the feed; the redelivered task records it, once.
+func testCrashBeforeResult(t *testing.T, s natsSite) {
+	r := newFakeRunner(nil)
+	o := testOptions(t, s, r)
+	o.Workers, o.TaskAckWait = 0, time.Second
+	p := startEngine(t, o)
+	id := "Fedora-ELN-20261122.ci.14"
+	submit(t, p, statusEvent(id, ""))
+	msg := takeTask(t, p)
+	var tk task
+	if err := json.Unmarshal(msg.Data(), &tk); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rec, rev, err := p.load(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := p.policy.after(rec, tk, Outcome{End: StateDone, Note: "nothing to do"}, nil, time.Now())
+	if _, err := p.update(ctx, ended, rev); err != nil {
+		t.Fatal(err)
+	}
+	// The worker is gone: no result, no ack.
+	if res, _, err := p.ResultsAfter(ctx, 0, 10, nil); err != nil || len(res) != 0 {
+		t.Fatalf("results before the redelivery: %v, %v", res, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- p.runWorkers(wctx, 1) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 20*time.Second, "the result recorded by the redelivered task", func() error {
+		res, _, err := p.ResultsAfter(ctx, 0, 10, nil)
+		if err != nil || len(res) != 1 || res[0].ComposeID != id || res[0].State != StateDone {
+			return fmt.Errorf("results %+v, %v", res, err)
+		}
+		return nil
+	})
+	waitQuiet(t, p)
+	if res, _, _ := p.ResultsAfter(ctx, 0, 10, nil); len(res) != 1 {
+		t.Errorf("%d results, want 1", len(res))
+	}
+	r.wantRuns(t, id, map[Stage]int{})
+}
+
+// testResultsFeed ends workflows as done, doomed and failed (and a failed
+// one again after a retry) and reads the feed: newest first, and followed
+// page by page with a cursor while composes keep ending, every ending
+// exactly once, in order.
+func testResultsFeed(t *testing.T, s natsSite) {
+	r := newFakeRunner(map[Stage]step{
+		StageAwaitComplete: func(_ context.Context, w Workflow, _ int) (Outcome, error) {
+			switch {
+			case strings.HasSuffix(w.ComposeID, ".n.7"):
+				return Outcome{End: StateDoomed, Note: "doomed"}, nil
+			case strings.HasSuffix(w.ComposeID, ".n.8"):
+				return Outcome{}, fmt.Errorf("%w: gone", ErrPermanent)
+			}
+			return Outcome{Advance: true}, nil
+		},
+	})
+	p := startEngine(t, testOptions(t, s, r))
+	ctx := context.Background()
+	var cursor uint64
+	var read []string
+	follow := func() {
+		t.Helper()
+		for {
+			page, more, err := p.ResultsAfter(ctx, cursor, 2, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range page {
+				if res.Seq <= cursor {
+					t.Errorf("result %d after cursor %d", res.Seq, cursor)
+				}
+				cursor = res.Seq
+				read = append(read, res.ComposeID+"/"+res.State)
+			}
+			if !more {
+				return
+			}
+		}
+	}
+	ending := map[string]string{"Fedora-Rawhide-20261122.n.1": StateDone, "Fedora-Rawhide-20261122.n.7": StateDoomed,
+		"Fedora-44-20261122.n.0": StateDone, "Fedora-Rawhide-20261122.n.8": StateFailed, "Fedora-Rawhide-20261123.n.0": StateDone}
+	var want []string
+	for i, id := range []string{"Fedora-Rawhide-20261122.n.1", "Fedora-Rawhide-20261122.n.7", "Fedora-44-20261122.n.0",
+		"Fedora-Rawhide-20261122.n.8", "Fedora-Rawhide-20261123.n.0"} {
+		submit(t, p, statusEvent(id, ""))
+		w := waitState(t, p, id, ending[id])
+		want = append(want, id+"/"+w.State)
+		if i%2 == 1 {
+			follow() // a reader following as composes end
+		}
+	}
+	waitQuiet(t, p)
+	follow()
+	if !slices.Equal(read, want) {
+		t.Errorf("followed the feed: %v\nwant %v", read, want)
+	}
+	latest, err := p.LatestResults(ctx, 2, nil)
+	if err != nil || len(latest) != 2 || latest[0].ComposeID != "Fedora-Rawhide-20261123.n.0" || latest[1].ComposeID != "Fedora-Rawhide-20261122.n.8" ||
+		latest[0].Seq <= latest[1].Seq {
+		t.Errorf("latest results: %+v, %v", latest, err)
+	}
+	branched, err := p.LatestResults(ctx, 10, func(w Workflow) bool { return strings.HasPrefix(w.ComposeID, "Fedora-44-") })
+	if err != nil || len(branched) != 1 || branched[0].State != StateDone {
+		t.Errorf("filtered: %+v, %v", branched, err)
+	}
+	// Publishing an ending again (a redelivered task after a crash) adds
+	// nothing; a retried workflow that ends again is a new result.
+	rec, _, err := p.load(ctx, "Fedora-Rawhide-20261122.n.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.publishResult(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Retry(ctx, "Fedora-Rawhide-20261122.n.8"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, "Fedora-Rawhide-20261122.n.8", StateFailed)
+	waitQuiet(t, p)
+	before := len(read)
+	follow()
+	if got := read[before:]; !slices.Equal(got, []string{"Fedora-Rawhide-20261122.n.8/failed"}) {
+		t.Errorf("after a duplicate publish and a retry the feed gave %v", got)
+	}
 }
 
 // testConnectionClosed closes the engine's NATS connection under its parts:

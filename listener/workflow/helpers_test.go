@@ -92,7 +92,7 @@ func externalSite(t *testing.T) natsSite {
 		defer nc.Close()
 		js, _ := jetstream.New(nc)
 		l := natsLayout{prefix: prefix}
-		for _, s := range []string{l.eventsStream(), l.tasksStream(), "KV_" + l.bucket()} {
+		for _, s := range []string{l.eventsStream(), l.tasksStream(), l.resultsStream(), "KV_" + l.bucket()} {
 			if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 				t.Errorf("cleaning up stream %s: %v", s, err)
 			}

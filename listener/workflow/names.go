@@ -51,6 +51,16 @@ func (l natsLayout) tasksStream() string { return l.prefix + "_TASKS" }
 // bucket is the KV bucket of workflows, keyed by encoded compose ID.
 func (l natsLayout) bucket() string { return l.prefix + "_workflows" }
 
+// resultsStream keeps one entry per ending of a workflow: the feed that
+// readers follow by sequence.
+func (l natsLayout) resultsStream() string { return l.prefix + "_RESULTS" }
+
+func (l natsLayout) resultSubjects() string { return l.prefix + ".results.*" }
+
+func (l natsLayout) resultSubject(composeID string) string {
+	return l.prefix + ".results." + encodeToken(composeID)
+}
+
 func (l natsLayout) eventSubjects() string { return l.prefix + ".events.*" }
 
 func (l natsLayout) eventSubject(composeID string) string {

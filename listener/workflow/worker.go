@@ -94,21 +94,35 @@ func (e *Engine) work(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(wait)
 		return
 	}
+	// A task published due later comes once early (put back above) and
+	// once when due; any delivery beyond that is a redelivery: a worker
+	// died, an ack was lost, a stage ran past its AckWait.
+	expected := uint64(1)
+	if t.Due.After(meta.Timestamp.Add(dueTolerance)) {
+		expected = 2
+	}
+	if meta.NumDelivered > expected {
+		e.opts.Observer.TaskRedelivered(t.Stage)
+	}
 	// Every claim is unique, so even a second delivery of the task to this
 	// same process waits for the first run to end.
 	lease := &stageLease{e: e, t: t, id: fmt.Sprintf("%s@%s#%d", t.id(), e.holder, e.leaseSeq.Add(1)), log: log}
 	if !lease.claim(ctx, msg, r, rev) {
 		return
 	}
+	began := time.Now()
 	out, runErr := e.runStage(ctx, msg, r, lease, log)
+	took := time.Since(began)
 	if lease.isLost() {
 		// Another delivery of this task holds the stage now: its run
 		// decides, this one neither applies nor acks anything.
 		log.Warn("stage run abandoned: another worker took the task over", "err", runErr)
+		e.opts.Observer.StageRan(t.Stage, "abandoned", took)
 		return
 	}
 	octx, cancel := e.opContext(ctx)
 	defer cancel()
+	e.opts.Observer.StageRan(t.Stage, outcomeName(out, runErr, ctx.Err() != nil), took)
 	if runErr != nil && ctx.Err() != nil {
 		// Hand the stage back as a new attempt, due at once: queued, and
 		// confirmed by the server, before this task is acked. A Nak would
@@ -122,6 +136,21 @@ func (e *Engine) work(ctx context.Context, msg jetstream.Msg) {
 	}
 	r, rev = lease.latest()
 	e.finish(octx, msg, meta, t, r, rev, out, runErr, log)
+}
+
+// outcomeName names what a stage run decided, for the Observer.
+func outcomeName(out Outcome, runErr error, stopping bool) string {
+	switch {
+	case runErr != nil && stopping:
+		return "handed back"
+	case runErr != nil:
+		return "error"
+	case out.End != "":
+		return "ended"
+	case out.Advance:
+		return "advanced"
+	}
+	return "waiting"
 }
 
 // leaseHolder names this process in stage leases.
@@ -260,6 +289,12 @@ func (e *Engine) settleStale(ctx context.Context, r *record, t task, log *slog.L
 	}
 	next, ok := r.pending()
 	if !ok {
+		// Its outcome ended the workflow: the result may not have made
+		// it to the feed (stored once under its id).
+		if err := e.publishResult(ctx, r); err != nil {
+			log.Warn("cannot record the result again", "err", err)
+			return err
+		}
 		log.Debug("redelivered task dropped: its outcome ended the workflow")
 		return nil
 	}
@@ -374,6 +409,9 @@ func (e *Engine) finish(ctx context.Context, msg jetstream.Msg, meta *jetstream.
 				retryLater("cannot queue the next task", err)
 				return
 			}
+		} else if err := e.publishResult(ctx, n); err != nil {
+			retryLater("cannot record the result", err)
+			return
 		}
 		e.ack(ctx, msg, log)
 		return
@@ -432,7 +470,7 @@ func (e *Engine) exhausted(ctx context.Context, t task, deliveries uint64) error
 			return err
 		}
 		log.Error("workflow failed: task exhausted its deliveries", "deliveries", deliveries)
-		return nil
+		return e.publishResult(ctx, n)
 	}
 	return errors.New("too many compare-and-set conflicts")
 }
