@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -131,8 +132,12 @@ func (c Check) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outcome,
 	if err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{Advance: true, Note: r.SummaryLine(),
-		Data: map[string]string{DataReport: written.Path, DataProblem: strconv.FormatBool(r.Problem)}}, nil
+	counts, err := json.Marshal(r.Summary)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("encoding the summary of %s: %w", cm.ID, err)
+	}
+	return Outcome{Advance: true, Note: r.SummaryLine(), Data: map[string]string{DataReport: written.Path,
+		DataProblem: strconv.FormatBool(r.Problem), DataSummary: r.SummaryLine(), DataCounts: string(counts)}}, nil
 }
 
 // doomedEvidence reads back what await-complete recorded of a doomed

@@ -25,6 +25,8 @@ type AwaitComplete struct {
 	OwnerID int
 	// Poll is how long to wait before asking again (default 2 minutes).
 	Poll time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // Verdict says whether cm is done, and why: what `composeci done` prints.
@@ -34,7 +36,7 @@ func (a AwaitComplete) Verdict(ctx context.Context, cm *fedfind.Compose) (fedfin
 
 // Run advances a done compose, sends a doomed one to its report with the
 // evidence, and waits for anything else.
-func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, _ State) (Outcome, error) {
+func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outcome, error) {
 	c, err := a.Verdict(ctx, cm)
 	if err != nil {
 		return Outcome{}, err
@@ -44,6 +46,13 @@ func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, _ State) (O
 		last = c.Reasons[n-1]
 	}
 	data := map[string]string{DataStatus: string(c.Status)}
+	if c.Status.Terminal() && st.Data[DataFinishedAt] == "" {
+		now := time.Now
+		if a.Now != nil {
+			now = a.Now
+		}
+		data[DataFinishedAt] = stamp(now())
+	}
 	switch c.Verdict {
 	case fedfind.VerdictDone:
 		return Outcome{Advance: true, Note: last, Data: data}, nil // "all 9 Koji image tasks finished"

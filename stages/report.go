@@ -57,12 +57,12 @@ func (s Report) Run(ctx context.Context, cm *fedfind.Compose, _ State) (Outcome,
 	if err != nil {
 		return Outcome{}, err
 	}
-	end := Outcome{Advance: true}
+	end := Outcome{Advance: true, Data: map[string]string{DataReportedAt: stamp(time.Now())}}
 	if r.Doomed != nil {
-		end = Outcome{End: EndDoomed}
+		end.Advance, end.End = false, EndDoomed
 	}
 	if s.Mailer == nil {
-		end.Note, end.Data = "report archived; mail not configured", map[string]string{DataMailNote: "not configured"}
+		end.Note, end.Data[DataMailNote] = "report archived; mail not configured", "not configured"
 		return end, nil
 	}
 	to, id, sent, err := s.MailOnce(ctx, r, false)
@@ -72,15 +72,14 @@ func (s Report) Run(ctx context.Context, cm *fedfind.Compose, _ State) (Outcome,
 	case err != nil:
 		return Outcome{}, err
 	case len(to) == 0:
-		end.Note, end.Data = "report archived; the routing names nobody", map[string]string{DataMailNote: "no recipients"}
+		end.Note, end.Data[DataMailNote] = "report archived; the routing names nobody", "no recipients"
 		return end, nil
 	case !sent:
-		end.Note, end.Data = "report already mailed", map[string]string{DataMessageID: id}
+		end.Note, end.Data[DataMessageID] = "report already mailed", id
 		return end, nil
 	}
 	logOrDiscard(s.Logger).InfoContext(ctx, "mailed the compose check report", "compose", cm.ID, "message_id", id, "recipients", len(to))
-	end.Note = fmt.Sprintf("report mailed to %s", plural(len(to), "recipient", "recipients"))
-	end.Data = map[string]string{DataMessageID: id}
+	end.Note, end.Data[DataMessageID] = fmt.Sprintf("report mailed to %s", plural(len(to), "recipient", "recipients")), id
 	return end, nil
 }
 

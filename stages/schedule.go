@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/openqa"
@@ -35,7 +36,7 @@ func (s Schedule) Post(ctx context.Context, cm *fedfind.Compose) (openqa.Compose
 }
 
 // Run schedules the compose and advances.
-func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, _ State) (Outcome, error) {
+func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outcome, error) {
 	if s.OpenQA == nil {
 		return Outcome{Advance: true, Note: "openQA not configured"}, nil
 	}
@@ -55,8 +56,12 @@ func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, _ State) (Outcom
 			posted++
 		}
 	}
+	data := map[string]string{DataJobs: strconv.Itoa(jobs)}
+	if posted > 0 && st.Data[DataScheduledAt] == "" {
+		data[DataScheduledAt] = stamp(time.Now())
+	}
 	return Outcome{Advance: true, Note: fmt.Sprintf("openQA: %d products posted, %d already scheduled, %d jobs", posted, skipped, jobs),
-		Data: map[string]string{DataJobs: strconv.Itoa(jobs)}}, nil
+		Data: data}, nil
 }
 
 // OpenQACompose describes a compose for openQA scheduling: its images, the

@@ -72,18 +72,23 @@ type State struct {
 
 // Data keys the stages keep in the workflow.
 const (
-	DataStream     = "stream"              // the compose's stream kind (discover)
-	DataLocation   = "location"            // the compose's URL (discover)
-	DataStatus     = "status"              // its Pungi STATUS (await-complete)
-	DataDoomed     = "doomed"              // "true" when it ended without a result (await-complete)
-	DataReasons    = "verdict_reasons"     // the doomed verdict's reasons, one per line (await-complete)
-	DataFailed     = "koji_failed_tasks"   // failed Koji image task ids, comma separated (await-complete)
-	DataJobs       = "openqa_jobs"         // how many openQA jobs the build has (schedule)
-	DataFinalSince = "results_final_since" // when every job was first seen final (await-results)
-	DataReport     = "report"              // the report's path in the archive, "<release>/<compose ID>" (check)
-	DataProblem    = "problem"             // "true" when the report calls for attention (check)
-	DataMessageID  = "message_id"          // the Message-ID of the mail sent (report)
-	DataMailNote   = "mail"                // why no mail was sent (report)
+	DataStream      = "stream"              // the compose's stream kind (discover)
+	DataLocation    = "location"            // the compose's URL (discover)
+	DataStatus      = "status"              // its Pungi STATUS (await-complete)
+	DataFinishedAt  = "finished_at"         // when its STATUS was first seen final, RFC 3339 (await-complete)
+	DataDoomed      = "doomed"              // "true" when it ended without a result (await-complete)
+	DataReasons     = "verdict_reasons"     // the doomed verdict's reasons, one per line (await-complete)
+	DataFailed      = "koji_failed_tasks"   // failed Koji image task ids, comma separated (await-complete)
+	DataJobs        = "openqa_jobs"         // how many openQA jobs the build has (schedule)
+	DataScheduledAt = "scheduled_at"        // when this pipeline first posted the build to openQA, RFC 3339 (schedule)
+	DataFinalSince  = "results_final_since" // when every job was first seen final (await-results)
+	DataReport      = "report"              // the report's path in the archive, "<release>/<compose ID>" (check)
+	DataProblem     = "problem"             // "true" when the report calls for attention (check)
+	DataSummary     = "summary"             // the report's summary line (check)
+	DataCounts      = "counts"              // the report's reports.Summary as JSON (check)
+	DataMessageID   = "message_id"          // the Message-ID of the mail sent (report)
+	DataMailNote    = "mail"                // why no mail was sent (report)
+	DataReportedAt  = "reported_at"         // when the report stage ended, RFC 3339 (report)
 )
 
 // ErrPermanent marks a stage error that no retry can mend (a compose that
@@ -132,6 +137,9 @@ func (c *Compose) Run(ctx context.Context, stage Name, st State) (Outcome, error
 	}
 	return Outcome{}, permanent(fmt.Errorf("unknown stage %q", stage))
 }
+
+// stamp formats a time for the workflow's data.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {

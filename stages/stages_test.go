@@ -172,8 +172,11 @@ func TestComposeStagesEndToEnd(t *testing.T) {
 	if _, err := w.st.Check.Archive.Read(ctx, stToday); err != nil {
 		t.Errorf("report not archived: %v", err)
 	}
+	if wf.Data[stages.DataFinishedAt] == "" || wf.Data[stages.DataScheduledAt] == "" || !strings.Contains(wf.Data[stages.DataCounts], `"new_failures":1`) {
+		t.Errorf("timings and counts not recorded: %v", wf.Data)
+	}
 	out = w.run(t, stages.StageReport, wf)
-	if !out.Advance || wf.Data[stages.DataMessageID] == "" || len(w.mail.Messages()) != 1 {
+	if !out.Advance || wf.Data[stages.DataMessageID] == "" || wf.Data[stages.DataReportedAt] == "" || len(w.mail.Messages()) != 1 {
 		t.Fatalf("report: %+v, %d mails", out, len(w.mail.Messages()))
 	}
 	// A redelivered report task mails nothing.
