@@ -198,6 +198,10 @@ func (c *Client) BaseURL() string { return c.base.String() }
 // included.
 func (c *Client) RoundTrips() int64 { return c.get.RoundTrips() + c.post.RoundTrips() }
 
+// Failures reports how many of those failed: no answer, or an HTTP status
+// of 400 or more (a refused key, a server error).
+func (c *Client) Failures() int64 { return c.get.Failures() + c.post.Failures() }
+
 // JobURL returns the web page of a job: {base}/tests/{id}.
 func (c *Client) JobURL(id int64) string {
 	return c.base.String() + "/tests/" + strconv.FormatInt(id, 10)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -108,6 +109,8 @@ type Mailer struct {
 	// boundary fixes the MIME boundary for golden tests; "" lets go-mail
 	// draw a random one.
 	boundary string
+	// sent and failed count Send's outcomes, for metrics.
+	sent, failed atomic.Int64
 }
 
 // NewMailer checks cfg, reads the password and parses the templates. The
@@ -352,14 +355,20 @@ func (m *Mailer) Send(ctx context.Context, r Report, to []string) (Sent, error) 
 		return Sent{}, fmt.Errorf("mail: %w", err)
 	}
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		m.failed.Add(1)
 		m.log.WarnContext(ctx, "mailing compose check report failed", "compose", r.ComposeID,
 			"message_id", sent.MessageID, "smtp", net.JoinHostPort(m.cfg.Host, fmt.Sprint(m.cfg.Port)), "err", err)
 		return Sent{}, fmt.Errorf("mail: sending report of %s via %s: %w", r.ComposeID, m.cfg.Host, err)
 	}
+	m.sent.Add(1)
 	m.log.InfoContext(ctx, "mailed compose check report", "compose", r.ComposeID, "message_id", sent.MessageID,
 		"recipients", strings.Join(rcpts, ", "), "smtp", net.JoinHostPort(m.cfg.Host, fmt.Sprint(m.cfg.Port)))
 	return sent, nil
 }
+
+// Stats counts what Send did: mails the server accepted, and attempts that
+// failed.
+func (m *Mailer) Stats() (sent, failed int64) { return m.sent.Load(), m.failed.Load() }
 
 // Retryable reports whether a Send error may go away by itself: a network
 // failure or a temporary (4xx) SMTP answer. A refused address, failed

@@ -170,6 +170,9 @@ func TestSendNoTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ok, failed := m.Stats(); ok != 1 || failed != 0 {
+		t.Errorf("Stats() = %d sent, %d failed; want 1, 0", ok, failed)
+	}
 	msgs := srv.messages()
 	if len(msgs) != 1 {
 		t.Fatalf("server got %d messages", len(msgs))
@@ -357,6 +360,9 @@ func TestSendRetryable(t *testing.T) {
 			_, err := m.Send(context.Background(), exampleReport(t), []string{"a@example.org"})
 			if err == nil {
 				t.Fatal("no error")
+			}
+			if ok, failed := m.Stats(); ok != 0 || failed != 1 {
+				t.Errorf("Stats() = %d sent, %d failed; want 0, 1", ok, failed)
 			}
 			if Retryable(err) != tt.retry {
 				t.Errorf("Retryable(%v) = %v", err, !tt.retry)

@@ -40,10 +40,11 @@ type Options struct {
 	Transport http.RoundTripper
 }
 
-// Client is a retrying HTTP client that counts its round trips.
+// Client is a retrying HTTP client that counts its round trips and the
+// ones that failed.
 type Client struct {
 	*retryablehttp.Client
-	roundTrips *atomic.Int64
+	roundTrips, failures *atomic.Int64
 }
 
 // New returns a Client with opts applied.
@@ -70,11 +71,11 @@ func New(opts Options) *Client {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	counter := &atomic.Int64{}
+	counter, failures := &atomic.Int64{}, &atomic.Int64{}
 	rc := retryablehttp.NewClient()
 	rc.HTTPClient = &http.Client{
 		Timeout:   opts.Timeout,
-		Transport: &countingTransport{next: base, n: counter, userAgent: opts.UserAgent},
+		Transport: &countingTransport{next: base, n: counter, failures: failures, userAgent: opts.UserAgent},
 	}
 	rc.RetryMax = opts.RetryMax
 	rc.RetryWaitMin = opts.RetryWaitMin
@@ -87,11 +88,15 @@ func New(opts Options) *Client {
 	} else {
 		rc.Logger = nil
 	}
-	return &Client{Client: rc, roundTrips: counter}
+	return &Client{Client: rc, roundTrips: counter, failures: failures}
 }
 
 // RoundTrips reports how many HTTP requests went out, retries included.
 func (c *Client) RoundTrips() int64 { return c.roundTrips.Load() }
+
+// Failures reports how many round trips failed: no answer (a transport
+// error, a timeout) or an HTTP status of 400 or more.
+func (c *Client) Failures() int64 { return c.failures.Load() }
 
 // CheckRetry retries transport errors, 5xx (but 501) and 429, and nothing
 // else: a 4xx other than 429 is an answer, not a failure to get one. A
@@ -127,6 +132,7 @@ func clampedBackoff(min, max time.Duration, attempt int, resp *http.Response) ti
 type countingTransport struct {
 	next      http.RoundTripper
 	n         *atomic.Int64
+	failures  *atomic.Int64
 	userAgent string
 }
 
@@ -136,7 +142,11 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		r = r.Clone(r.Context())
 		r.Header.Set("User-Agent", t.userAgent)
 	}
-	return t.next.RoundTrip(r)
+	resp, err := t.next.RoundTrip(r)
+	if err != nil || resp.StatusCode >= 400 {
+		t.failures.Add(1)
+	}
+	return resp, err
 }
 
 type leveled struct{ l *slog.Logger }

@@ -18,14 +18,15 @@ func TestRetryPolicy(t *testing.T) {
 		responses []int // status of each attempt; the last repeats
 		wantCode  int
 		wantHits  int32
+		failures  int64
 	}{
-		{"ok", []int{200}, 200, 1},
-		{"404 is an answer", []int{404}, 404, 1},
-		{"400 is an answer", []int{400}, 400, 1},
-		{"503 then ok", []int{503, 503, 200}, 200, 3},
-		{"502 gives up", []int{502}, 502, 4}, // 1 + RetryMax 3
-		{"429 retried", []int{429, 200}, 200, 2},
-		{"501 not retried", []int{501}, 501, 1},
+		{"ok", []int{200}, 200, 1, 0},
+		{"404 is an answer", []int{404}, 404, 1, 1},
+		{"400 is an answer", []int{400}, 400, 1, 1},
+		{"503 then ok", []int{503, 503, 200}, 200, 3, 2},
+		{"502 gives up", []int{502}, 502, 4, 4}, // 1 + RetryMax 3
+		{"429 retried", []int{429, 200}, 200, 2, 1},
+		{"501 not retried", []int{501}, 501, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,8 +53,8 @@ func TestRetryPolicy(t *testing.T) {
 			if resp.StatusCode != tt.wantCode || hits.Load() != tt.wantHits {
 				t.Errorf("status %d after %d attempts, want %d after %d", resp.StatusCode, hits.Load(), tt.wantCode, tt.wantHits)
 			}
-			if c.RoundTrips() != int64(tt.wantHits) {
-				t.Errorf("RoundTrips() = %d, want %d", c.RoundTrips(), tt.wantHits)
+			if c.RoundTrips() != int64(tt.wantHits) || c.Failures() != tt.failures {
+				t.Errorf("RoundTrips() = %d, Failures() = %d, want %d, %d", c.RoundTrips(), c.Failures(), tt.wantHits, tt.failures)
 			}
 			if ua.Load() != "composeci" {
 				t.Errorf("User-Agent %q", ua.Load())
@@ -74,8 +75,8 @@ func TestTransportErrorsAndContext(t *testing.T) {
 	if _, err := c.Do(req); err == nil {
 		t.Fatal("no error from a closed server")
 	}
-	if c.RoundTrips() != 3 {
-		t.Errorf("transport errors retried %d times, want 3 attempts", c.RoundTrips())
+	if c.RoundTrips() != 3 || c.Failures() != 3 {
+		t.Errorf("transport errors retried %d times (%d failures), want 3 attempts, all failed", c.RoundTrips(), c.Failures())
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
