@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/datadir"
 	"github.com/composeci/composeci/internal/redact"
 	"github.com/composeci/composeci/listener/event"
@@ -59,6 +60,12 @@ type Options struct {
 	// (0: never).
 	HTTPAddr   string
 	MaxSilence time.Duration
+	// Streams are the release streams watched (as --watch names them), for
+	// the dashboard.
+	Streams []string
+	// APIToken, when set, lets API writes that carry it as a bearer token
+	// through; without one, writes are refused.
+	APIToken string
 	// ShutdownTimeout bounds Run's Stop (default 30 seconds).
 	ShutdownTimeout time.Duration
 	// RestartBackoff is the first wait before a stopped part is started
@@ -95,6 +102,7 @@ type Listener struct {
 	opts     Options
 	log      *slog.Logger
 	consumer *fedmsg.Consumer
+	metrics  *metrics
 
 	mu       sync.Mutex // guards the fields below, set by Start
 	started  bool
@@ -118,7 +126,7 @@ func New(o Options) (*Listener, error) {
 	if o.Workflow.Bus.URL == "" && o.DataDir == "" {
 		return nil, errors.New("listener: the embedded NATS server needs a data directory")
 	}
-	l := &Listener{opts: o, log: o.Logger}
+	l := &Listener{opts: o, log: o.Logger, metrics: newMetrics()}
 	if o.AMQP != nil {
 		c, err := fedmsg.NewConsumer(*o.AMQP, o.Logger)
 		if err != nil {
@@ -163,9 +171,9 @@ func (l *Listener) Start(ctx context.Context) (err error) {
 	}
 	wo.HurryStage = workflow.Stage(stages.StageAwaitResults)
 	if o.Stages != nil {
-		wo.Runner = stageRunner{o.Stages}
+		wo.Runner = stageRunner{c: o.Stages, metrics: l.metrics}
 	}
-	wo.Logger = o.Logger
+	wo.Logger, wo.Observer = o.Logger, l.metrics
 	if wo.Bus.DataDir == "" {
 		wo.Bus.DataDir = o.DataDir
 	}
@@ -174,6 +182,7 @@ func (l *Listener) Start(ctx context.Context) (err error) {
 		return err
 	}
 	l.addCleanup(engine.Close)
+	l.metrics.watch(engine, o.Stages, l.consumer)
 
 	if o.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", o.HTTPAddr)
@@ -278,8 +287,25 @@ func (l *Listener) handler(engine *workflow.Engine, others []part) http.Handler 
 			return nil
 		}})
 	}
-	return web.NewHandler(web.Options{Workflows: engine, ReportsDir: filepath.Join(l.opts.DataDir, "reports"),
-		MaxSilence: l.opts.MaxSilence, Checks: checks, Logger: l.log})
+	wo := web.Options{Workflows: engine, ReportsDir: filepath.Join(l.opts.DataDir, "reports"), Streams: l.opts.Streams,
+		MaxSilence: l.opts.MaxSilence, Checks: checks, Metrics: l.metrics.handler(), APIToken: l.opts.APIToken, Logger: l.log}
+	if c := l.opts.Stages; c != nil && c.Fedfind != nil && c.AwaitComplete.Fedfind != nil {
+		wo.Verdict = func(ctx context.Context, composeID string) (fedfind.Completeness, error) {
+			id, err := fedfind.ParseComposeID(composeID)
+			if err != nil {
+				return fedfind.Completeness{}, err
+			}
+			cm, err := c.Fedfind.Locate(id)
+			if err != nil {
+				return fedfind.Completeness{}, err
+			}
+			return c.AwaitComplete.Verdict(ctx, cm)
+		}
+	}
+	if c := l.opts.Stages; c != nil && c.Schedule.OpenQA != nil {
+		wo.Overview = c.Schedule.OpenQA.OverviewURL
+	}
+	return web.NewHandler(wo)
 }
 
 // Engine returns the workflow engine, once started: a Sink for events and

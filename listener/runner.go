@@ -9,11 +9,18 @@ import (
 )
 
 // stageRunner runs the compose stages for the workflow engine, which knows
-// stage names and outcomes but not what a stage does.
-type stageRunner struct{ c *stages.Compose }
+// stage names and outcomes but not what a stage does, and times the
+// compose's way through them.
+type stageRunner struct {
+	c       *stages.Compose
+	metrics *metrics
+}
 
 func (r stageRunner) Run(ctx context.Context, stage workflow.Stage, w workflow.Workflow) (workflow.Outcome, error) {
 	out, err := r.c.Run(ctx, stages.Name(stage), stages.State{ComposeID: w.ComposeID, Data: w.Data})
+	if err == nil && r.metrics != nil {
+		r.metrics.composeTimes(stages.Name(stage), w.Data, out.Data)
+	}
 	if err != nil {
 		if errors.Is(err, stages.ErrPermanent) {
 			return workflow.Outcome{}, permanentError{err}

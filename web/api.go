@@ -7,10 +7,12 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/composeci/composeci/fedfind"
@@ -19,7 +21,7 @@ import (
 	"github.com/composeci/composeci/reports"
 )
 
-// Workflows is what the API needs of the workflow engine
+// Workflows is what the web needs of the workflow engine
 // (workflow.Engine is one).
 type Workflows interface {
 	List(ctx context.Context) ([]workflow.Workflow, error)
@@ -27,6 +29,16 @@ type Workflows interface {
 	Submit(ctx context.Context, e event.Event) error
 	Retry(ctx context.Context, composeID string) error
 	Stats(ctx context.Context) (workflow.Stats, error)
+	LatestResults(ctx context.Context, limit int, keep func(workflow.Workflow) bool) ([]workflow.Result, error)
+	ResultsAfter(ctx context.Context, after uint64, limit int, keep func(workflow.Workflow) bool) ([]workflow.Result, bool, error)
+}
+
+// Reports is what the web reads of the report archive (reports.Archive is
+// one).
+type Reports interface {
+	Read(ctx context.Context, composeID string) (reports.Report, error)
+	Index(ctx context.Context, release string) (reports.Index, error)
+	Releases(ctx context.Context) ([]string, error)
 }
 
 // Check is an extra health check (the AMQP consumer is connected, say); it
@@ -40,13 +52,34 @@ type Check struct {
 type Options struct {
 	Workflows Workflows
 	// ReportsDir is the report archive (<data>/reports) served under
-	// /reports/; empty serves none.
+	// /reports/ and read by the dashboard; empty serves none.
 	ReportsDir string
+	// Streams are the release streams the service watches, as --watch
+	// names them (rawhide, branched, cloud:44, ...): the dashboard shows
+	// them first.
+	Streams []string
+	// Verdict answers "is this compose done?" from STATUS and Koji, for
+	// composes whose workflow has no final verdict; nil answers from the
+	// workflow alone.
+	Verdict func(ctx context.Context, composeID string) (fedfind.Completeness, error)
+	// Overview returns the openQA overview page of a build; nil links none.
+	Overview func(version, build string) string
+	// Reports is the report archive the dashboard reads; nil reads the
+	// directory ReportsDir.
+	Reports Reports
+	// APIToken, when set, is the bearer token that writes (triggering a
+	// compose, retrying a workflow) must carry; without one, writes are
+	// refused with 403.
+	APIToken string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 	// MaxSilence makes /healthz fail when no event arrived for longer
 	// (zero: never).
 	MaxSilence time.Duration
 	Checks     []Check
-	Logger     *slog.Logger
+	// Metrics serves /metrics (Prometheus's text format); nil serves none.
+	Metrics http.Handler
+	Logger  *slog.Logger
 }
 
 // NewHandler returns the HTTP handler:
@@ -62,21 +95,77 @@ func NewHandler(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Reports == nil && o.ReportsDir != "" {
+		o.Reports = reports.Archive{Dir: o.ReportsDir, Logger: o.Logger}
+	}
 	h := &handler{o: o}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /api/v1/workflows", h.list)
 	mux.HandleFunc("GET /api/v1/workflows/{id}", h.get)
-	mux.HandleFunc("POST /api/v1/workflows/{id}", h.trigger)
-	mux.HandleFunc("POST /api/v1/workflows/{id}/retry", h.retry)
+	mux.HandleFunc("POST /api/v1/workflows/{id}", h.write(h.trigger))
+	mux.HandleFunc("POST /api/v1/workflows/{id}/retry", h.write(h.retry))
 	mux.HandleFunc("GET /api/v1/stats", h.stats)
+	mux.HandleFunc("GET /api/v1/streams", h.apiStreams)
+	mux.HandleFunc("GET /api/v1/composes", h.apiComposes)
+	mux.HandleFunc("GET /api/v1/composes/{id}", h.apiCompose)
+	mux.HandleFunc("GET /api/v1/composes/{id}/done", h.apiDone)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { h.apiNotFound(mux, w, r) })
+	mux.HandleFunc("GET /{$}", h.pageHome)
+	mux.HandleFunc("GET /streams/{stream}", h.pageStream)
+	mux.HandleFunc("GET /composes/{id}", h.pageCompose)
+	mux.Handle("GET /assets/", assets())
 	if o.ReportsDir != "" {
 		mux.Handle("GET /reports/", http.StripPrefix("/reports", reportFiles{dir: o.ReportsDir, log: o.Logger}))
+	}
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
 	}
 	return mux
 }
 
 type handler struct{ o Options }
+
+// apiNotFound answers, in JSON, a request no API route takes: 405 with the
+// methods allowed when the path exists, 404 when it does not.
+func (h *handler) apiNotFound(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		h.writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed on " + r.URL.Path})
+		return
+	}
+	h.writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such API: " + r.URL.Path})
+}
+
+// write guards an API write: without a configured token writes are
+// refused (403); with one, the request must carry it as a bearer token
+// (401 otherwise). The comparison takes the same time whatever the guess.
+func (h *handler) write(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.o.APIToken == "" {
+			h.writeJSON(w, http.StatusForbidden, map[string]string{"error": "writes are disabled: this server has no API token (--api-token-file)"})
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(h.o.APIToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="composeci"`)
+			h.writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a write needs the API token: Authorization: Bearer <token>"})
+			return
+		}
+		next(w, r)
+	}
+}
 
 func (h *handler) writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -97,7 +186,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, fedfind.ErrInvalidInput):
 		code, msg = http.StatusBadRequest, err.Error()
-	case errors.Is(err, workflow.ErrNotFound):
+	case errors.Is(err, workflow.ErrNotFound), errors.Is(err, errUnknownCompose):
 		code, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, workflow.ErrNotRetryable):
 		code, msg = http.StatusConflict, err.Error()

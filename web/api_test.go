@@ -20,13 +20,43 @@ import (
 	"github.com/composeci/composeci/web"
 )
 
-// memWorkflows is an in-memory stand-in for the pipeline.
+// memWorkflows is an in-memory stand-in for the engine, for the HTTP
+// layer's own cases (the engine itself is tested against real NATS).
 type memWorkflows struct {
 	mu        sync.Mutex
 	wfs       map[string]workflow.Workflow
+	results   []workflow.Result
 	submitted []event.Event
 	lastEvent time.Time
 	statsErr  error
+}
+
+func (m *memWorkflows) LatestResults(_ context.Context, limit int, keep func(workflow.Workflow) bool) ([]workflow.Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []workflow.Result
+	for i := len(m.results) - 1; i >= 0 && len(out) < limit; i-- {
+		if keep == nil || keep(m.results[i].Workflow) {
+			out = append(out, m.results[i])
+		}
+	}
+	return out, nil
+}
+
+func (m *memWorkflows) ResultsAfter(_ context.Context, after uint64, limit int, keep func(workflow.Workflow) bool) ([]workflow.Result, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []workflow.Result
+	for _, r := range m.results {
+		if r.Seq <= after || (keep != nil && !keep(r.Workflow)) {
+			continue
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		out = append(out, r)
+	}
+	return out, false, nil
 }
 
 func (m *memWorkflows) List(context.Context) ([]workflow.Workflow, error) {
@@ -97,10 +127,13 @@ func TestAPI(t *testing.T) {
 		"Fedora-Rawhide-20261123.n.0": {ComposeID: "Fedora-Rawhide-20261123.n.0", State: workflow.StateActive, Stage: "await-results"},
 		"Fedora-44-20261122.n.0":      {ComposeID: "Fedora-44-20261122.n.0", State: workflow.StateFailed, Stage: "schedule"},
 	}}
-	srv := httptest.NewServer(web.NewHandler(web.Options{Workflows: m, ReportsDir: reportsDir, MaxSilence: time.Hour}))
+	srv := httptest.NewServer(web.NewHandler(web.Options{Workflows: m, ReportsDir: reportsDir, MaxSilence: time.Hour, APIToken: "s3cret"}))
 	defer srv.Close()
 	do := func(method, path string) (int, string) {
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		if method == http.MethodPost {
+			req.Header.Set("Authorization", "Bearer s3cret")
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

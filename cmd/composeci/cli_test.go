@@ -307,11 +307,17 @@ func TestDemoCommandsWorkAsPrinted(t *testing.T) {
 		}
 	}
 	for _, u := range urls {
-		method := http.MethodGet
+		method, header := http.MethodGet, ""
 		if rest, ok := strings.CutPrefix(u, "-X POST "); ok {
 			method, u = http.MethodPost, rest
 		}
+		if rest, ok := strings.CutPrefix(u, "-H '"); ok {
+			header, u, _ = strings.Cut(rest, "' ")
+		}
 		req, _ := http.NewRequest(method, u, nil)
+		if name, value, ok := strings.Cut(header, ": "); ok {
+			req.Header.Set(name, value)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Errorf("curl %s: %v", u, err)

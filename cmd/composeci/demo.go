@@ -116,7 +116,8 @@ func (d *demo) keep(ctx context.Context) error {
 		fmt.Fprintf(out, "  %s\n", d.commandLine(strings.Fields(c)))
 	}
 	if d.listenAddr != "" {
-		fmt.Fprintf(out, "  curl http://%s/api/v1/workflows\n  curl http://%s/reports/\n", d.listenAddr, d.listenAddr)
+		fmt.Fprintf(out, "  curl http://%s/api/v1/composes/%s/done\n  curl http://%s/api/v1/composes\n", d.listenAddr, demoRawhide, d.listenAddr)
+		fmt.Fprintf(out, "The dashboard: http://%s/\n", d.listenAddr)
 	}
 	<-ctx.Done()
 	return nil
@@ -130,6 +131,8 @@ const (
 	demoOpenQAKey   = "DEMO0123456789AB"
 	demoOpenQASec   = "demosecret0123456"
 	demoMailFrom    = "composeci@example.org"
+	// demoToken is the demo listener's API token: API writes carry it.
+	demoToken = "demo-token-0123456789abcdef"
 )
 
 // demoWorld is the simulated Fedora: yesterday's composes are done and
@@ -137,6 +140,7 @@ const (
 type demoWorld struct {
 	dir    string // the demo's data directory
 	config string // the config file naming the simulated services
+	token  string // the file holding the API token
 	mirror *fakefedora.Mirror
 	hub    *fakefedora.KojiHub
 	oq     *fakefedora.OpenQA
@@ -194,7 +198,11 @@ func startDemoWorld(dir string) (*demoWorld, error) {
 		w.close()
 		return nil, err
 	}
-	w.config = filepath.Join(dir, "composeci.toml")
+	w.config, w.token = filepath.Join(dir, "composeci.toml"), filepath.Join(dir, "api-token")
+	if err := os.WriteFile(w.token, []byte(demoToken+"\n"), 0o600); err != nil {
+		w.close()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	if err := os.WriteFile(w.config, []byte(w.configTOML()), 0o644); err != nil {
 		w.close()
 		return nil, fmt.Errorf("demo: %w", err)
@@ -214,6 +222,7 @@ compose-root = ` + q(w.root) + `
 data = ` + q(w.dir) + `
 koji = ` + q(w.hubURL) + `
 mail-from = ` + q(demoMailFrom) + `
+api-token-file = ` + q(w.token) + `
 
 [openqa]
 url = ` + q(w.oq.URL()) + `
@@ -307,6 +316,9 @@ func (d *demo) run(cmd *cobra.Command) error {
 		return fmt.Errorf("demo: scheduling yesterday's compose failed (exit %d)", code)
 	}
 	w.oq.Settle()
+	if err := d.startListener(ctx); err != nil {
+		return err
+	}
 
 	d.doneStep(ctx)
 
@@ -369,7 +381,7 @@ func (d *demo) run(cmd *cobra.Command) error {
 
 	fmt.Fprintf(d.a.stdout, "\nDemo done: %d requests reached the simulated compose tree, %d the Koji hub, %d openQA.\n",
 		w.mirror.Requests(), w.hub.Requests(), w.oq.TotalRequests())
-	fmt.Fprintf(d.a.stdout, "The reports are archived under %s: open the report.html files above in a browser.\n", filepath.Join(w.dir, "reports"))
+	fmt.Fprintf(d.a.stdout, "The reports are archived under %s; the dashboard, while the demo runs: http://%s/\n", filepath.Join(w.dir, "reports"), d.listenAddr)
 	return nil
 }
 
@@ -410,27 +422,12 @@ func (d *demo) doneStep(ctx context.Context) {
 // demoTomorrow is the nightly the listener handles on its own.
 const demoTomorrow = "Fedora-Rawhide-20261124.n.0"
 
-// listenStep runs the pipeline itself, `composeci listen`, in-process on its
-// embedded NATS server, and shows tomorrow's nightly go through every stage
-// with nobody running a command: announced (as a Fedora Messaging message
-// would announce it), awaited, scheduled, tested, checked, reported and
-// mailed once to the simulated mail relay. The listener keeps running
-// until the demo ends.
-func (d *demo) listenStep(ctx context.Context) error {
-	w := d.w
-	d.say("the same, cron-free: composeci listen", `
-		In production nobody runs these commands: 'composeci listen' hears Fedora
-		Messaging (or polls the tree when no message comes) and drives every compose
-		through one durable workflow on NATS JetStream — embedded here, nothing to
-		install: discover, await-complete, schedule, await-results, check, report.
-		Tomorrow's Rawhide starts; the demo announces it as Pungi's message would
-		(here through the listener's API) and watches the workflow, while Koji builds,
-		Pungi finishes and openQA tests. The report is mailed once, to the simulated
-		mail relay. A crash or restart at any point would lose and double nothing.`)
-	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: demoTomorrow, Status: "STARTED"})
-	w.hub.SetNow(time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC))
-	w.hub.AddNightlyImageTasks(demoTomorrow, "20261124.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
-
+// startListener starts the pipeline itself, `composeci listen`, in this
+// process on its embedded NATS server, with its dashboard: it runs until
+// the demo ends, and its dashboard shows every report the demo's commands
+// archive. It finds no compose by itself (no poller): the last step hands
+// it one, as a Fedora Messaging message would.
+func (d *demo) startListener(ctx context.Context) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -438,11 +435,10 @@ func (d *demo) listenStep(ctx context.Context) error {
 	addr := ln.Addr().String()
 	ln.Close()
 	d.listenAddr = addr
-	shown := []string{"listen", "--http", addr, "--watch", "rawhide", "--email", "--mail-to", "test-reports@example.org"}
+	shown := []string{"listen", "--http", addr, "--watch", "rawhide,branched", "--email", "--mail-to", "test-reports@example.org"}
 	// Only the simulated clocks need the quick polls; they are not shown.
 	args := append(shown, "--poll-interval", "-1s", "--complete-poll", "150ms", "--results-poll", "150ms",
 		"--results-grace", "300ms", "--task-ack-wait", "5s")
-	fmt.Fprintf(d.a.stdout, "\nThe demo runs, inside this process, the service you would start with\n  %s\n", d.commandLine(shown))
 	lctx, stop := context.WithCancel(ctx)
 	exited := make(chan int, 1)
 	go func() { exited <- d.quiet(lctx, io.Discard, args...) }()
@@ -450,9 +446,7 @@ func (d *demo) listenStep(ctx context.Context) error {
 		stop()
 		<-exited
 	}
-
-	base := "http://" + addr + "/api/v1/workflows/" + demoTomorrow
-	// The listener is up once its API answers.
+	// The listener is up once its health endpoint answers.
 	if err := pollUntil(ctx, 30*time.Second, func() bool {
 		select {
 		case code := <-exited:
@@ -473,12 +467,43 @@ func (d *demo) listenStep(ctx context.Context) error {
 		return fmt.Errorf("demo: the listener exited %d", code)
 	default:
 	}
-	fmt.Fprintf(d.a.stdout, "\n$ curl -X POST %s\n", base)
-	resp, err := http.Post(base, "", nil)
+	fmt.Fprintf(d.a.stdout, "\nThe pipeline runs in this process from now on, as you would start it with\n  %s\n", d.commandLine(shown))
+	fmt.Fprintf(d.a.stdout, "Its dashboard: http://%s/ — every report below shows up there.\n", addr)
+	return nil
+}
+
+// listenStep shows tomorrow's nightly go through every stage with nobody
+// running a command: announced, awaited, scheduled, tested, checked,
+// reported and mailed once to the simulated mail relay.
+func (d *demo) listenStep(ctx context.Context) error {
+	w := d.w
+	d.say("the same, cron-free: composeci listen", `
+		In production nobody runs these commands: 'composeci listen' hears Fedora
+		Messaging (or polls the tree when no message comes) and drives every compose
+		through one durable workflow on NATS JetStream — embedded here, nothing to
+		install: discover, await-complete, schedule, await-results, check, report.
+		Tomorrow's Rawhide starts; the demo announces it as Pungi's message would
+		(here through the listener's API, with its token) and watches the workflow,
+		while Koji builds, Pungi finishes and openQA tests. The report is mailed once,
+		to the simulated mail relay. A crash or restart at any point would lose and
+		double nothing.`)
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: demoTomorrow, Status: "STARTED"})
+	w.hub.SetNow(time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC))
+	w.hub.AddNightlyImageTasks(demoTomorrow, "20261124.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
+
+	addr := d.listenAddr
+	base := "http://" + addr + "/api/v1/workflows/" + demoTomorrow
+	fmt.Fprintf(d.a.stdout, "\n$ curl -X POST -H 'Authorization: Bearer %s' %s\n", demoToken, base)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base, nil)
+	req.Header.Set("Authorization", "Bearer "+demoToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("demo: the listener answered HTTP %d to the trigger", resp.StatusCode)
+	}
 
 	// The world moves on: Koji builds (half an hour a second), Pungi
 	// finishes, openQA runs the jobs once they are posted.
@@ -534,7 +559,8 @@ func (d *demo) listenStep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo: %s did not finish: %w", demoTomorrow, err)
 	}
-	fmt.Fprintf(d.a.stdout, "\n%s is %s; its report: http://%s%s\n", demoTomorrow, wf.State, addr, wf.Links["report_html"])
+	fmt.Fprintf(d.a.stdout, "\n%s is %s; its page: http://%s/composes/%s, its report: http://%s%s\n",
+		demoTomorrow, wf.State, addr, demoTomorrow, addr, wf.Links["report_html"])
 	d.showMail(demoTomorrow)
 	return nil
 }

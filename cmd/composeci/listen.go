@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -40,9 +41,11 @@ server, stored under <data>/nats: one process, nothing to install. With
 --nats nats://host:4222 they live in an external NATS cluster instead, and
 'composeci worker' processes on other hosts take stages from it too.
 
---http serves /healthz (503 naming what is wrong: a part down, the bus
-connection lost, no event for --max-silence), the workflows as JSON under
-/api/v1/ and the report archive under /reports/.
+--http serves the dashboard (/, /streams/<release>, /composes/<ID>), the JSON
+API under /api/v1/ (docs/api.md; writes need the token of --api-token-file),
+Prometheus metrics on /metrics, /healthz (503 naming what is wrong: a part
+down, the bus connection lost, no event for --max-silence) and the report
+archive under /reports/.
 
 Every part (the AMQP consumer, the poller, the dispatcher, each worker, the
 HTTP server) is supervised: one that stops is restarted with backoff from
@@ -80,6 +83,7 @@ type serviceFlags struct {
 	shutdownTimeout time.Duration
 	restartBackoff  time.Duration
 	maxRestarts     int
+	apiTokenFile    string
 }
 
 func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
@@ -95,7 +99,8 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.StringVar(&s.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
 	fl.IntVar(&s.workers, "workers", 2, "stages this process runs at once")
 	fl.StringSliceVar(&s.watch, "watch", []string{"rawhide", "branched"}, "release streams to handle (rawhide, branched, eln, cloud:44, updates:44, ...)")
-	fl.StringVar(&s.httpAddr, "http", httpDefault, "address of the health, API and report server (empty: none)")
+	fl.StringVar(&s.httpAddr, "http", httpDefault, "address of the dashboard, API, metrics and report server (empty: none)")
+	fl.StringVar(&s.apiTokenFile, "api-token-file", "", "file holding the bearer token API writes must carry (without it the API is read-only)")
 	fl.DurationVar(&s.completePoll, "complete-poll", 2*time.Minute, "how often await-complete asks STATUS and Koji again")
 	fl.DurationVar(&s.resultsPoll, "results-poll", time.Minute, "how often await-results asks openQA again")
 	fl.DurationVar(&s.ackWait, "task-ack-wait", 2*time.Minute, "how soon a stage whose worker died (or a task lost at shutdown) is given to another worker")
@@ -178,7 +183,11 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 }
 
 // options are the listener's options common to listen and worker.
-func (s *serviceFlags) options(a *app, name string) listener.Options {
+func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
+	token, err := readToken(s.apiTokenFile)
+	if err != nil {
+		return listener.Options{}, err
+	}
 	return listener.Options{
 		Name:    name,
 		DataDir: a.g.data,
@@ -189,12 +198,30 @@ func (s *serviceFlags) options(a *app, name string) listener.Options {
 			TaskAckWait: s.ackWait,
 		},
 		HTTPAddr:        s.httpAddr,
+		Streams:         s.watch,
+		APIToken:        token,
 		ShutdownTimeout: s.shutdownTimeout,
 		RestartBackoff:  s.restartBackoff,
 		MaxFailures:     s.maxRestarts,
 		Announce:        a.stderr,
 		Logger:          a.log,
+	}, nil
+}
+
+// readToken reads the API token from --api-token-file ("" without one).
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
 	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", withCode(exitError, fmt.Errorf("--api-token-file: %w", err))
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < 16 || strings.ContainsAny(token, " \t\r\n") {
+		return "", withCode(exitError, fmt.Errorf("--api-token-file %s: want one token of at least 16 characters, no spaces", path))
+	}
+	return token, nil
 }
 
 // runListener runs the service until a signal; a part that kept failing is
@@ -237,7 +264,10 @@ func newListenCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := s.options(a, "composeci listen")
+			o, err := s.options(a, "composeci listen")
+			if err != nil {
+				return err
+			}
 			o.Stages, o.MaxSilence = c, maxSilence
 			if pollInterval >= 0 {
 				o.Poller = &poller.Poller{Fedfind: c.Fedfind, Streams: specs, Interval: pollInterval, Lookback: pollLookback, Logger: a.log}
@@ -318,7 +348,10 @@ Exit codes: 0 stopped by a signal, 2 error, 3 a part kept failing.`,
 			if err != nil {
 				return err
 			}
-			o := s.options(a, "composeci worker")
+			o, err := s.options(a, "composeci worker")
+			if err != nil {
+				return err
+			}
 			o.Stages = c
 			return runListener(ctx, o)
 		},

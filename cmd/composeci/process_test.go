@@ -100,10 +100,13 @@ func waitHealthy(t *testing.T, p *process, addr string) {
 	})
 }
 
-// trigger asks a listener to take a compose, as a person or script would.
+// trigger asks a listener to take a compose, as a person or script would,
+// with the demo's API token.
 func trigger(t *testing.T, addr, id string) {
 	t.Helper()
-	resp, err := http.Post("http://"+addr+"/api/v1/workflows/"+id, "", nil)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/workflows/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+demoToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,6 +118,7 @@ func commands() []func(*app) *cobra.Command {
 		newCheckCmd,
 		newListenCmd,
 		newWorkerCmd,
+		newServeCmd,
 		newScheduleCmd,
 		newResultsCmd,
 		newDemoCmd,

@@ -57,6 +57,11 @@ type Options struct {
 	// Dispatch runs the event dispatcher, which turns stored events into
 	// workflows. Any number of processes may; one is enough.
 	Dispatch bool
+	// ReadOnly looks the streams and the bucket up instead of creating or
+	// updating them (and their consumers), for a process that only reads
+	// and submits, such as `composeci serve`: it must not change the
+	// settings the working processes chose. The pipeline must exist.
+	ReadOnly bool
 	Logger   *slog.Logger
 
 	// TaskAckWait is how long a delivered task may go unacknowledged
@@ -179,6 +184,9 @@ func (o *Options) check() error {
 	if o.Workers > 0 && o.Runner == nil {
 		return errors.New("workflow: workers need a stage runner")
 	}
+	if o.ReadOnly && (o.Workers > 0 || o.Dispatch) {
+		return errors.New("workflow: a read-only engine runs no workers and no dispatcher")
+	}
 	return nil
 }
 
@@ -296,6 +304,9 @@ func (e *Engine) session(ctx context.Context) (*session, error) {
 // setUp creates or updates the JetStream layout on s: the EVENTS stream,
 // the TASKS work queue, their durable consumers, and the workflows bucket.
 func (e *Engine) setUp(ctx context.Context, s *session) error {
+	if e.opts.ReadOnly {
+		return e.lookUp(ctx, s)
+	}
 	js, o, l := s.js(), e.opts, e.names
 	call := func(what string, f func(context.Context) error) error {
 		return retryJS(ctx, e.log, o.OpTimeout, what, f)
@@ -390,6 +401,25 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		})
 		return err
 	})
+}
+
+// lookUp finds the streams and the bucket a working process made.
+func (e *Engine) lookUp(ctx context.Context, s *session) error {
+	js, l := s.js(), e.names
+	var err error
+	call := func(what string, f func(context.Context) error) {
+		if err == nil {
+			err = retryJS(ctx, e.log, e.opts.OpTimeout, what, f)
+		}
+	}
+	call("stream "+l.eventsStream(), func(ctx context.Context) (err error) { s.events, err = js.Stream(ctx, l.eventsStream()); return err })
+	call("stream "+l.tasksStream(), func(ctx context.Context) (err error) { s.tasks, err = js.Stream(ctx, l.tasksStream()); return err })
+	call("stream "+l.resultsStream(), func(ctx context.Context) (err error) { s.results, err = js.Stream(ctx, l.resultsStream()); return err })
+	call("bucket "+l.bucket(), func(ctx context.Context) (err error) { s.kv, err = js.KeyValue(ctx, l.bucket()); return err })
+	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("no composeci pipeline with prefix %s on this NATS (start 'composeci listen' on it first): %w", l.prefix, err)
+	}
+	return err
 }
 
 // Bus returns the engine's NATS connection (whose ClientURL other

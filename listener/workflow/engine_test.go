@@ -920,3 +920,51 @@ func TestConnectFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyEngine: a read-only engine (composeci serve) reads what the
+// working processes made — workflows, results — submits events, and changes
+// none of their settings; on a NATS without a pipeline it says so.
+func TestReadOnlyEngine(t *testing.T) {
+	t.Parallel()
+	s := externalSite(t)
+	r := newFakeRunner(nil)
+	o := testOptions(t, s, r)
+	o.TaskAckWait = 3 * time.Second
+	p := startEngine(t, o)
+	id := "Fedora-Rawhide-20261122.n.0"
+	submit(t, p, statusEvent(id, ""))
+	waitState(t, p, id, StateDone)
+
+	ro := newEngine(t, Options{Bus: s.bus, Prefix: s.prefix, Stages: Stages(), ReadOnly: true, Logger: testLogger(t)})
+	ctx := context.Background()
+	if w, err := ro.Get(ctx, id); err != nil || w.State != StateDone {
+		t.Errorf("read-only Get: %+v, %v", w, err)
+	}
+	if res, err := ro.LatestResults(ctx, 5, nil); err != nil || len(res) != 1 {
+		t.Errorf("read-only results: %+v, %v", res, err)
+	}
+	if err := ro.Submit(ctx, statusEvent("Fedora-Rawhide-20261123.n.0", "")); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, "Fedora-Rawhide-20261123.n.0", StateDone)
+	cons, err := p.sess(t).js().Consumer(ctx, p.names.tasksStream(), workerConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := cons.CachedInfo(); info.Config.AckWait != 3*time.Second {
+		t.Errorf("the workers' AckWait is %s after a read-only engine came, want the 3s the working one set", info.Config.AckWait)
+	}
+	if len(ro.Parts()) != 0 {
+		t.Errorf("a read-only engine has parts: %v", ro.Parts())
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = New(ctx, Options{Bus: s.bus, Prefix: s.prefix + "X", Stages: Stages(), ReadOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "no composeci pipeline") {
+		t.Errorf("read-only on an empty prefix: %v", err)
+	}
+	if _, err := New(ctx, Options{Bus: s.bus, Prefix: s.prefix, Stages: Stages(), ReadOnly: true, Dispatch: true}); err == nil {
+		t.Error("a read-only dispatcher was accepted")
+	}
+}
