@@ -292,7 +292,9 @@ func dashboardWorld(t *testing.T) (*httptest.Server, string) {
 			Note: "running: Koji image tasks: 3 unfinished", CreatedAt: now, UpdatedAt: now},
 	}}
 	srv := httptest.NewServer(web.NewHandler(web.Options{Workflows: m, ReportsDir: dir, Streams: []string{"rawhide", "branched"},
-		Overview: func(v, b string) string { return "https://openqa.example.org/tests/overview?version=" + v + "&build=" + b }}))
+		Overview: func(v, b string) string {
+			return "https://openqa.example.org/tests/overview?version=" + v + "&build=" + b
+		}}))
 	t.Cleanup(srv.Close)
 	return srv, id
 }
@@ -315,7 +317,7 @@ func TestDashboardPages(t *testing.T) {
 	}{
 		{"/", 200, []string{"Fedora Rawhide", `href="/streams/rawhide"`, "In flight (1)", `href="/composes/Fedora-Rawhide-20261123.n.0"`, "running: Koji image tasks: 3 unfinished"}},
 		{"/streams/rawhide", 200, []string{"<svg", id, "2h 00m", `href="/reports/rawhide/` + id + `/report.html"`}},
-		{"/composes/" + id, 200, []string{"Timeline", "New failures (", "desktop_terminal&lt;script&gt;", `href="`+checkstest.OpenQABase+`/tests/1005"`, "#1001",
+		{"/composes/" + id, 200, []string{"Timeline", "New failures (", "desktop_terminal&lt;script&gt;", `href="` + checkstest.OpenQABase + `/tests/1005"`, "#1001",
 			`href="https://openqa.example.org/tests/overview?version=Rawhide&amp;build=` + id + `"`, "Missing expected images (2)", `href="/composes/` + checkstest.ExamplePrevious + `"`}},
 		{"/composes/Fedora-Rawhide-20261123.n.0", 200, []string{`http-equiv="refresh"`, "not done yet", "No report yet"}},
 		{"/composes/Fedora-Rawhide-20200101.n.0", 404, nil},
