@@ -24,6 +24,7 @@ import (
 	"github.com/composeci/composeci/stages"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 )
 
 // updatesWorld is a compose tree of updates composes, which STATUS alone
@@ -269,5 +270,70 @@ func TestSecondListenerOnOneDataDir(t *testing.T) {
 	waitDone(t, first, id)
 	if code, _, body := getHealth(t, o.HTTPAddr); code != http.StatusOK {
 		t.Errorf("the first listener's health: %d %s", code, body)
+	}
+}
+
+// scrape reads /metrics: the text, and each sample's value by its name
+// with labels as Prometheus prints them.
+func scrape(t *testing.T, addr string) (string, map[string]float64) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	samples := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		var v float64
+		if _, err := fmt.Sscan(line[i+1:], &v); err == nil {
+			samples[line[:i]] = v
+		}
+	}
+	return string(b), samples
+}
+
+// TestMetricsMoveAndLint: /metrics passes promlint, and its counters move
+// when a compose goes through the pipeline.
+func TestMetricsMoveAndLint(t *testing.T) {
+	const id = "Fedora-43-updates-20261122.0"
+	o := baseOptions(t, updatesWorld(t, id))
+	l := start(t, o)
+	text, before := scrape(t, o.HTTPAddr)
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", `composeci_workflows{state="done"}`} {
+		if _, ok := before[name]; !ok {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+
+	submit(t, l, id)
+	waitDone(t, l, id)
+	_, after := scrape(t, o.HTTPAddr)
+	for name, delta := range map[string]float64{
+		`composeci_events_received_total{source="cli",topic="compose.status"}`: 1,
+		`composeci_stage_runs_total{outcome="advanced",stage="discover"}`:      1,
+		`composeci_stage_runs_total{outcome="advanced",stage="check"}`:         1,
+		`composeci_stage_runs_total{outcome="advanced",stage="report"}`:        1,
+		`composeci_stage_duration_seconds_count{stage="check"}`:                1,
+		`composeci_workflows{state="done"}`:                                    1,
+		`composeci_compose_finished_to_report_seconds_count`:                   1,
+	} {
+		if got := after[name] - before[name]; got < delta {
+			t.Errorf("%s moved by %v, want %v or more", name, got, delta)
+		}
+	}
+	if after[`composeci_workflows{state="active"}`] != 0 {
+		t.Errorf("a workflow is still counted active")
 	}
 }

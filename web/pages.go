@@ -132,6 +132,9 @@ func (h *handler) row(c composeInfo) composeRow {
 		r.Note = w.Note
 		r.Summary = w.Data[keySummary]
 	}
+	if r.Summary == "" && c.Entry != nil {
+		r.Summary = reports.Report{Summary: c.Entry.Summary}.SummaryLine()
+	}
 	if d, ok := c.toReport(); ok {
 		r.ToReport = duration(d)
 	}

@@ -219,14 +219,19 @@ func (h *handler) streams(ctx context.Context, only string) ([]stream, error) {
 		s.Name, s.Watched = st.String(), watched[st.Kind]
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b stream) int {
-		if a.Watched != b.Watched {
-			if a.Watched {
-				return -1
-			}
+	// Watched streams first; Rawhide first of all, then the newest
+	// releases (45 before 44).
+	rank := func(s stream) int {
+		switch {
+		case s.Watched && s.Release == "rawhide":
+			return 0
+		case s.Watched:
 			return 1
 		}
-		return cmp.Compare(a.Release, b.Release)
+		return 2
+	}
+	slices.SortFunc(out, func(a, b stream) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(b.Release, a.Release))
 	})
 	return out, nil
 }

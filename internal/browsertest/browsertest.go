@@ -469,11 +469,17 @@ func (p *Page) Dialogs() []string {
 	return append([]string(nil), p.dialogs...)
 }
 
+// SetViewport sizes the tab's window in CSS pixels (390 wide is a phone).
+func (p *Page) SetViewport(width, height int) {
+	p.t.Helper()
+	p.do(fmt.Sprintf("sizing the tab to %dx%d", width, height), chromedp.EmulateViewport(int64(width), int64(height)))
+}
+
 // Screenshot takes a PNG of the whole page (not only the viewport), writes it
-// to a file of the test's temporary directory, copies it to
-// $COMPOSECI_SCREENSHOT_DIR when that is set, and returns the file's path
-// (the copy's when there is one, since the temporary directory goes when the
-// test ends).
+// to a file of the test's artifact directory (kept under the output
+// directory with `go test -artifacts`, a temporary one otherwise), copies it
+// to $COMPOSECI_SCREENSHOT_DIR when that is set, and returns the file's path
+// (the copy's when there is one).
 func (p *Page) Screenshot(name string) string {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, p.Timeout)
@@ -483,7 +489,7 @@ func (p *Page) Screenshot(name string) string {
 		p.t.Fatalf("browsertest: screenshot: %v", err)
 	}
 	file := fileName(p.t.Name()+"-"+name) + ".png"
-	path := filepath.Join(p.t.TempDir(), file)
+	path := filepath.Join(p.t.ArtifactDir(), file)
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		p.t.Fatalf("browsertest: %v", err)
 	}
