@@ -73,6 +73,7 @@ type serviceFlags struct {
 	natsURL         string
 	natsCreds       string
 	natsListen      string
+	natsPrefix      string
 	workers         int
 	watch           []string
 	httpAddr        string
@@ -97,6 +98,7 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.StringVar(&s.expectedFile, "expected-file", "", "TOML file replacing the built-in expected-image lists")
 	fl.StringVar(&s.natsURL, "nats", "", natsHelp)
 	fl.StringVar(&s.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
+	fl.StringVar(&s.natsPrefix, "nats-prefix", workflow.DefaultPrefix, "names this deployment's streams, subjects and bucket, so several can share one NATS")
 	fl.IntVar(&s.workers, "workers", 2, "stages this process runs at once")
 	fl.StringSliceVar(&s.watch, "watch", []string{"rawhide", "branched"}, "release streams to handle (rawhide, branched, eln, cloud:44, updates:44, ...)")
 	fl.StringVar(&s.httpAddr, "http", httpDefault, "address of the dashboard, API, metrics and report server (empty: none)")
@@ -193,6 +195,7 @@ func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 		DataDir: a.g.data,
 		Workflow: workflow.Options{
 			Bus:         workflow.BusOptions{URL: s.natsURL, CredsFile: s.natsCreds, Listen: s.natsListen, Name: name},
+			Prefix:      s.natsPrefix,
 			Workers:     s.workers,
 			Dispatch:    true,
 			TaskAckWait: s.ackWait,

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +18,8 @@ import (
 
 	"github.com/composeci/composeci/internal/fakefedora"
 	"github.com/composeci/composeci/internal/testenv"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // runAsMain makes the test binary composeci itself when set: the tests
@@ -247,5 +253,92 @@ func TestListenSIGTERMMidStage(t *testing.T) {
 	slices.Sort(products)
 	if len(products) == 0 || len(slices.Compact(slices.Clone(products))) != len(products) {
 		t.Errorf("openQA posts %v: a product posted twice, or none", products)
+	}
+}
+
+// TestServeReadsAPipelineFromNATS runs `composeci listen` on the external
+// NATS and `composeci serve` beside it, as on a second host: the compose
+// the listener reports shows on serve's API and dashboard; serve, without a
+// token, refuses writes; and its metrics answer.
+func TestServeReadsAPipelineFromNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	url := testenv.NATSURL(t)
+	prefix := fmt.Sprintf("S%d", time.Now().UnixNano()%1e12)
+	t.Cleanup(func() { deleteNATSPrefix(t, url, prefix) })
+	w := finishedWorld(t)
+	listenAddr, serveAddr := freeAddr(t), freeAddr(t)
+	listen := startProcess(t, append(w.flags(), "listen", "--no-openqa", "--watch", "rawhide", "--poll-interval", "-1s", "--complete-poll", "100ms",
+		"--nats", url, "--nats-prefix", prefix, "--http", listenAddr)...)
+	waitHealthy(t, listen, listenAddr)
+	serve := startProcess(t, "serve", "--compose-root", w.root, "--koji", w.hubURL, "--data", w.dir,
+		"--nats", url, "--nats-prefix", prefix, "--http", serveAddr)
+	waitHealthy(t, serve, serveAddr)
+
+	trigger(t, listenAddr, demoRawhide)
+	testenv.WaitFor(t, 60*time.Second, "the compose's result on serve", func() error {
+		resp, err := http.Get("http://" + serveAddr + "/api/v1/composes?stream=rawhide")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var page struct {
+			Composes []struct {
+				ComposeID string `json:"compose_id"`
+				State     string `json:"state"`
+			} `json:"composes"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			return err
+		}
+		if len(page.Composes) != 1 || page.Composes[0].ComposeID != demoRawhide || page.Composes[0].State != "done" {
+			return fmt.Errorf("serve shows %+v", page.Composes)
+		}
+		return nil
+	})
+	for path, want := range map[string]string{
+		"/composes/" + demoRawhide:                  "New failures",
+		"/api/v1/composes/" + demoRawhide + "/done": `"answered_from": "workflow"`,
+		"/metrics": `composeci_workflows{state="done"} 1`,
+	} {
+		resp, err := http.Get("http://" + serveAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("serve GET %s: HTTP %d, lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+serveAddr+"/api/v1/workflows/"+demoBranched, nil)
+	req.Header.Set("Authorization", "Bearer "+demoToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a write to serve without a token file: %v %v", resp.StatusCode, err)
+	}
+	for _, p := range []*process{serve, listen} {
+		p.signal(t, syscall.SIGTERM)
+		if code := p.wait(t, 30*time.Second); code != 0 {
+			t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
+		}
+	}
+}
+
+// deleteNATSPrefix removes a test deployment's streams from a NATS server.
+func deleteNATSPrefix(t *testing.T, url, prefix string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Errorf("cleaning up %s: %v", prefix, err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range []string{prefix + "_EVENTS", prefix + "_TASKS", prefix + "_RESULTS", "KV_" + prefix + "_workflows"} {
+		if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("cleaning up stream %s: %v", s, err)
+		}
 	}
 }

@@ -29,7 +29,7 @@ Exit codes: 0 stopped by a signal, 2 error, 3 a part kept failing.`
 
 func newServeCmd(a *app) *cobra.Command {
 	var k kojiFlags
-	var natsURL, natsCreds, httpAddr, tokenFile, openqaURL string
+	var natsURL, natsCreds, natsPrefix, httpAddr, tokenFile, openqaURL string
 	var watch []string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -65,7 +65,8 @@ func newServeCmd(a *app) *cobra.Command {
 			return runListener(ctx, listener.Options{
 				Name:     "composeci serve",
 				DataDir:  a.g.data,
-				Workflow: workflow.Options{Bus: workflow.BusOptions{URL: natsURL, CredsFile: natsCreds, Name: "composeci serve"}, ReadOnly: true},
+				Workflow: workflow.Options{Bus: workflow.BusOptions{URL: natsURL, CredsFile: natsCreds, Name: "composeci serve"},
+					Prefix: natsPrefix, ReadOnly: true},
 				Stages:   c,
 				HTTPAddr: httpAddr,
 				Streams:  watch,
@@ -79,6 +80,7 @@ func newServeCmd(a *app) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&natsURL, "nats", "", "NATS server(s) with JetStream that listen uses, e.g. nats://nats1:4222 (required)")
 	fl.StringVar(&natsCreds, "nats-creds", "", "NATS credentials file for --nats")
+	fl.StringVar(&natsPrefix, "nats-prefix", workflow.DefaultPrefix, "the prefix of the deployment to serve (listen's --nats-prefix)")
 	fl.StringVar(&httpAddr, "http", "127.0.0.1:8089", "address to serve the dashboard, API and metrics on")
 	fl.StringVar(&tokenFile, "api-token-file", "", "file holding the bearer token API writes must carry (without it the API is read-only)")
 	fl.StringVar(&openqaURL, "openqa", openqa.DefaultBaseURL, "openQA server the dashboard links builds to (empty: no links)")
