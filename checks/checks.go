@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/openqa"
@@ -38,6 +39,20 @@ type Input struct {
 	// DiffOptions sets what counts as a changed image; nil means
 	// fedfind.DefaultDiffOptions.
 	DiffOptions *fedfind.DiffOptions
+	// Reruns are the re-runs composeci made of the compose's jobs, from
+	// its audit trail: the failed job's id → its re-run's id. A new failure
+	// whose re-run failed again is confirmed; one whose re-run passed is
+	// flaky. (Clones openQA made by itself, of incomplete jobs, are not
+	// re-runs.)
+	Reruns map[int64]int64
+	// KnownIssues are the registry's entries: a failure one of them
+	// matches is a known issue, not a new failure.
+	KnownIssues []KnownIssue
+	// FailedModules are the openQA modules each failed job failed in (job
+	// id → module names), for the entries that name a module.
+	FailedModules map[int64][]string
+	// Now decides which known issues have expired; zero means none has.
+	Now time.Time
 }
 
 // Previous is the previous compose of the stream, to compare against.
@@ -105,7 +120,8 @@ func Run(in Input) Findings {
 		prevJobs = in.Previous.Jobs
 	}
 	f.Subvariants = subvariants(in.Images, f.MissingExpected)
-	f.OpenQA = classify(in.Jobs, prevJobs, in.Previous != nil)
+	f.OpenQA = classify(in.Jobs, prevJobs, in.Previous != nil, in.Reruns)
+	f.OpenQA.knownIssues(in.KnownIssues, in.FailedModules, in.Now)
 	return f
 }
 

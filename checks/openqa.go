@@ -64,6 +64,10 @@ const (
 	// ClassCancelled: result obsoleted or user_cancelled. Someone or a newer
 	// scheduling meant the job not to run; never a failure.
 	ClassCancelled Class = "cancelled"
+	// ClassFlaky: the scenario failed for the first time, composeci re-ran
+	// it, and the re-run passed (or soft-failed): not a failure of the
+	// compose, and listed apart with both jobs.
+	ClassFlaky Class = "flaky"
 	// ClassPending: the job is not final yet (scheduled, running, ...), or it
 	// was restarted and the newest job of its clone chain is not among the
 	// jobs given. Its outcome is unknown, and the report says its results
@@ -121,6 +125,14 @@ type JobResult struct {
 	// CloneMissing is true for a job that was restarted (clone_id set) whose
 	// clone is not among the jobs given: its scenario's outcome is unknown.
 	CloneMissing bool
+	// RerunOf is, when this job descends from a re-run composeci made, the
+	// job it re-ran (the first try), and RerunOfURL that job's page: a new
+	// failure with RerunOf failed twice (it is confirmed); a flaky one
+	// failed, then passed.
+	RerunOf    int64
+	RerunOfURL string
+	// KnownIssue is the registry entry that matches this failure, if any.
+	KnownIssue *KnownIssue
 }
 
 // Counts are the outcomes of a set of scenarios.
@@ -133,6 +145,7 @@ type Counts struct {
 	Skipped    int
 	Cancelled  int
 	Pending    int
+	Flaky      int
 }
 
 func (c *Counts) add(cl Class) {
@@ -152,6 +165,8 @@ func (c *Counts) add(cl Class) {
 		c.Cancelled++
 	case ClassPending:
 		c.Pending++
+	case ClassFlaky:
+		c.Flaky++
 	}
 }
 
@@ -207,6 +222,12 @@ type OpenQA struct {
 	// Pending have no final result yet; when non-empty, the results are
 	// incomplete and the report says so.
 	Pending []JobResult
+	// Flaky failed for the first time and passed (or soft-failed) when
+	// composeci re-ran them: JobID is the re-run, RerunOf the first try.
+	Flaky []JobResult
+	// ExpiredKnownIssues are registry entries that would have matched a
+	// failure here had they not expired.
+	ExpiredKnownIssues []KnownIssue
 
 	Counts   Counts
 	ByArch   []ArchCounts
@@ -230,10 +251,10 @@ func (o OpenQA) Complete() bool { return len(o.Pending) == 0 }
 // clone_id names a job that is not in the input was restarted but its
 // restart is unknown: if nothing newer stands for its scenario, it is kept
 // and marked, and counts as pending.
-func latestJobs(jobs []openqa.Job) (latest map[Scenario]*openqa.Job, cloneMissing map[int64]bool, distinct, superseded int) {
+func latestJobs(jobs []openqa.Job) (latest map[Scenario]*openqa.Job, byID map[int64]*openqa.Job, cloneMissing map[int64]bool, distinct, superseded int) {
 	// Pointers into jobs: a Job is large, and copying it into maps was most
 	// of the cost of a check.
-	byID := make(map[int64]*openqa.Job, len(jobs))
+	byID = make(map[int64]*openqa.Job, len(jobs))
 	for i := range jobs {
 		byID[jobs[i].ID] = &jobs[i]
 	}
@@ -279,7 +300,14 @@ func latestJobs(jobs []openqa.Job) (latest map[Scenario]*openqa.Job, cloneMissin
 		latest[s] = j
 		cloneMissing[j.ID] = true
 	}
-	return latest, cloneMissing, len(byID), superseded
+	return latest, byID, cloneMissing, len(byID), superseded
+}
+
+// sortResults orders results by arch, flavor, test and machine.
+func sortResults(l []JobResult) {
+	slices.SortFunc(l, func(a, b JobResult) int {
+		return cmp.Or(a.Scenario.compare(b.Scenario), cmp.Compare(a.JobID, b.JobID))
+	})
 }
 
 // parseTime reads openQA's t_started/t_finished: "2026-11-22T10:00:00"
@@ -298,20 +326,21 @@ func parseTime(s string) (time.Time, bool) {
 }
 
 // classify compares the newest job of every scenario of cur with the same
-// scenario in prev. havePrev says whether a previous compose exists at all.
-func classify(cur, prev []openqa.Job, havePrev bool) OpenQA {
-	latest, cloneMissing, distinct, superseded := latestJobs(cur)
+// scenario in prev. havePrev says whether a previous compose exists at all;
+// reruns are composeci's re-runs (first try → re-run).
+func classify(cur, prev []openqa.Job, havePrev bool, reruns map[int64]int64) OpenQA {
+	latest, byID, cloneMissing, distinct, superseded := latestJobs(cur)
 	o := OpenQA{
 		NewFailures: []JobResult{}, KnownFailures: []JobResult{}, Fixed: []JobResult{},
 		SoftFailures: []JobResult{}, Incomplete: []JobResult{}, Skipped: []JobResult{},
-		Cancelled: []JobResult{}, Pending: []JobResult{},
+		Cancelled: []JobResult{}, Pending: []JobResult{}, Flaky: []JobResult{}, ExpiredKnownIssues: []KnownIssue{},
 		ByArch: []ArchCounts{}, ByFlavor: []FlavorCounts{},
 		Jobs: distinct, Superseded: superseded,
 	}
 	var prevLatest map[Scenario]*openqa.Job
 	var prevMissing map[int64]bool
 	if havePrev {
-		prevLatest, prevMissing, o.PreviousJobs, _ = latestJobs(prev)
+		prevLatest, _, prevMissing, o.PreviousJobs, _ = latestJobs(prev)
 	}
 	byArch := map[string]*Counts{}
 	type af struct{ arch, flavor string }
@@ -349,11 +378,23 @@ func classify(cur, prev []openqa.Job, havePrev bool) OpenQA {
 			prevFailed = !prevMissing[p.ID] && p.Final() && p.Result == openqa.ResultFailed
 		}
 
+		// A re-run composeci made of a first failure decides between
+		// confirmed and flaky.
+		firstTryFailed := false
+		if orig, ok := rerunOrigin(j, byID, reruns); ok {
+			r.RerunOf, r.RerunOfURL = orig.ID, orig.URL
+			firstTryFailed = orig.Final() && orig.Result == openqa.ResultFailed
+		}
 		cl := ClassPending
 		if !r.CloneMissing {
 			cl = classOf(*j)
 		}
+		if (cl == ClassPassed || cl == ClassSoftFailure) && firstTryFailed && !prevFailed {
+			cl = ClassFlaky
+		}
 		switch cl {
+		case ClassFlaky:
+			o.Flaky = append(o.Flaky, r)
 		case ClassPassed:
 			if prevFailed {
 				o.Fixed = append(o.Fixed, r)
@@ -398,10 +439,8 @@ func classify(cur, prev []openqa.Job, havePrev bool) OpenQA {
 		d.SpanSeconds = int64(d.LastFinished.Sub(d.FirstStarted) / time.Second)
 	}
 	for _, l := range []*[]JobResult{&o.NewFailures, &o.KnownFailures, &o.Fixed, &o.SoftFailures,
-		&o.Incomplete, &o.Skipped, &o.Cancelled, &o.Pending} {
-		slices.SortFunc(*l, func(a, b JobResult) int {
-			return cmp.Or(a.Scenario.compare(b.Scenario), cmp.Compare(a.JobID, b.JobID))
-		})
+		&o.Incomplete, &o.Skipped, &o.Cancelled, &o.Pending, &o.Flaky} {
+		sortResults(*l)
 	}
 	for a, c := range byArch {
 		o.ByArch = append(o.ByArch, ArchCounts{Arch: a, Counts: *c})

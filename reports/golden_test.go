@@ -54,6 +54,48 @@ func doomedReport(t testing.TB) Report {
 	}, Meta{Status: "DOOMED", Location: exampleLocation, GeneratedAt: generatedAt})
 }
 
+// triageReport is the example compose after triage: one new failure
+// re-run and confirmed, one re-run that passed (flaky), one matched by the
+// registry of known issues, one left new with an expired entry.
+func triageReport(t testing.TB) Report {
+	t.Helper()
+	in := checkstest.Example()
+	for i := range in.Jobs {
+		switch in.Jobs[i].ID {
+		case 1003:
+			in.Jobs[i].CloneID = 1030
+		case 1011:
+			in.Jobs[i].CloneID = 1031
+		}
+	}
+	rerun := func(id, of int64, result string) openqa.Job {
+		var orig openqa.Job
+		for _, j := range in.Jobs {
+			if j.ID == of {
+				orig = j
+			}
+		}
+		j := checkstest.Job(id, orig.Test, orig.Flavor(), orig.Arch(), orig.Machine(), result)
+		j.OriginID = of
+		return j
+	}
+	in.Jobs = append(in.Jobs, rerun(1030, 1003, "failed"), rerun(1031, 1011, "passed"))
+	in.Reruns = map[int64]int64{1003: 1030, 1011: 1031}
+	in.Now = generatedAt
+	in.KnownIssues = []checks.KnownIssue{
+		{ID: 7, Test: "desktop_terminal", Reason: "terminal font missing since glibc 2.43", Bug: "https://bugzilla.redhat.com/show_bug.cgi?id=2300001"},
+		{ID: 3, Test: "install_default", Arch: "aarch64", Reason: "aarch64 firmware", Expires: generatedAt.Add(-24 * time.Hour)},
+	}
+	at := generatedAt.Add(-2 * time.Hour)
+	return Build(checks.Run(in), Meta{Status: "FINISHED_INCOMPLETE", Location: exampleLocation, GeneratedAt: generatedAt,
+		Reruns: []Rerun{
+			{At: at, By: "composeci", Reason: "confirm a new failure", Scope: "confirm", JobID: 1003, RerunJobID: 1030,
+				Test: "server_cockpit_default", Flavor: "Server-dvd-iso", Arch: "x86_64"},
+			{At: at, By: "composeci", Reason: "confirm a new failure", Scope: "confirm", JobID: 1011, RerunJobID: 1031,
+				Test: "server_freeipa_replication_master", Flavor: "Server-dvd-iso", Arch: "x86_64"},
+		}})
+}
+
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
@@ -96,7 +138,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t), "doomed": doomedReport(t)} {
+	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t), "doomed": doomedReport(t), "triage": triageReport(t)} {
 		t.Run(name, func(t *testing.T) {
 			out, err := rd.Render(r)
 			if err != nil {
@@ -129,7 +171,7 @@ func TestJSONRoundTrip(t *testing.T) {
 }
 
 func TestParseReportRefusesNewerSchema(t *testing.T) {
-	for _, doc := range []string{`{"schema_version": 2}`, `{"schema_version": 0}`, `{}`} {
+	for _, doc := range []string{`{"schema_version": 3}`, `{"schema_version": 0}`, `{}`} {
 		if _, err := ParseReport([]byte(doc)); err == nil {
 			t.Errorf("%s: no error", doc)
 		}
@@ -164,7 +206,7 @@ func TestSchemaKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"compose_id", "diff", "generated_at", "location", "missing_expected", "openqa",
-		"previous_compose_id", "problem", "release", "schema_version", "status", "stream", "subvariants", "summary"}
+		"previous_compose_id", "problem", "release", "reruns", "schema_version", "status", "stream", "subvariants", "summary"}
 	if got := slices.Sorted(maps.Keys(doc)); !slices.Equal(got, want) {
 		t.Errorf("top-level keys %v\nwant %v", got, want)
 	}
@@ -172,7 +214,7 @@ func TestSchemaKeys(t *testing.T) {
 	if err := json.Unmarshal(doc["openqa"], &oq); err != nil {
 		t.Fatal(err)
 	}
-	wantOQ := []string{"by_arch", "by_flavor", "cancelled", "durations", "fixed", "incomplete", "known_failures",
+	wantOQ := []string{"by_arch", "by_flavor", "cancelled", "durations", "expired_known_issues", "fixed", "flaky", "incomplete", "known_failures",
 		"new_failures", "pending", "previous_jobs", "skipped", "soft_failures"}
 	if got := slices.Sorted(maps.Keys(oq)); !slices.Equal(got, wantOQ) {
 		t.Errorf("openqa keys %v\nwant %v", got, wantOQ)
@@ -188,7 +230,7 @@ func TestSchemaKeys(t *testing.T) {
 	if err := json.Unmarshal(oq["new_failures"], &jobs); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"test", "flavor", "arch", "machine", "job_id", "url", "result"} {
+	for _, k := range []string{"test", "flavor", "arch", "machine", "job_id", "url", "result", "confirmed"} {
 		if _, ok := jobs[0][k]; !ok {
 			t.Errorf("a new failure lacks %q", k)
 		}

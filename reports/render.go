@@ -129,7 +129,23 @@ type view struct {
 	// LocationHref is Location when it may be a link, else "".
 	LocationHref string
 
-	New, Known, Fixed, Soft, Incomplete, Skipped, Cancelled, Pending jobList
+	New, Known, Fixed, Soft, Incomplete, Skipped, Cancelled, Pending, Flaky jobList
+	// ExpiredIssues are the expired registry entries; RerunList the
+	// audit trail of re-runs.
+	ExpiredIssues []knownView
+	RerunList     []rerunView
+}
+
+// knownView is an expired registry entry as the report lists it.
+type knownView struct {
+	KnownIssueRef
+	BugHref string
+}
+
+// rerunView is one re-run of the audit trail.
+type rerunView struct {
+	Rerun
+	When string
 }
 
 // jobList is one section's jobs, in runs of one (arch, flavor).
@@ -175,7 +191,7 @@ func newView(r Report) view {
 	o := r.OpenQA
 	const nothing = "none"
 	cmp := comparison(r)
-	return view{
+	v := view{
 		Report:       r,
 		Subject:      Subject(r),
 		Line:         r.SummaryLine(),
@@ -183,12 +199,22 @@ func newView(r Report) view {
 		Rule:         strings.Repeat("-", len(r.ComposeID)+len(" compose check report")),
 		LocationHref: linkable(r.Location),
 		New: jobs(r, o.NewFailures, nothing, func(j Job) string {
+			note := ""
 			if r.HasPrevious() && j.PreviousJobID == 0 {
-				return retried(j, "not run in the previous compose")
+				note = "not run in the previous compose"
+			}
+			if j.RerunJobID != 0 {
+				note = join(note, "confirmed: failed again when re-run")
+			}
+			return retried(j, note)
+		}),
+		Known: jobs(r, o.KnownFailures, cmp, func(j Job) string {
+			if k := j.KnownIssue; k != nil {
+				return retried(j, fmt.Sprintf("known issue #%d: %s", k.ID, k.Reason))
 			}
 			return retried(j, "")
 		}),
-		Known:      jobs(r, o.KnownFailures, cmp, func(j Job) string { return retried(j, "") }),
+		Flaky: jobs(r, o.Flaky, nothing, func(j Job) string { return "failed, then " + j.Result + " when re-run" }),
 		Fixed:      jobs(r, o.Fixed, cmp, func(j Job) string { return "now " + j.Result }),
 		Soft:       jobs(r, o.SoftFailures, nothing, func(j Job) string { return retried(j, "") }),
 		Incomplete: jobs(r, o.Incomplete, nothing, func(j Job) string { return retried(j, j.Result) }),
@@ -200,6 +226,28 @@ func newView(r Report) view {
 			}
 			return j.State
 		}),
+	}
+	v.extras()
+	return v
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// LinkOK reports whether u may be a link.
+func (v view) LinkOK(u string) bool { return linkable(u) != "" }
+
+// extras fills in the parts of the view beside the job lists.
+func (v *view) extras() {
+	for _, k := range v.OpenQA.ExpiredKnownIssues {
+		v.ExpiredIssues = append(v.ExpiredIssues, knownView{KnownIssueRef: k, BugHref: linkable(k.Bug)})
+	}
+	for _, rr := range v.Report.Reruns {
+		v.RerunList = append(v.RerunList, rerunView{Rerun: rr, When: rr.At.UTC().Format("2006-01-02 15:04")})
 	}
 }
 
@@ -244,10 +292,22 @@ func jobs(r Report, list []Job, empty string, now func(Job) string) jobList {
 		if s := now(j); s != "" {
 			jv.NoteParts = append(jv.NoteParts, notePart{Text: s})
 		}
-		if r.HasPrevious() && (j.PreviousJobID != 0 || j.PreviousURL != "") {
+		sep := func() {
 			if len(jv.NoteParts) > 0 {
 				jv.NoteParts[len(jv.NoteParts)-1].Text += "; "
 			}
+		}
+		if k := j.KnownIssue; k != nil && k.Bug != "" {
+			sep()
+			jv.NoteParts = append(jv.NoteParts, notePart{Text: k.Bug, Href: linkable(k.Bug)})
+		}
+		if j.RerunJobID != 0 {
+			sep()
+			jv.NoteParts = append(jv.NoteParts, notePart{Text: "re-run: "},
+				notePart{Text: "job " + strconv.FormatInt(j.RerunJobID, 10), Href: linkable(j.RerunURL)})
+		}
+		if r.HasPrevious() && (j.PreviousJobID != 0 || j.PreviousURL != "") {
+			sep()
 			label := "previous job"
 			if j.PreviousJobID != 0 {
 				label = "job " + strconv.FormatInt(j.PreviousJobID, 10)

@@ -31,8 +31,11 @@ import (
 
 // SchemaVersion is the version of the report JSON this package writes. It
 // grows when a field changes meaning or goes away; added fields do not
-// change it. docs/report-schema.md documents every version.
-const SchemaVersion = 1
+// change it. docs/report-schema.md documents every version. Version 2: a
+// failure composeci re-ran has job_id the first try and rerun_job_id the
+// re-run (version 1 had only the newest job); new failures say whether
+// they are confirmed; flaky tests, known issues and re-runs are listed.
+const SchemaVersion = 2
 
 // ErrSchemaVersion is wrapped when a report's schema_version is newer than
 // this code reads.
@@ -72,6 +75,36 @@ type Report struct {
 	// report holds the evidence instead, and PreviousComposeID is the
 	// previous good compose of the stream.
 	Doomed *Doomed `json:"doomed,omitempty"`
+	// Reruns are the openQA re-runs composeci made of the compose's jobs,
+	// oldest first: who asked, when, why, and the old and new job.
+	Reruns []Rerun `json:"reruns"`
+}
+
+// Rerun is one openQA job composeci restarted, from the compose's audit
+// trail.
+type Rerun struct {
+	At time.Time `json:"at"`
+	// By is who asked: a person's login, or "composeci" for the automatic
+	// confirmation of new failures.
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+	// Scope is what was asked for: "new-failures", "failed", "job",
+	// "image", "test" or "confirm".
+	Scope      string `json:"scope"`
+	JobID      int64  `json:"job_id"`
+	RerunJobID int64  `json:"rerun_job_id"`
+	Test       string `json:"test"`
+	Flavor     string `json:"flavor"`
+	Arch       string `json:"arch"`
+}
+
+// KnownIssueRef is the registry entry a failure matched.
+type KnownIssueRef struct {
+	ID     int64  `json:"id"`
+	Reason string `json:"reason"`
+	Bug    string `json:"bug,omitempty"`
+	// Expires is when the entry stops matching; absent: never.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Doomed is the evidence of a compose that ended without a result.
@@ -119,6 +152,10 @@ type Summary struct {
 	Skipped       int `json:"skipped"`
 	Cancelled     int `json:"cancelled"`
 	Pending       int `json:"pending"`
+	// Flaky is how many failures passed on composeci's re-run;
+	// KnownIssues how many failures the registry of known issues matched.
+	Flaky       int `json:"flaky"`
+	KnownIssues int `json:"known_issues"`
 	// ResultsComplete is false while any test is pending: the report is a
 	// snapshot and a later one may differ.
 	ResultsComplete bool `json:"results_complete"`
@@ -138,6 +175,12 @@ type OpenQA struct {
 	Skipped       []Job `json:"skipped"`
 	Cancelled     []Job `json:"cancelled"`
 	Pending       []Job `json:"pending"`
+	// Flaky failed for the first time and passed (or soft-failed) when
+	// composeci re-ran them: job_id the first try, rerun_job_id the re-run.
+	Flaky []Job `json:"flaky"`
+	// ExpiredKnownIssues are registry entries that would have matched a
+	// failure had they not expired.
+	ExpiredKnownIssues []KnownIssueRef `json:"expired_known_issues"`
 	// ByArch and ByFlavor count outcomes per arch and per (arch, flavor).
 	ByArch    []ArchCounts   `json:"by_arch"`
 	ByFlavor  []FlavorCounts `json:"by_flavor"`
@@ -164,6 +207,17 @@ type Job struct {
 	PreviousResult string `json:"previous_result,omitempty"`
 	PreviousURL    string `json:"previous_url,omitempty"`
 	Seconds        int64  `json:"seconds,omitempty"`
+	// Confirmed, on a new failure, is true when composeci re-ran it and it
+	// failed again; false when it was not re-run (confirmation off, capped,
+	// or not yet). Absent on other lists.
+	Confirmed *bool `json:"confirmed,omitempty"`
+	// RerunJobID and RerunURL are composeci's re-run of the job; JobID and
+	// URL are then its first try.
+	RerunJobID int64  `json:"rerun_job_id,omitempty"`
+	RerunURL   string `json:"rerun_url,omitempty"`
+	// KnownIssue is the registry entry that matches the failure: a known
+	// issue raises no alarm.
+	KnownIssue *KnownIssueRef `json:"known_issue,omitempty"`
 }
 
 // Counts are the outcomes of a set of tests.
@@ -176,6 +230,7 @@ type Counts struct {
 	Skipped    int `json:"skipped"`
 	Cancelled  int `json:"cancelled"`
 	Pending    int `json:"pending"`
+	Flaky      int `json:"flaky"`
 }
 
 // ArchCounts are the outcomes on one arch.
@@ -211,6 +266,8 @@ type Meta struct {
 	// GeneratedAt stamps the report; zero means now. Golden tests and
 	// re-renders of archived inputs pass a fixed time.
 	GeneratedAt time.Time
+	// Reruns are the compose's re-runs, from its audit trail.
+	Reruns []Rerun
 }
 
 // Build makes the report of findings f.
@@ -240,17 +297,19 @@ func Build(f checks.Findings, meta Meta) Report {
 	}
 	o := f.OpenQA
 	r.OpenQA = OpenQA{
-		PreviousJobs:  o.PreviousJobs,
-		NewFailures:   jobsOf(o.NewFailures),
-		KnownFailures: jobsOf(o.KnownFailures),
-		Fixed:         jobsOf(o.Fixed),
-		SoftFailures:  jobsOf(o.SoftFailures),
-		Incomplete:    jobsOf(o.Incomplete),
-		Skipped:       jobsOf(o.Skipped),
-		Cancelled:     jobsOf(o.Cancelled),
-		Pending:       jobsOf(o.Pending),
-		ByArch:        make([]ArchCounts, 0, len(o.ByArch)),
-		ByFlavor:      make([]FlavorCounts, 0, len(o.ByFlavor)),
+		PreviousJobs:       o.PreviousJobs,
+		NewFailures:        jobsOf(o.NewFailures),
+		KnownFailures:      jobsOf(o.KnownFailures),
+		Fixed:              jobsOf(o.Fixed),
+		SoftFailures:       jobsOf(o.SoftFailures),
+		Incomplete:         jobsOf(o.Incomplete),
+		Skipped:            jobsOf(o.Skipped),
+		Cancelled:          jobsOf(o.Cancelled),
+		Pending:            jobsOf(o.Pending),
+		Flaky:              jobsOf(o.Flaky),
+		ExpiredKnownIssues: knownRefs(o.ExpiredKnownIssues),
+		ByArch:             make([]ArchCounts, 0, len(o.ByArch)),
+		ByFlavor:           make([]FlavorCounts, 0, len(o.ByFlavor)),
 		Durations: Durations{TotalSeconds: o.Durations.TotalSeconds, LongestSeconds: o.Durations.LongestSeconds,
 			LongestJobID: o.Durations.LongestJobID, SpanSeconds: o.Durations.SpanSeconds,
 			FirstStarted: o.Durations.FirstStarted, LastFinished: o.Durations.LastFinished, TimedJobs: o.Durations.Timed},
@@ -269,8 +328,32 @@ func Build(f checks.Findings, meta Meta) Report {
 		NewFailures: len(o.NewFailures), KnownFailures: len(o.KnownFailures), Fixed: len(o.Fixed),
 		SoftFailures: len(o.SoftFailures), Incomplete: len(o.Incomplete), Skipped: len(o.Skipped),
 		Cancelled: len(o.Cancelled), Pending: len(o.Pending), ResultsComplete: o.Complete(),
+		Flaky: len(o.Flaky), KnownIssues: knownCount(o.KnownFailures),
 	}
+	for i := range r.OpenQA.NewFailures {
+		confirmed := r.OpenQA.NewFailures[i].RerunJobID != 0
+		r.OpenQA.NewFailures[i].Confirmed = &confirmed
+	}
+	r.Reruns = nonNil(meta.Reruns)
 	return r
+}
+
+func knownCount(rs []checks.JobResult) int {
+	n := 0
+	for _, r := range rs {
+		if r.KnownIssue != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func knownRefs(ks []checks.KnownIssue) []KnownIssueRef {
+	out := make([]KnownIssueRef, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, KnownIssueRef{ID: k.ID, Reason: k.Reason, Bug: k.Bug, Expires: k.Expires.UTC()})
+	}
+	return out
 }
 
 // BuildDoomed makes the report of a compose that ended without a result:
@@ -294,10 +377,19 @@ func nonNil[T any](s []T) []T {
 func jobsOf(rs []checks.JobResult) []Job {
 	out := make([]Job, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, Job{Test: r.Test, Flavor: r.Flavor, Arch: r.Arch, Machine: r.Machine,
+		j := Job{Test: r.Test, Flavor: r.Flavor, Arch: r.Arch, Machine: r.Machine,
 			JobID: r.JobID, URL: r.URL, State: r.State, Result: r.Result, Restarted: r.Clone,
 			CloneMissing: r.CloneMissing, PreviousJobID: r.PreviousJobID, PreviousResult: r.PreviousResult,
-			PreviousURL: r.PreviousURL, Seconds: r.Seconds})
+			PreviousURL: r.PreviousURL, Seconds: r.Seconds}
+		if r.RerunOf != 0 {
+			// composeci's re-run: the first try leads, the re-run follows.
+			j.JobID, j.URL, j.RerunJobID, j.RerunURL = r.RerunOf, r.RerunOfURL, r.JobID, r.URL
+			j.Restarted = false
+		}
+		if k := r.KnownIssue; k != nil {
+			j.KnownIssue = &KnownIssueRef{ID: k.ID, Reason: k.Reason, Bug: k.Bug, Expires: k.Expires.UTC()}
+		}
+		out = append(out, j)
 	}
 	return out
 }
@@ -325,6 +417,10 @@ func ParseReport(data []byte) (Report, error) {
 	if r.SchemaVersion < 1 || r.SchemaVersion > SchemaVersion {
 		return Report{}, fmt.Errorf("%w: %d (this code reads 1 to %d)", ErrSchemaVersion, r.SchemaVersion, SchemaVersion)
 	}
+	// Lists a version 1 report did not have read as empty, not null.
+	r.Reruns = nonNil(r.Reruns)
+	r.OpenQA.Flaky = nonNil(r.OpenQA.Flaky)
+	r.OpenQA.ExpiredKnownIssues = nonNil(r.OpenQA.ExpiredKnownIssues)
 	return r, nil
 }
 
@@ -367,6 +463,7 @@ func (r Report) summaryParts() []summaryPart {
 	add(s.NewFailures, "new failure", "new failures", "bad")
 	add(s.KnownFailures, "known failure", "known failures", "")
 	add(s.Fixed, "fixed", "fixed", "good")
+	add(s.Flaky, "flaky", "flaky", "")
 	add(s.SoftFailures, "soft failure", "soft failures", "")
 	add(s.Incomplete, "incomplete", "incomplete", "")
 	add(s.Pending, "pending", "pending", "")
