@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/internal/httpclient"
 	"github.com/composeci/composeci/openqa"
 )
 
@@ -311,5 +314,61 @@ func TestNewRejectsBadBaseURLs(t *testing.T) {
 	}
 	if got := c.OverviewURL("Rawhide", rawhideID); got != "https://openqa.fedoraproject.org/tests/overview?distri=fedora&version=Rawhide&build=Fedora-Rawhide-20261122.n.0" {
 		t.Errorf("OverviewURL = %s", got)
+	}
+}
+
+// TestRestart restarts a job once: a second restart, and a restart whose
+// answer was lost, both find the clone instead of cloning again.
+func TestRestart(t *testing.T) {
+	srv := fakefedora.NewOpenQA(fakefedora.OpenQAOptions{Keys: []fakefedora.OpenQAKey{{Key: "0123456789ABCDEF", Secret: "fedcba9876543210", Operator: true}}})
+	defer srv.Close()
+	c, err := openqa.New(openqa.Options{BaseURL: srv.URL(), Credentials: openqa.Credentials{Key: "0123456789ABCDEF", Secret: "fedcba9876543210"},
+		HTTP: httpclient.Options{RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond}, RecheckDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	srv.SetOutcome("Fedora-Rawhide-20261122.n.0", "", "", "install_default", "failed", "passed")
+	srv.SetFailedModule("install_default", "_do_install_and_reboot")
+	if _, err := c.Schedule(ctx, openqa.Compose{ID: "Fedora-Rawhide-20261122.n.0", Version: "Rawhide", HasGenericTree: true,
+		Images: []fedfind.Image{{Variant: "Server", Subvariant: "Server", Type: "dvd", Format: "iso", Arch: "x86_64",
+			Path: "Server/x86_64/iso/x.iso", URL: "https://kojipkgs.fedoraproject.org/compose/x.iso"}}}, openqa.ScheduleOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Settle()
+	var failed int64
+	for _, j := range srv.Jobs() {
+		if j.Test == "install_default" && j.Result == "failed" {
+			failed = j.ID
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no failed job")
+	}
+	mods, err := c.FailedModules(ctx, failed)
+	if err != nil || len(mods) != 1 || mods[0] != "_do_install_and_reboot" {
+		t.Errorf("failed modules %v, %v", mods, err)
+	}
+	clone, cloned, err := c.Restart(ctx, failed)
+	if err != nil || !cloned || clone == 0 {
+		t.Fatalf("restart: %d %v %v", clone, cloned, err)
+	}
+	again, cloned, err := c.Restart(ctx, failed)
+	if err != nil || cloned || again != clone {
+		t.Errorf("second restart: %d %v %v, want the clone %d, not cloned again", again, cloned, err, clone)
+	}
+	// The answer is lost (the connection drops after openQA cloned): the
+	// job is read again and its clone is the answer.
+	srv.Settle()
+	srv.InjectFault(fakefedora.OpenQAFault{Method: "POST", Path: "/api/v1/jobs/", AfterEffect: true, Status: 502})
+	third, cloned, err := c.Restart(ctx, clone)
+	if err != nil || third == 0 || !cloned {
+		t.Errorf("restart with a lost answer: %d %v %v", third, cloned, err)
+	}
+	if n := srv.Requests("POST", "/api/v1/jobs/"+strconv.FormatInt(clone, 10)+"/restart"); n != 1 {
+		t.Errorf("the restart was posted %d times, want once", n)
+	}
+	if _, _, err := c.Restart(ctx, 999999); !errors.Is(err, openqa.ErrNotFound) {
+		t.Errorf("restart of no job: %v", err)
 	}
 }

@@ -5,6 +5,7 @@
 package datadir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -80,4 +81,58 @@ func (l *Lock) Release() error {
 	err := l.f.Close() // closing drops the flock
 	l.f = nil
 	return err
+}
+
+// Wait takes the lock like Take, but waits (polling) while another holder
+// has it, until ctx ends: for short critical sections that several
+// processes take in turn.
+func Wait(ctx context.Context, dir, file, who string) (*Lock, error) {
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		l, err := Take(dir, file, who)
+		var inUse *InUseError
+		if !errors.As(err, &inUse) {
+			return l, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("waiting for %s: %w", filepath.Join(dir, file), ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// WriteAtomic replaces path with data: a temporary file in the same
+// directory, synced, renamed over path, and the directory synced, so a
+// reader sees the old content or the new, never half of one.
+func WriteAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -200,6 +200,9 @@ type OpenQA struct {
 	faults    []*OpenQAFault
 	outcomes  []outcomeRule
 	outcomeFn func(job OpenQAJob, attempt int) string
+	// failedModule names, by test, the module a failed job of it fails in
+	// (default: the test's own name).
+	failedModule map[string]string
 }
 
 // NewOpenQA starts a fake openQA. Close it when done.
@@ -235,6 +238,7 @@ func NewOpenQA(opts OpenQAOptions) *OpenQA {
 	mux.HandleFunc("POST /api/v1/isos", s.postISOs)
 	mux.HandleFunc("GET /api/v1/jobs", s.getJobs)
 	mux.HandleFunc("GET /api/v1/jobs/{id}", s.getJob)
+	mux.HandleFunc("GET /api/v1/jobs/{id}/details", s.getJobDetails)
 	mux.HandleFunc("POST /api/v1/jobs/{id}/restart", s.postRestart)
 	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.postCancel)
 	s.srv = httptest.NewServer(s.faulty(mux))
@@ -1062,6 +1066,52 @@ func (s *OpenQA) getJob(w http.ResponseWriter, r *http.Request) {
 		out["followed_id"] = followed
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// SetFailedModule makes failed jobs of test fail in module (as the
+// details of a job report it); by default they fail in a module named
+// after the test.
+func (s *OpenQA) SetFailedModule(test, module string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failedModule == nil {
+		s.failedModule = map[string]string{}
+	}
+	s.failedModule[test] = module
+}
+
+// getJobDetails answers GET /api/v1/jobs/<id>/details as openQA does: the
+// job with its test modules' results (a setup module that passed, then the
+// test's own module with the job's verdict).
+func (s *OpenQA) getJobDetails(w http.ResponseWriter, r *http.Request) {
+	_ = s.authenticate(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobByPath(w, r)
+	if !ok {
+		return
+	}
+	body := s.jobJSON(j)
+	var results []map[string]any
+	if !j.pending() {
+		module, result := j.Test, "passed"
+		switch j.Result {
+		case "failed":
+			result = "failed"
+			if m, ok := s.failedModule[j.Test]; ok {
+				module = m
+			}
+		case "softfailed":
+			result = "softfailed"
+		}
+		results = []map[string]any{
+			{"name": "_boot_to_anaconda", "category": "installation", "result": "passed"},
+			{"name": module, "category": "tests", "result": result},
+		}
+	}
+	body["testresults"] = results
+	body["logs"], body["ulogs"] = []any{}, []any{}
+	writeJSON(w, http.StatusOK, map[string]any{"job": body})
 }
 
 func (s *OpenQA) postRestart(w http.ResponseWriter, r *http.Request) {
