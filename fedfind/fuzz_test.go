@@ -64,3 +64,17 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRpmvercmp holds RPM's version order to what a comparison must be:
+// every string equals itself, and swapping the sides flips the answer.
+func FuzzRpmvercmp(f *testing.F) {
+	for _, c := range rpmvercmpCases {
+		f.Add(c.a, c.b)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ab, ba := Rpmvercmp(a, b), Rpmvercmp(b, a)
+		if ab != -ba || ab < -1 || ab > 1 || Rpmvercmp(a, a) != 0 {
+			t.Fatalf("Rpmvercmp(%q, %q) = %d, reversed %d", a, b, ab, ba)
+		}
+	})
+}

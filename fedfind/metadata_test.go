@@ -233,21 +233,3 @@ func TestParseStatus(t *testing.T) {
 		t.Error("status predicates wrong")
 	}
 }
-
-func TestParseNEVRA(t *testing.T) {
-	for in, want := range map[string]NEVRA{
-		"bash-0:4.3.30-2.fc21.x86_64":          {"bash", 0, "4.3.30", "2.fc21", "x86_64"},
-		"perl-Foo-Bar-4:1.0-1.fc44.noarch":     {"perl-Foo-Bar", 4, "1.0", "1.fc44", "noarch"},
-		"kernel-core-6.18.0-0.rc6.50.fc44.src": {"kernel-core", 0, "6.18.0", "0.rc6.50.fc44", "src"},
-	} {
-		got, err := ParseNEVRA(in)
-		if err != nil || got != want {
-			t.Errorf("ParseNEVRA(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "bash", "bash.x86_64", "bash-1.x86_64", "bash-x:1-2.x86_64"} {
-		if _, err := ParseNEVRA(bad); !errors.Is(err, ErrInvalidInput) {
-			t.Errorf("ParseNEVRA(%q) err %v", bad, err)
-		}
-	}
-}

@@ -3,9 +3,7 @@ package fedfind
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"strconv"
 	"strings"
 )
 
@@ -195,43 +193,4 @@ func (w *rpmWalker) entry(variant, arch, srpm, nevra string) error {
 		rpm.Sigkey = *e.Sigkey
 	}
 	return w.fn(rpm)
-}
-
-// NEVRA is a parsed name-epoch:version-release.arch.
-type NEVRA struct {
-	Name    string `json:"name"`
-	Epoch   int    `json:"epoch"`
-	Version string `json:"version"`
-	Release string `json:"release"`
-	Arch    string `json:"arch"`
-}
-
-// ParseNEVRA parses "bash-0:4.3.30-2.fc21.x86_64". The epoch is optional.
-func ParseNEVRA(s string) (NEVRA, error) {
-	bad := fmt.Errorf("%w: %q is not a NEVRA", ErrInvalidInput, s)
-	dot := strings.LastIndexByte(s, '.')
-	if dot <= 0 || dot == len(s)-1 {
-		return NEVRA{}, bad
-	}
-	n := NEVRA{Arch: s[dot+1:]}
-	rest := s[:dot]
-	dash := strings.LastIndexByte(rest, '-')
-	if dash <= 0 || dash == len(rest)-1 {
-		return NEVRA{}, bad
-	}
-	n.Release, rest = rest[dash+1:], rest[:dash]
-	dash = strings.LastIndexByte(rest, '-')
-	if dash <= 0 || dash == len(rest)-1 {
-		return NEVRA{}, bad
-	}
-	n.Name, rest = rest[:dash], rest[dash+1:]
-	if e, v, ok := strings.Cut(rest, ":"); ok {
-		ep, err := strconv.Atoi(e)
-		if err != nil || ep < 0 || v == "" {
-			return NEVRA{}, bad
-		}
-		n.Epoch, rest = ep, v
-	}
-	n.Version = rest
-	return n, nil
 }
