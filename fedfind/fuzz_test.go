@@ -50,6 +50,17 @@ func FuzzStreamRPMs(f *testing.F) {
 	seedTestdata(f, "rpms-")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = StreamRPMs(bytes.NewReader(b), "rpms.json", func(RPM) error { return nil })
+		sp, err := ReadSourcePackages(bytes.NewReader(b), "rpms.json", SourceOptions{})
+		if err != nil {
+			return
+		}
+		for _, tr := range sp.Trees {
+			for i, p := range tr.Packages {
+				if p.Name == "" || p.EVR.Version == "" || (i > 0 && tr.Packages[i-1].Name >= p.Name) {
+					t.Fatalf("tree %s/%s: bad or unsorted package %+v", tr.Variant, tr.Arch, p)
+				}
+			}
+		}
 	})
 }
 
