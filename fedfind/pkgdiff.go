@@ -329,11 +329,11 @@ func (c *Client) PackageDiff(ctx context.Context, old, new *Compose, opts Source
 		return PackageChanges{}, err
 	}
 	if len(o.Trees) == 0 && len(n.Trees) == 0 && (len(opts.Variants) > 0 || len(opts.Arches) > 0) {
-		there := "they list no packages"
+		there := "they list no packages at all"
 		if all := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(o.Skipped), n.Skipped...)))); len(all) > 0 {
 			there = "they have " + strings.Join(all, ", ")
 		}
-		return PackageChanges{}, fmt.Errorf("%w: no tree of %s or %s is of %s (%s)", ErrInvalidInput, old.ID, new.ID, opts, there)
+		return PackageChanges{}, fmt.Errorf("%w: neither %s nor %s has packages of %s (%s)", ErrInvalidInput, old.ID, new.ID, opts, there)
 	}
 	return PackageDiff(o, n), nil
 }
