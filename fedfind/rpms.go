@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -115,16 +116,7 @@ func (w *rpmsWalker) fail(err error) error {
 
 // where names a place in the file for an error message; it is only built
 // when there is an error.
-func where(parts ...string) string {
-	var b bytes.Buffer
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(p)
-	}
-	return b.String()
-}
+func where(parts ...string) string { return strings.Join(parts, ".") }
 
 // kindName names a JSON kind in words for an error message.
 func kindName(k jsontext.Kind) string {
