@@ -1,7 +1,8 @@
 // Package fedfind finds composes and reads what they hold: compose IDs and
 // release streams, tree locations, productmd metadata, Pungi STATUS, images
-// and their identities, expected images, the diff of two composes and the
-// previous compose of a stream.
+// and their identities, expected images, the diff of two composes (images,
+// and source packages in RPM's version order) and the previous compose of a
+// stream.
 package fedfind
 
 import (

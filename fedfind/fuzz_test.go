@@ -50,6 +50,17 @@ func FuzzStreamRPMs(f *testing.F) {
 	seedTestdata(f, "rpms-")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = StreamRPMs(bytes.NewReader(b), "rpms.json", func(RPM) error { return nil })
+		sp, err := ReadSourcePackages(bytes.NewReader(b), "rpms.json", SourceOptions{})
+		if err != nil {
+			return
+		}
+		for _, tr := range sp.Trees {
+			for i, p := range tr.Packages {
+				if p.Name == "" || p.EVR.Version == "" || (i > 0 && tr.Packages[i-1].Name >= p.Name) {
+					t.Fatalf("tree %s/%s: bad or unsorted package %+v", tr.Variant, tr.Arch, p)
+				}
+			}
+		}
 	})
 }
 
@@ -61,6 +72,20 @@ func FuzzParseStatus(f *testing.F) {
 		st, err := ParseStatus(b, "STATUS")
 		if err == nil && (st == "" || strings.ContainsAny(string(st), " \n\t<")) {
 			t.Fatalf("accepted %q as %q", b, st)
+		}
+	})
+}
+
+// FuzzRpmvercmp holds RPM's version order to what a comparison must be:
+// every string equals itself, and swapping the sides flips the answer.
+func FuzzRpmvercmp(f *testing.F) {
+	for _, c := range rpmvercmpCases {
+		f.Add(c.a, c.b)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ab, ba := Rpmvercmp(a, b), Rpmvercmp(b, a)
+		if ab != -ba || ab < -1 || ab > 1 || Rpmvercmp(a, a) != 0 {
+			t.Fatalf("Rpmvercmp(%q, %q) = %d, reversed %d", a, b, ab, ba)
 		}
 	})
 }

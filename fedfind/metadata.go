@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ErrUnsupportedFormat is wrapped when a productmd file has a format version
@@ -34,12 +36,15 @@ func metaErr(file string, format string, args ...any) error {
 // of the wrong type.
 func jsonErr(file string, err error) error {
 	var syn *json.SyntaxError
+	var tsyn *jsontext.SyntacticError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return metaErr(file, "truncated JSON (the file ends early): %w", err)
 	case errors.As(err, &syn):
 		return metaErr(file, "malformed JSON at byte %d: %w", syn.Offset, err)
+	case errors.As(err, &tsyn):
+		return metaErr(file, "malformed JSON at byte %d: %w", tsyn.ByteOffset, err)
 	case errors.As(err, &typ):
 		return metaErr(file, "field %q has the wrong type (want %s, got JSON %s)", typ.Field, typ.Type, typ.Value)
 	}

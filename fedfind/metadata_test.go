@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -234,20 +235,66 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
-func TestParseNEVRA(t *testing.T) {
-	for in, want := range map[string]NEVRA{
-		"bash-0:4.3.30-2.fc21.x86_64":          {"bash", 0, "4.3.30", "2.fc21", "x86_64"},
-		"perl-Foo-Bar-4:1.0-1.fc44.noarch":     {"perl-Foo-Bar", 4, "1.0", "1.fc44", "noarch"},
-		"kernel-core-6.18.0-0.rc6.50.fc44.src": {"kernel-core", 0, "6.18.0", "0.rc6.50.fc44", "src"},
-	} {
-		got, err := ParseNEVRA(in)
-		if err != nil || got != want {
-			t.Errorf("ParseNEVRA(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
+// TestStreamRPMsMalformed: whatever is wrong in rpms.json, the error names
+// the file and says what and where.
+func TestStreamRPMsMalformed(t *testing.T) {
+	const head = `{"header": {"type": "productmd.rpms", "version": "1.2"}, "payload": {"compose": {"id": "Fedora-Rawhide-20261122.n.0", "date": "20261122", "respin": 0, "type": "nightly"}, "rpms": `
+	entry := func(e string) string {
+		return head + `{"Everything": {"x86_64": {"bash-0:5.2-1.fc44.src": {"bash-0:5.2-1.fc44.x86_64": ` + e + `}}}}}}`
 	}
-	for _, bad := range []string{"", "bash", "bash.x86_64", "bash-1.x86_64", "bash-x:1-2.x86_64"} {
-		if _, err := ParseNEVRA(bad); !errors.Is(err, ErrInvalidInput) {
-			t.Errorf("ParseNEVRA(%q) err %v", bad, err)
-		}
+	for _, tt := range []struct {
+		name, in, message string
+	}{
+		{"empty", ``, "truncated JSON"},
+		{"not an object", `[1, 2]`, "top level: want a JSON object, got array"},
+		{"no header", `{"payload": {}}`, "no header"},
+		{"trailing data", `{"header": {"type": "productmd.rpms", "version": "1.2"}} {}`, "unexpected data after the top-level object"},
+		{"bad syntax", head + `{"Everything": {"x86_64": {"bash-0:5.2-1.fc44.src" 5}}}}}`, "malformed JSON at byte"},
+		{"rpms not an object", head + `[]}}`, "payload.rpms: want a JSON object, got array"},
+		{"arch not an object", head + `{"Everything": {"x86_64": "none"}}}}`, "payload.rpms.Everything.x86_64: want a JSON object, got string"},
+		{"group not an object", head + `{"Everything": {"x86_64": {"bash-0:5.2-1.fc44.src": null}}}}}`, "payload.rpms.Everything.x86_64.bash-0:5.2-1.fc44.src: want a JSON object, got null"},
+		{"entry not an object", entry(`7`), "payload.rpms.Everything.x86_64.bash-0:5.2-1.fc44.src.bash-0:5.2-1.fc44.x86_64: want a JSON object, got number"},
+		{"path missing", entry(`{"category": "binary", "sigkey": null}`), "bash-0:5.2-1.fc44.x86_64: path is missing"},
+		{"path null", entry(`{"category": "binary", "path": null}`), "bash-0:5.2-1.fc44.x86_64: path is missing"},
+		{"path a number", entry(`{"category": "binary", "path": 5}`), `field "path" has the wrong type (want string, got JSON number)`},
+		{"sigkey an object", entry(`{"path": "p", "sigkey": {}}`), `field "sigkey" has the wrong type (want string, got JSON object)`},
+		{"header of the wrong type", `{"header": {"type": "productmd.rpms", "version": 1.2}}`, `field "version" has the wrong type`},
+		{"bad compose", `{"header": {"type": "productmd.rpms", "version": "1.2"}, "payload": {"compose": {"id": "nope"}}}`, "payload.compose.id"},
+		{"unsupported", `{"header": {"type": "productmd.rpms", "version": "2.0"}, "payload": {}}`, "format 2.0"},
+		{"invalid UTF-8", entry(`{"path": "` + "\xff" + `"}`), "malformed JSON"},
+		{"truncated", entry(`{"path": "p"`)[:len(entry(`{"path": "p"`))-8], "truncated JSON"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := StreamRPMs(strings.NewReader(tt.in), "rpms.json", func(RPM) error { return nil })
+			var me *MetadataError
+			if !errors.As(err, &me) || me.File != "rpms.json" {
+				t.Fatalf("error %v is not a MetadataError naming rpms.json", err)
+			}
+			if !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("error %q does not say %q", err, tt.message)
+			}
+		})
+	}
+}
+
+// TestStreamRPMsStrings: escapes are read, unknown fields skipped, null
+// sigkeys empty, and duplicate fields take the last value, as encoding/json
+// did.
+func TestStreamRPMsStrings(t *testing.T) {
+	in := `{"header": {"type": "productmd.rpms", "version": "1.2"}, "payload": {"rpms": {"Every\u0074hing": {"x86_64": {
+		"bash-0:5.2-1.fc44.src": {
+			"bash-0:5.2-1.fc44.x86_64": {"category": "binary", "extra": [1, {"a": null}], "path": "first", "path": "Everything/x86_64/os/Packages/b/bash-5.2-1.fc44.x86_64.rpm", "sigkey": "a15b79cc"},
+			"bash\u002ddoc-0:5.2-1.fc44.noarch": {"category": "binary", "path": "Everything/x86_64/os/Packages/b/bash-doc\u00e9.rpm", "sigkey": null}
+		}}}}}}`
+	var got []RPM
+	if _, err := StreamRPMs(strings.NewReader(in), "rpms.json", func(r RPM) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := []RPM{
+		{"Everything", "x86_64", "bash-0:5.2-1.fc44.src", "bash-0:5.2-1.fc44.x86_64", "Everything/x86_64/os/Packages/b/bash-5.2-1.fc44.x86_64.rpm", "a15b79cc", "binary"},
+		{"Everything", "x86_64", "bash-0:5.2-1.fc44.src", "bash-doc-0:5.2-1.fc44.noarch", "Everything/x86_64/os/Packages/b/bash-docé.rpm", "", "binary"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }

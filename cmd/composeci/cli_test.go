@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,16 +30,41 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 
 // testTree is a few Rawhide and Branched nightlies. The newest Rawhide lacks
 // an expected image (Server boot on aarch64), has a new one (Budgie live) and
-// a much larger KDE live image; yesterday's first respin was DOOMED.
+// a much larger KDE live image, and changed source packages
+// (rawhidePackages); yesterday's first respin was DOOMED.
 func testTree() *fakefedora.Mirror {
 	m := fakefedora.NewMirror()
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261120.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "DOOMED"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.1", Status: "FINISHED"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED_INCOMPLETE", Images: troubledImages("Fedora-Rawhide-20261122.n.0")})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.1", Status: "FINISHED", Packages: rawhidePackages(false)})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED_INCOMPLETE", Images: troubledImages("Fedora-Rawhide-20261122.n.0"), Packages: rawhidePackages(true)})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261121.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
 	return m
+}
+
+// rawhidePackages are the source packages of Fedora-Rawhide-20261121.n.1
+// (old) and Fedora-Rawhide-20261122.n.0 (newer): dnf5 added, yum removed;
+// bash, kernel (by release), python3.14 (past its ~rc3) and vim (to a ^
+// snapshot) upgraded, glibc (by release) and libfoo (its epoch dropped)
+// downgraded; grub2 upgraded on x86_64 only; mover moved from Everything to
+// Server; zsh unchanged though its epoch is written differently.
+func rawhidePackages(newer bool) []fakefedora.PackageSpec {
+	if !newer {
+		return fakefedora.Packages(
+			"bash-5.2.37-3.fc44", "kernel-6.18.0-0.rc6.50.fc44", "glibc-2.42.9000-5.fc44",
+			"python3.14-3.14.0~rc3-1.fc44", "libfoo-1:1.0-1.fc44", "vim-2:9.1.1-1.fc44",
+			"yum-4.0-1.fc44", "zsh-0:5.9-1.fc44", "grub2-1:2.12-10.fc44", "mover-1.0-1.fc44",
+		)
+	}
+	p := fakefedora.Packages(
+		"bash-5.3.0-1.fc44", "kernel-6.18.0-1.fc44", "glibc-2.42.9000-4.fc44",
+		"python3.14-3.14.0-1.fc44", "libfoo-2.0-1.fc44", "vim-2:9.1.1^20261122git1-1.fc44",
+		"dnf5-5.3.0-1.fc44", "zsh-5.9-1.fc44", "grub2-1:2.12-11.fc44", "grub2-1:2.12-10.fc44",
+		"mover-1.0-1.fc44",
+	)
+	p[8].Arches, p[9].Arches, p[10].Variants = []string{"x86_64"}, []string{"aarch64"}, []string{"Server"}
+	return p
 }
 
 func demoRoot(t *testing.T) string {
@@ -67,6 +93,18 @@ func TestFedfindCommands(t *testing.T) {
 		{"previous none", []string{"previous", "Fedora-Rawhide-20261120.n.0", "--max-days", "2"}, 1, nil},
 		{"diff two", []string{"diff", "Fedora-Rawhide-20261120.n.0", "Fedora-Rawhide-20261122.n.0"}, 1, []string{"+ x86_64   Budgie-live-iso", "(+15.0%)"}},
 		{"diff none", []string{"diff", "Fedora-44-20261121.n.0", "Fedora-44-20261122.n.0"}, 0, []string{"No image differences"}},
+		{"pkgdiff previous", []string{"pkgdiff", "Fedora-Rawhide-20261122.n.0"}, 1, []string{
+			"Source packages from Fedora-Rawhide-20261121.n.1 to Fedora-Rawhide-20261122.n.0: 1 added, 1 removed, 5 upgraded, 2 downgraded, 2 unchanged.",
+			"Added (1):\n  + dnf5", "Removed (1):\n  - yum", "  ^ python3.14  3.14.0~rc3-1.fc44", "-> 3.14.0-1.fc44",
+			"  v libfoo  1:1.0-1.fc44      -> 2.0-1.fc44", "-> 2:9.1.1^20261122git1-1.fc44", "trees changed; they are listed with --trees"}},
+		{"pkgdiff trees", []string{"pkgdiff", "Fedora-Rawhide-20261121.n.1", "Fedora-Rawhide-20261122.n.0", "--arch", "AARCH64", "--trees"}, 1, []string{
+			"4 upgraded", "Everything/aarch64: 1 added, 2 removed, 4 upgraded, 2 downgraded, 2 unchanged.", "    - mover", "Server/aarch64: 1 added, 0 removed"}},
+		{"pkgdiff one variant", []string{"pkgdiff", "Fedora-Rawhide-20261121.n.1", "Fedora-Rawhide-20261122.n.0", "--variant", "server"}, 1, []string{
+			"1 added, 0 removed, 0 upgraded", "+ mover  1.0-1.fc44"}},
+		{"pkgdiff none", []string{"pkgdiff", "Fedora-44-20261121.n.0", "Fedora-44-20261122.n.0"}, 0, []string{"No source package changes from Fedora-44-20261121.n.0 to Fedora-44-20261122.n.0 (20 packages)."}},
+		{"pkgdiff no such variant", []string{"pkgdiff", "Fedora-Rawhide-20261122.n.0", "--variant", "Nope"}, 2, nil},
+		{"pkgdiff missing compose", []string{"pkgdiff", "Fedora-Rawhide-20250101.n.0", "Fedora-Rawhide-20261122.n.0"}, 2, nil},
+		{"pkgdiff no args", []string{"pkgdiff"}, 2, nil},
 		{"bad id", []string{"images", "Fedora-Rawhide-2026.n.0"}, 2, nil},
 		{"missing compose", []string{"images", "Fedora-Rawhide-20250101.n.0"}, 2, nil},
 		{"doomed compose", []string{"images", "Fedora-Rawhide-20261121.n.0"}, 2, nil},
@@ -94,10 +132,12 @@ func TestFedfindCommands(t *testing.T) {
 func TestErrorMessages(t *testing.T) {
 	root := demoRoot(t)
 	for args, want := range map[string]string{
-		"images Fedora-Rawhide-20261121.n.0":    "has no images.json yet (STATUS DOOMED)",
-		"images Fedora-Rawhide-20250101.n.0":    "compose not found: Fedora-Rawhide-20250101.n.0 is not in",
-		"images Fedora-Rawhide-2026.n.0":        "is not a compose ID",
-		"images https://evil.example/x/compose": "outside the compose root",
+		"images Fedora-Rawhide-20261121.n.0":                 "has no images.json yet (STATUS DOOMED)",
+		"images Fedora-Rawhide-20250101.n.0":                 "compose not found: Fedora-Rawhide-20250101.n.0 is not in",
+		"images Fedora-Rawhide-2026.n.0":                     "is not a compose ID",
+		"images https://evil.example/x/compose":              "outside the compose root",
+		"pkgdiff Fedora-Rawhide-20261122.n.0 --variant Nope": "has packages of variant Nope (they have Everything/aarch64, Everything/x86_64, Server/aarch64, Server/x86_64)",
+		"pkgdiff Fedora-Rawhide-20250101.n.0 rawhide":        "compose not found: Fedora-Rawhide-20250101.n.0 is not in",
 	} {
 		_, _, errOut := runCLI(t, nil, append(strings.Fields(args), "--compose-root", root)...)
 		if !strings.Contains(errOut, want) {
@@ -138,6 +178,31 @@ func TestJSONInterfaces(t *testing.T) {
 	if len(d["added"]) != 1 || d["added"][0]["identity"] != "Budgie-live-iso" || d["added"][0]["arch"] != "x86_64" ||
 		len(d["removed"]) != 1 || len(d["changed"]) != 1 {
 		t.Errorf("diff --json = %s", out)
+	}
+
+	_, out, _ = runCLI(t, nil, "pkgdiff", "Fedora-Rawhide-20261122.n.0", "--json", "--compose-root", root)
+	var pd struct {
+		Old, New       string
+		Added, Removed []map[string]string
+		Upgraded       []map[string]string
+		Downgraded     []map[string]string
+		Unchanged      int
+		Trees          []map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &pd); err != nil {
+		t.Fatal(err)
+	}
+	if pd.Old != "Fedora-Rawhide-20261121.n.1" || pd.New != "Fedora-Rawhide-20261122.n.0" || pd.Unchanged != 2 || len(pd.Trees) != 4 ||
+		!reflect.DeepEqual(pd.Added, []map[string]string{{"name": "dnf5", "nevr": "dnf5-5.3.0-1.fc44"}}) ||
+		!reflect.DeepEqual(pd.Removed, []map[string]string{{"name": "yum", "nevr": "yum-4.0-1.fc44"}}) ||
+		!reflect.DeepEqual(pd.Downgraded[1], map[string]string{"name": "libfoo", "from": "1:1.0-1.fc44", "to": "2.0-1.fc44"}) ||
+		len(pd.Upgraded) != 5 || pd.Upgraded[0]["name"] != "bash" {
+		t.Errorf("pkgdiff --json = %s", out)
+	}
+	for _, k := range []string{"variant", "arch", "added", "removed", "upgraded", "downgraded", "unchanged"} {
+		if _, ok := pd.Trees[0][k]; !ok {
+			t.Errorf("pkgdiff --json: a tree lacks %q: %v", k, pd.Trees[0])
+		}
 	}
 
 	_, out, _ = runCLI(t, nil, "previous", "Fedora-Rawhide-20261122.n.0", "--json", "--compose-root", root)

@@ -113,6 +113,7 @@ func commands() []func(*app) *cobra.Command {
 		newImagesCmd,
 		newExpectedCmd,
 		newDiffCmd,
+		newPkgdiffCmd,
 		newPreviousCmd,
 		newDoneCmd,
 		newCheckCmd,

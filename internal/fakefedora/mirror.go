@@ -47,8 +47,13 @@ type ComposeSpec struct {
 	Label string
 	// Images; nil means StandardImages for the compose.
 	Images []ImageSpec
-	// RPMs is the number of packages rpms.json lists (default 20).
+	// RPMs is the number of packages rpms.json lists (default 20) when
+	// Packages is nil.
 	RPMs int
+	// Packages are the source packages rpms.json lists, with what they
+	// build (see PackageSpec and Packages); nil lists RPMs made-up ones.
+	// Two composes that differ here differ in a package diff.
+	Packages []PackageSpec
 	// FormatVersion of the productmd files; default "1.2".
 	FormatVersion string
 	// Variants beyond those the images name (e.g. "Everything" for the
@@ -332,7 +337,11 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "compose/metadata/rpms.json":
 		w.Header().Set("Content-Type", "application/json")
-		WriteRPMs(w, mc.spec.ID, mc.spec.FormatVersion, mc.spec.RPMs)
+		if mc.spec.Packages != nil {
+			WriteRPMsOf(w, mc.spec.ID, mc.spec.FormatVersion, mc.spec.Packages)
+		} else {
+			WriteRPMs(w, mc.spec.ID, mc.spec.FormatVersion, mc.spec.RPMs)
+		}
 	default:
 		http.NotFound(w, r)
 	}
@@ -623,64 +632,3 @@ func StandardImages(id string) []ImageSpec {
 		iso("Server", "Server", "dvd", "ppc64le"),
 	}
 }
-
-// WriteRPMs writes an rpms.json for compose id listing n packages (each a
-// binary RPM of its own source RPM, spread over a few variants and arches).
-// It streams, so it can write files of any size.
-func WriteRPMs(w io.Writer, id, formatVersion string, n int) error {
-	mc, err := place(id)
-	if err != nil {
-		return err
-	}
-	mc.spec.ID = id
-	bw := &errWriter{w: w}
-	meta, _ := json.Marshal(mc.composeMeta())
-	hdr, _ := json.Marshal(header("rpms", formatVersion))
-	fmt.Fprintf(bw, "{\n    \"header\": %s,\n    \"payload\": {\n        \"compose\": %s,\n        \"rpms\": {", hdr, meta)
-	variants := []string{"Everything", "Server", "Workstation"}
-	arches := []string{"aarch64", "x86_64"}
-	per := (n + len(variants)*len(arches) - 1) / (len(variants) * len(arches))
-	written := 0
-	for vi, v := range variants {
-		if vi > 0 {
-			bw.WriteString(",")
-		}
-		fmt.Fprintf(bw, "\n            %q: {", v)
-		for ai, a := range arches {
-			if ai > 0 {
-				bw.WriteString(",")
-			}
-			fmt.Fprintf(bw, "\n                %q: {", a)
-			for i := 0; i < per && written < n; i++ {
-				if i > 0 {
-					bw.WriteString(",")
-				}
-				name := fmt.Sprintf("pkg%06d", written)
-				srpm := fmt.Sprintf("%s-0:1.%d-1.fc44.src", name, written%7)
-				nevra := fmt.Sprintf("%s-0:1.%d-1.fc44.%s", name, written%7, a)
-				fmt.Fprintf(bw, "\n                    %q: {\n                        %q: {\n                            \"category\": \"binary\",\n                            \"path\": \"%s/%s/os/Packages/%c/%s.rpm\",\n                            \"sigkey\": \"a15b79cc\"\n                        }\n                    }", srpm, nevra, v, a, name[0], nevra)
-				written++
-			}
-			bw.WriteString("\n                }")
-		}
-		bw.WriteString("\n            }")
-	}
-	bw.WriteString("\n        }\n    }\n}\n")
-	return bw.err
-}
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
-}
-
-func (e *errWriter) WriteString(s string) { e.Write([]byte(s)) }
