@@ -45,7 +45,7 @@ type Options struct {
 	// archive. The process that runs the embedded server locks it.
 	DataDir string
 	// Workflow configures the engine: where NATS is, how many workers,
-	// whether to dispatch, the timings. Its Stages, HurryStage, Runner and
+	// whether to dispatch, the timings. Its Stages, HurryStages, Runner and
 	// Logger are set from Stages and Logger.
 	Workflow workflow.Options
 	// Stages runs the compose stages; required when Workflow.Workers > 0.
@@ -169,7 +169,7 @@ func (l *Listener) Start(ctx context.Context) (err error) {
 	for _, s := range stages.Order() {
 		wo.Stages = append(wo.Stages, workflow.Stage(s))
 	}
-	wo.HurryStage = workflow.Stage(stages.StageAwaitResults)
+	wo.HurryStages = []workflow.Stage{workflow.Stage(stages.StageAwaitResults), workflow.Stage(stages.StageConfirm)}
 	if o.Stages != nil {
 		wo.Runner = stageRunner{c: o.Stages, metrics: l.metrics}
 	}

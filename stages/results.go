@@ -47,6 +47,13 @@ func (a AwaitResults) Run(ctx context.Context, cm *fedfind.Compose, st State) (O
 	if a.OpenQA == nil {
 		return Outcome{Advance: true, Note: "openQA not configured"}, nil
 	}
+	return a.untilFinal(ctx, cm, st, DataFinalSince)
+}
+
+// untilFinal waits until every job of the build is final and has stayed
+// so for Grace; sinceKey keeps, in the workflow, when they were first seen
+// final.
+func (a AwaitResults) untilFinal(ctx context.Context, cm *fedfind.Compose, st State, sinceKey string) (Outcome, error) {
 	r, err := a.Results(ctx, cm.ID.String())
 	if err != nil {
 		return Outcome{}, err
@@ -56,14 +63,14 @@ func (a AwaitResults) Run(ctx context.Context, cm *fedfind.Compose, st State) (O
 	if !sum.AllFinal {
 		return Outcome{RetryAfter: orDefault(a.Poll, defaultResultsPoll),
 			Note: fmt.Sprintf("openQA: %d of %d jobs pending", sum.Pending, sum.Total),
-			Data: map[string]string{DataFinalSince: ""}}, nil
+			Data: map[string]string{sinceKey: ""}}, nil
 	}
 	grace := orDefault(a.Grace, defaultResultsGrace)
-	since, err := time.Parse(time.RFC3339Nano, st.Data[DataFinalSince])
+	since, err := time.Parse(time.RFC3339Nano, st.Data[sinceKey])
 	if err != nil {
 		// First seen final: look again after the grace period.
 		return Outcome{RetryAfter: grace, Note: fmt.Sprintf("openQA: all %d jobs final; waiting %s for late re-runs", sum.Total, grace),
-			Data: map[string]string{DataFinalSince: now.UTC().Format(time.RFC3339Nano)}}, nil
+			Data: map[string]string{sinceKey: now.UTC().Format(time.RFC3339Nano)}}, nil
 	}
 	if wait := grace - now.Sub(since); wait > 0 {
 		return Outcome{RetryAfter: wait, Note: fmt.Sprintf("openQA: all %d jobs final; waiting %s more for late re-runs", sum.Total, wait.Round(time.Second))}, nil

@@ -25,19 +25,21 @@ import (
 // Name names a stage.
 type Name string
 
-// The stages, in the order a compose goes through them.
+// The stages, in the order a compose goes through them. A workflow stored
+// by an older composeci, without confirm, goes on from where it is.
 const (
 	StageDiscover      Name = "discover"       // the compose is known with its location and stream
 	StageAwaitComplete Name = "await-complete" // STATUS final and Koji's image tasks finished
 	StageSchedule      Name = "schedule"       // openQA jobs posted, once per (flavor, arch)
 	StageAwaitResults  Name = "await-results"  // every job of the build final
+	StageConfirm       Name = "confirm"        // new failures re-run once, the re-runs final
 	StageCheck         Name = "check"          // findings against the previous compose, archived
 	StageReport        Name = "report"         // the report mailed once
 )
 
 // Order lists the stages in order.
 func Order() []Name {
-	return []Name{StageDiscover, StageAwaitComplete, StageSchedule, StageAwaitResults, StageCheck, StageReport}
+	return []Name{StageDiscover, StageAwaitComplete, StageSchedule, StageAwaitResults, StageConfirm, StageCheck, StageReport}
 }
 
 // How a stage may end its compose's workflow (Outcome.End).
@@ -82,6 +84,9 @@ const (
 	DataJobs        = "openqa_jobs"         // how many openQA jobs the build has (schedule)
 	DataScheduledAt = "scheduled_at"        // when this pipeline first posted the build to openQA, RFC 3339 (schedule)
 	DataFinalSince  = "results_final_since" // when every job was first seen final (await-results)
+	DataConfirm     = "confirm"             // "restarted" once confirm made its re-runs (confirm)
+	DataConfirmed   = "confirm_reruns"      // how many new failures confirm re-ran (confirm)
+	DataRerunsFinal = "reruns_final_since"  // when every job, re-runs included, was first seen final (confirm)
 	DataReport      = "report"              // the report's path in the archive, "<release>/<compose ID>" (check)
 	DataProblem     = "problem"             // "true" when the report calls for attention (check)
 	DataSummary     = "summary"             // the report's summary line (check)
@@ -107,6 +112,7 @@ type Compose struct {
 	AwaitComplete AwaitComplete
 	Schedule      Schedule
 	AwaitResults  AwaitResults
+	Confirm       Confirm
 	Check         Check
 	Report        Report
 }
@@ -130,6 +136,8 @@ func (c *Compose) Run(ctx context.Context, stage Name, st State) (Outcome, error
 		return c.Schedule.Run(ctx, cm, st)
 	case StageAwaitResults:
 		return c.AwaitResults.Run(ctx, cm, st)
+	case StageConfirm:
+		return c.Confirm.Run(ctx, cm, st)
 	case StageCheck:
 		return c.Check.Run(ctx, cm, st)
 	case StageReport:

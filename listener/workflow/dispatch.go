@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,7 +24,7 @@ const dueTolerance = 100 * time.Millisecond
 // compose.status event creates the compose's workflow (KV Create, so two
 // dispatchers racing make one) and queues its first task; every event of a
 // known compose is counted; an openQA job event hurries a workflow waiting
-// in HurryStage. Events of finished workflows change nothing else, so a
+// in one of HurryStages. Events of finished workflows change nothing else, so a
 // redelivered FINISHED message never starts a second workflow or report.
 func (e *Engine) runDispatcher(ctx context.Context) error {
 	return e.fetchLoop(ctx, e.names.eventsStream(), dispatcherConsumer, "event", func(msg jetstream.Msg) { e.dispatch(ctx, msg) })
@@ -175,7 +176,7 @@ func (e *Engine) applyEvent(ctx context.Context, ev event.Event, from string) er
 			n.Location = ev.Location
 		}
 		hurried := false
-		if ev.Kind == event.KindOpenQAJobDone && e.opts.HurryStage != "" && r.State == StateActive && r.Stage == e.opts.HurryStage && r.Failures == 0 {
+		if ev.Kind == event.KindOpenQAJobDone && r.State == StateActive && slices.Contains(e.opts.HurryStages, r.Stage) && r.Failures == 0 {
 			// The jobs API is the truth: only run the poll sooner, no
 			// sooner than HurryInterval after the last one.
 			at := r.LastRun.Add(e.opts.HurryInterval)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/backoff"
 	"github.com/composeci/composeci/listener/event"
 )
@@ -45,10 +46,10 @@ type Options struct {
 	Replicas int
 	// Stages are the workflow's stages in order; required.
 	Stages []Stage
-	// HurryStage is the stage an openQA job event hurries: a workflow
-	// waiting in it runs it again soon (no sooner than HurryInterval after
+	// HurryStages are the stages an openQA job event hurries: a workflow
+	// waiting in one runs it again soon (no sooner than HurryInterval after
 	// its last run). Empty: such events are only counted.
-	HurryStage Stage
+	HurryStages []Stage
 	// Runner runs the stages; required when Workers > 0.
 	Runner StageRunner
 	// Workers is how many stages this process runs at once; 0 runs none
@@ -88,7 +89,7 @@ type Options struct {
 	// whatever its RetryAfter (default 1 second).
 	MinRetryDelay time.Duration
 	// HurryInterval is how soon after its last run an openQA job event
-	// may run HurryStage again (default 30 seconds): a build finishes
+	// may run a hurried stage again (default 30 seconds): a build finishes
 	// hundreds of jobs, and each must not cost a poll.
 	HurryInterval time.Duration
 	// HistoryLimit bounds Workflow.History (default 50 transitions).
@@ -178,8 +179,10 @@ func (o *Options) check() error {
 			return fmt.Errorf("workflow: stage %q: want 1 to 32 of [A-Za-z0-9_-] (it names a subject)", s)
 		}
 	}
-	if o.HurryStage != "" && !slices.Contains(o.Stages, o.HurryStage) {
-		return fmt.Errorf("workflow: hurry stage %q is not a stage", o.HurryStage)
+	for _, h := range o.HurryStages {
+		if !slices.Contains(o.Stages, h) {
+			return fmt.Errorf("workflow: hurry stage %q is not a stage", h)
+		}
 	}
 	if o.Workers > 0 && o.Runner == nil {
 		return errors.New("workflow: workers need a stage runner")
@@ -663,6 +666,47 @@ func (e *Engine) Retry(ctx context.Context, composeID string) error {
 		}
 		t, _ := n.pending()
 		e.log.Info("workflow retried", "compose", composeID, "stage", n.Stage, "attempt", n.Attempt)
+		return e.publishTask(ctx, t)
+	}
+}
+
+// Rewind sends a compose's workflow back to stage, whatever its state, as a
+// new attempt due at once: after people re-ran some of its openQA jobs, the
+// compose waits for them again and is checked and reported again. The note
+// goes into its history.
+func (e *Engine) Rewind(ctx context.Context, composeID string, stage Stage, note string) error {
+	if err := event.CheckComposeID(composeID); err != nil {
+		return err
+	}
+	if !slices.Contains(e.policy.stages, stage) {
+		return fmt.Errorf("%w: no stage %q", fedfind.ErrInvalidInput, stage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.OpTimeout)
+	defer cancel()
+	for {
+		r, rev, err := e.load(ctx, composeID)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		n := r.clone()
+		n.State, n.Stage, n.Attempt, n.Failures, n.Due, n.UpdatedAt = StateActive, stage, r.Attempt+1, 0, now, now
+		n.Lease, n.LeaseUntil = "", time.Time{}
+		// A new generation: the stages after this one run again as
+		// attempt 1, and their tasks must not carry the ids of the first
+		// pass (the server would drop them as duplicates); a task of the
+		// first pass still queued is stale.
+		n.Gen = max(now.UnixNano(), r.Gen+1)
+		n.From = fmt.Sprintf("rewind/%s/%d/%d", stage, n.Attempt, now.UnixNano())
+		n.Note = note
+		n.addHistory(now, note, e.opts.HistoryLimit)
+		if _, err := e.update(ctx, n, rev); errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("rewinding %s: %w", composeID, err)
+		}
+		t, _ := n.pending()
+		e.log.Info("workflow rewound", "compose", composeID, "stage", stage, "attempt", n.Attempt, "note", note)
 		return e.publishTask(ctx, t)
 	}
 }

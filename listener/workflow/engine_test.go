@@ -60,6 +60,42 @@ var engineContract = []struct {
 	{"parts whose connection was closed return; run again, they go on", testConnectionClosed},
 	{"every ending is in the feed of results once; a reader with a cursor misses none", testResultsFeed},
 	{"a worker crashed after ending the workflow, before recording the result", testCrashBeforeResult},
+	{"a done workflow rewound to a stage runs from there and ends again", testRewind},
+}
+
+// testRewind: people re-ran jobs of a reported compose; rewound to
+// await-results, it runs the stages from there and ends again, a second
+// result.
+func testRewind(t *testing.T, s natsSite) {
+	r := newFakeRunner(nil)
+	p := startEngine(t, testOptions(t, s, r))
+	id := "Fedora-Rawhide-20261122.n.0"
+	submit(t, p, statusEvent(id, ""))
+	waitState(t, p, id, StateDone)
+	waitQuiet(t, p)
+	ctx := context.Background()
+	if err := p.Rewind(ctx, id, StageAwaitResults, "re-run by alice: 2 jobs"); err != nil {
+		t.Fatal(err)
+	}
+	w := waitState(t, p, id, StateDone)
+	waitQuiet(t, p)
+	want := onceEach()
+	for _, st := range []Stage{StageAwaitResults, StageCheck, StageReport} {
+		want[st] = 2
+	}
+	r.wantRuns(t, id, want)
+	if !slices.ContainsFunc(w.History, func(h Transition) bool { return h.Note == "re-run by alice: 2 jobs" }) {
+		t.Errorf("history %+v lacks the rewind", w.History)
+	}
+	if res, _, _ := p.ResultsAfter(ctx, 0, 10, nil); len(res) != 2 {
+		t.Errorf("%d results, want 2: one per ending", len(res))
+	}
+	if err := p.Rewind(ctx, id, "celebrate", "x"); !errors.Is(err, fedfind.ErrInvalidInput) {
+		t.Errorf("rewind to no stage: %v", err)
+	}
+	if err := p.Rewind(ctx, "Fedora-Rawhide-20261123.n.0", StageCheck, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("rewind of no workflow: %v", err)
+	}
 }
 
 // testCrashBeforeResult: the worker ended the workflow and died before the
@@ -912,7 +948,7 @@ func TestConnectFailure(t *testing.T) {
 		"no stages":                  {},
 		"a stage named twice":        {Stages: []Stage{"a", "b", "a"}},
 		"a stage with a dot":         {Stages: []Stage{"a.b"}},
-		"a hurry stage not in order": {Stages: []Stage{"a"}, HurryStage: "b"},
+		"a hurry stage not in order": {Stages: []Stage{"a"}, HurryStages: []Stage{"b"}},
 	} {
 		o.Bus = BusOptions{DataDir: t.TempDir()}
 		if _, err := New(ctx, o); err == nil {

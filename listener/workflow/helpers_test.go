@@ -109,7 +109,7 @@ func testOptions(t *testing.T, s natsSite, r StageRunner) Options {
 		Bus:             s.bus,
 		Prefix:          s.prefix,
 		Stages:          Stages(),
-		HurryStage:      StageAwaitResults,
+		HurryStages:     []Stage{StageAwaitResults},
 		Runner:          r,
 		Workers:         2,
 		Dispatch:        true,

@@ -19,9 +19,10 @@ import (
 // fields, so `nats kv get` shows something readable.
 type record struct {
 	Workflow
-	// Gen tells this workflow from an earlier one of the same compose
-	// (its creation time in Unix nanoseconds); it is part of every task
-	// ID, so a task of a deleted and recreated workflow is stale.
+	// Gen tells this workflow from an earlier one of the same compose (its
+	// creation time in Unix nanoseconds, or its last rewind's); it is part
+	// of every task ID, so a task of a deleted and recreated (or rewound)
+	// workflow is stale.
 	Gen int64 `json:"gen"`
 	// Failures counts the current stage's consecutive errors.
 	Failures int `json:"failures,omitempty"`
