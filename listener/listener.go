@@ -33,6 +33,7 @@ import (
 	"github.com/composeci/composeci/listener/poller"
 	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/stages"
+	"github.com/composeci/composeci/triage"
 	"github.com/composeci/composeci/web"
 )
 
@@ -305,7 +306,42 @@ func (l *Listener) handler(engine *workflow.Engine, others []part) http.Handler 
 	if c := l.opts.Stages; c != nil && c.Schedule.OpenQA != nil {
 		wo.Overview = c.Schedule.OpenQA.OverviewURL
 	}
+	if c := l.opts.Stages; c != nil {
+		wo.Known = c.Check.Known
+		if c.Check.OpenQA != nil && c.Check.Ledger != nil && c.Fedfind != nil {
+			wo.Rerun = func(ctx context.Context, req triage.Request) (triage.Result, error) {
+				return l.rerun(ctx, engine, req)
+			}
+		}
+	}
 	return web.NewHandler(wo)
+}
+
+// rerun re-runs jobs of a compose and, when its workflow is here, sends it
+// back to await-results: the compose is waited for, checked and reported
+// again.
+func (l *Listener) rerun(ctx context.Context, engine *workflow.Engine, req triage.Request) (triage.Result, error) {
+	c := l.opts.Stages
+	id, err := fedfind.ParseComposeID(req.ComposeID)
+	if err != nil {
+		return triage.Result{}, err
+	}
+	cm, err := c.Fedfind.Locate(id)
+	if err != nil {
+		return triage.Result{}, err
+	}
+	res, err := c.Check.Rerun(ctx, cm, req)
+	if err != nil || req.DryRun || len(res.Restarted) == 0 {
+		return res, err
+	}
+	note := fmt.Sprintf("%d openQA jobs re-run by %s (%s)", len(res.Restarted), req.By, req)
+	if req.Reason != "" {
+		note += ": " + req.Reason
+	}
+	if err := engine.Rewind(ctx, id.String(), workflow.Stage(stages.StageAwaitResults), note); err != nil && !errors.Is(err, workflow.ErrNotFound) {
+		return res, fmt.Errorf("the jobs were re-run, but the workflow could not be sent back to await-results: %w", err)
+	}
+	return res, nil
 }
 
 // Engine returns the workflow engine, once started: a Sink for events and

@@ -119,10 +119,44 @@ type FileRegistry struct {
 	Now func() time.Time
 }
 
-type registryDoc struct {
+// RegistryDoc is a whole registry as its backends store it: the entries,
+// the next id, and the history of changes.
+type RegistryDoc struct {
 	NextID  int64    `json:"next_id"`
 	Entries []Entry  `json:"entries"`
 	History []Change `json:"history"`
+}
+
+// NewRegistryDoc is an empty registry.
+func NewRegistryDoc() RegistryDoc {
+	return RegistryDoc{NextID: 1, Entries: []Entry{}, History: []Change{}}
+}
+
+// AddEntry stores e in the document under a new id and records the change.
+func (d *RegistryDoc) AddEntry(e Entry, by string, now time.Time) (Entry, error) {
+	if err := e.Validate(); err != nil {
+		return Entry{}, err
+	}
+	if d.NextID < 1 {
+		d.NextID = 1
+	}
+	e.ID, e.CreatedAt, e.CreatedBy = d.NextID, now.UTC(), by
+	d.NextID++
+	d.Entries = append(d.Entries, e)
+	d.History = append(d.History, Change{At: e.CreatedAt, By: by, Action: "add", Entry: e})
+	return e, nil
+}
+
+// RemoveEntry deletes an entry from the document and records the change.
+func (d *RegistryDoc) RemoveEntry(id int64, by string, now time.Time) (Entry, error) {
+	i := slices.IndexFunc(d.Entries, func(e Entry) bool { return e.ID == id })
+	if i < 0 {
+		return Entry{}, fmt.Errorf("known issue %d: %w", id, ErrNotFound)
+	}
+	removed := d.Entries[i]
+	d.Entries = slices.Delete(d.Entries, i, i+1)
+	d.History = append(d.History, Change{At: now.UTC(), By: by, Action: "remove", Entry: removed})
+	return removed, nil
 }
 
 func (f FileRegistry) now() time.Time {
@@ -132,8 +166,8 @@ func (f FileRegistry) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (f FileRegistry) read() (registryDoc, error) {
-	doc := registryDoc{NextID: 1, Entries: []Entry{}, History: []Change{}}
+func (f FileRegistry) read() (RegistryDoc, error) {
+	doc := NewRegistryDoc()
 	b, err := os.ReadFile(filepath.Join(f.Dir, RegistryFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return doc, nil
@@ -148,7 +182,7 @@ func (f FileRegistry) read() (registryDoc, error) {
 }
 
 // change reads, changes and writes the file under the lock.
-func (f FileRegistry) change(ctx context.Context, fn func(*registryDoc) error) error {
+func (f FileRegistry) change(ctx context.Context, fn func(*RegistryDoc) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -185,28 +219,20 @@ func (f FileRegistry) Add(ctx context.Context, e Entry, by string) (Entry, error
 	if err := e.Validate(); err != nil {
 		return Entry{}, err
 	}
-	err := f.change(ctx, func(doc *registryDoc) error {
-		e.ID, e.CreatedAt, e.CreatedBy = doc.NextID, f.now(), by
-		doc.NextID++
-		doc.Entries = append(doc.Entries, e)
-		doc.History = append(doc.History, Change{At: e.CreatedAt, By: by, Action: "add", Entry: e})
-		return nil
+	var added Entry
+	err := f.change(ctx, func(doc *RegistryDoc) (err error) {
+		added, err = doc.AddEntry(e, by, f.now())
+		return err
 	})
-	return e, err
+	return added, err
 }
 
 // Remove implements Registry.
 func (f FileRegistry) Remove(ctx context.Context, id int64, by string) (Entry, error) {
 	var removed Entry
-	err := f.change(ctx, func(doc *registryDoc) error {
-		i := slices.IndexFunc(doc.Entries, func(e Entry) bool { return e.ID == id })
-		if i < 0 {
-			return fmt.Errorf("known issue %d: %w", id, ErrNotFound)
-		}
-		removed = doc.Entries[i]
-		doc.Entries = slices.Delete(doc.Entries, i, i+1)
-		doc.History = append(doc.History, Change{At: f.now(), By: by, Action: "remove", Entry: removed})
-		return nil
+	err := f.change(ctx, func(doc *RegistryDoc) (err error) {
+		removed, err = doc.RemoveEntry(id, by, f.now())
+		return err
 	})
 	return removed, err
 }
@@ -218,4 +244,27 @@ func (f FileRegistry) History(ctx context.Context) ([]Change, error) {
 	}
 	doc, err := f.read()
 	return doc.History, err
+}
+
+// ParseExpiry reads when a known issue expires: a date (2026-12-31, the
+// end of that day UTC), an RFC 3339 time, or a duration from now (720h);
+// "" never expires.
+func ParseExpiry(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("%w: expiry %q: want a positive duration", fedfind.ErrInvalidInput, s)
+		}
+		return now.Add(d).UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.Add(24 * time.Hour).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%w: expiry %q: want a date (2026-12-31), a time (RFC 3339) or a duration (720h)", fedfind.ErrInvalidInput, s)
 }

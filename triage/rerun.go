@@ -76,13 +76,17 @@ type FileLedger struct {
 	Dir string
 }
 
-type ledgerDoc struct {
+// LedgerDoc is one compose's audit trail as its backends store it.
+type LedgerDoc struct {
 	ComposeID string          `json:"compose_id"`
 	Reruns    []reports.Rerun `json:"reruns"`
 }
 
+// Add records r, or completes the intent of the same job.
+func (d *LedgerDoc) Add(r reports.Rerun) { d.Reruns = upsert(d.Reruns, r) }
+
 func (l FileLedger) file(composeID string) (string, error) {
-	if err := checkComposeID(composeID); err != nil {
+	if err := CheckComposeID(composeID); err != nil {
 		return "", err
 	}
 	rel, err := reports.ReleaseOf(composeID)
@@ -92,7 +96,9 @@ func (l FileLedger) file(composeID string) (string, error) {
 	return filepath.Join(l.Dir, filepath.FromSlash(path.Join(rel, composeID)), LedgerFile), nil
 }
 
-func checkComposeID(id string) error {
+// CheckComposeID accepts only canonical compose IDs: they name keys and
+// files.
+func CheckComposeID(id string) error {
 	cid, err := fedfind.ParseComposeID(id)
 	if err != nil {
 		return err
@@ -103,8 +109,8 @@ func checkComposeID(id string) error {
 	return nil
 }
 
-func readLedger(file, composeID string) (ledgerDoc, error) {
-	doc := ledgerDoc{ComposeID: composeID, Reruns: []reports.Rerun{}}
+func readLedger(file, composeID string) (LedgerDoc, error) {
+	doc := LedgerDoc{ComposeID: composeID, Reruns: []reports.Rerun{}}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return doc, nil
@@ -149,7 +155,7 @@ func (l FileLedger) Record(ctx context.Context, composeID string, r reports.Reru
 	if err != nil {
 		return err
 	}
-	doc.Reruns = upsert(doc.Reruns, r)
+	doc.Add(r)
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err

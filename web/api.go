@@ -19,6 +19,7 @@ import (
 	"github.com/composeci/composeci/listener/event"
 	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/reports"
+	"github.com/composeci/composeci/triage"
 )
 
 // Workflows is what the web needs of the workflow engine
@@ -71,6 +72,12 @@ type Options struct {
 	// compose, retrying a workflow) must carry; without one, writes are
 	// refused with 403.
 	APIToken string
+	// Known is the registry of known issues the API shows and changes;
+	// nil serves none.
+	Known triage.Registry
+	// Rerun re-runs openQA jobs of a compose (and has the pipeline check it
+	// again); nil refuses re-runs.
+	Rerun func(ctx context.Context, req triage.Request) (triage.Result, error)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// MaxSilence makes /healthz fail when no event arrived for longer
@@ -113,6 +120,10 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/composes", h.apiComposes)
 	mux.HandleFunc("GET /api/v1/composes/{id}", h.apiCompose)
 	mux.HandleFunc("GET /api/v1/composes/{id}/done", h.apiDone)
+	mux.HandleFunc("POST /api/v1/composes/{id}/rerun", h.write(h.apiRerun))
+	mux.HandleFunc("GET /api/v1/known-issues", h.apiKnownList)
+	mux.HandleFunc("POST /api/v1/known-issues", h.write(h.apiKnownAdd))
+	mux.HandleFunc("DELETE /api/v1/known-issues/{id}", h.write(h.apiKnownRemove))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { h.apiNotFound(mux, w, r) })
 	mux.HandleFunc("GET /{$}", h.pageHome)
 	mux.HandleFunc("GET /streams/{stream}", h.pageStream)
@@ -133,7 +144,7 @@ type handler struct{ o Options }
 // methods allowed when the path exists, 404 when it does not.
 func (h *handler) apiNotFound(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" {
@@ -186,7 +197,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, fedfind.ErrInvalidInput):
 		code, msg = http.StatusBadRequest, err.Error()
-	case errors.Is(err, workflow.ErrNotFound), errors.Is(err, errUnknownCompose):
+	case errors.Is(err, workflow.ErrNotFound), errors.Is(err, errUnknownCompose), errors.Is(err, triage.ErrNotFound):
 		code, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, workflow.ErrNotRetryable):
 		code, msg = http.StatusConflict, err.Error()

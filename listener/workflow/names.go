@@ -102,6 +102,10 @@ func encodeToken(s string) string {
 	return b.String()
 }
 
+// KeyOf is the KV key (and subject token) of a compose ID in composeci's
+// buckets: every byte outside [A-Za-z0-9_-] escaped, reversibly.
+func KeyOf(composeID string) string { return encodeToken(composeID) }
+
 // decodeToken reverses encodeToken; it rejects anything encodeToken cannot
 // have written, so a key in the bucket that is not ours is noticed.
 func decodeToken(s string) (string, error) {

@@ -1,0 +1,261 @@
+// Package kvstore keeps the stores every process of a deployment shares in
+// NATS JetStream key-value buckets, changed by compare-and-set: the
+// registry of known issues and the re-run ledgers (interfaces of package
+// triage). A deployment on an external NATS cluster uses them, so that a
+// worker on another host sees the known issues a person registered on the
+// first; an embedded deployment keeps the same stores in files under its
+// data directory instead.
+package kvstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/composeci/composeci/internal/redact"
+	"github.com/composeci/composeci/listener/workflow"
+	"github.com/composeci/composeci/reports"
+	"github.com/composeci/composeci/triage"
+)
+
+// Stores are the shared stores of one deployment (one prefix) on NATS.
+type Stores struct {
+	prefix   string
+	conn     *nats.Conn
+	known    jetstream.KeyValue
+	reruns   jetstream.KeyValue
+	now      func() time.Time
+	timeout  time.Duration
+	Registry triage.Registry
+	Ledger   triage.Ledger
+}
+
+// Options say where the stores are.
+type Options struct {
+	// URL of the NATS server(s), as `--nats` gives it; CredsFile its
+	// credentials.
+	URL, CredsFile string
+	// Prefix is the deployment's (`--nats-prefix`).
+	Prefix string
+	// Replicas of the buckets in a cluster (default 1).
+	Replicas int
+	Logger   *slog.Logger
+	// Now is the clock of the registry's history; default time.Now.
+	Now func() time.Time
+}
+
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Open connects to NATS and creates (or finds) the buckets. Close it when
+// done.
+func Open(ctx context.Context, o Options) (*Stores, error) {
+	if !prefixPattern.MatchString(o.Prefix) {
+		return nil, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", o.Prefix)
+	}
+	opts := []nats.Option{nats.Name("composeci stores"), nats.Timeout(5 * time.Second), nats.MaxReconnects(-1)}
+	if o.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	}
+	conn, err := nats.Connect(o.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redact.URL(o.URL), err)
+	}
+	s, err := New(ctx, conn, o)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s.conn = conn
+	return s, nil
+}
+
+// New makes the stores on an open connection (which the caller closes).
+func New(ctx context.Context, conn *nats.Conn, o Options) (*Stores, error) {
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return nil, err
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	s := &Stores{prefix: o.Prefix, now: o.Now, timeout: 10 * time.Second}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	bucket := func(name, what string) (jetstream.KeyValue, error) {
+		var kv jetstream.KeyValue
+		var err error
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			kv, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
+				History: 5, Storage: jetstream.FileStorage, Replicas: o.Replicas})
+			cancel()
+			var apiErr *jetstream.APIError
+			if err == nil || (errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(wait) // a fresh cluster elects its leader first
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", name, err)
+		}
+		return kv, nil
+	}
+	if s.known, err = bucket(o.Prefix+"_known", "the registry of known issues"); err != nil {
+		return nil, err
+	}
+	if s.reruns, err = bucket(o.Prefix+"_reruns", "the re-runs of each compose's openQA jobs"); err != nil {
+		return nil, err
+	}
+	s.Registry, s.Ledger = registry{s}, ledger{s}
+	return s, nil
+}
+
+// Prefix is the deployment's prefix the stores are under.
+func (s *Stores) Prefix() string { return s.prefix }
+
+// Close closes the connection Open made.
+func (s *Stores) Close() {
+	if s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+// readJSON reads a key's JSON document and its revision (0, and zero for
+// T, when the key is absent).
+func readJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero T) (T, uint64, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return zero, 0, nil
+	}
+	if err != nil {
+		return zero, 0, err
+	}
+	var v T
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return zero, 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return v, e.Revision(), nil
+}
+
+// change reads a key's document, changes it with fn and writes it back by
+// compare-and-set, again on a conflict.
+func change[T any](ctx context.Context, kv jetstream.KeyValue, key string, zero func() T, fn func(*T) error) error {
+	for range 100 {
+		v, rev, err := readJSON(ctx, kv, key, zero())
+		if err != nil {
+			return err
+		}
+		if err := fn(&v); err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, key, b)
+		} else {
+			_, err = kv.Update(ctx, key, b, rev)
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		return err
+	}
+	return errors.New("too many concurrent changes")
+}
+
+// registry is triage.Registry on a bucket: one key holds the whole
+// document, small and changed rarely.
+type registry struct{ s *Stores }
+
+const registryKey = "registry"
+
+func (r registry) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.s.timeout)
+}
+
+func (r registry) List(ctx context.Context) ([]triage.Entry, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	doc, _, err := readJSON(ctx, r.s.known, registryKey, triage.NewRegistryDoc())
+	if err != nil {
+		return nil, fmt.Errorf("known issues: %w", err)
+	}
+	return doc.Entries, nil
+}
+
+func (r registry) Add(ctx context.Context, e triage.Entry, by string) (triage.Entry, error) {
+	if err := e.Validate(); err != nil {
+		return triage.Entry{}, err
+	}
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	var added triage.Entry
+	err := change(ctx, r.s.known, registryKey, triage.NewRegistryDoc, func(d *triage.RegistryDoc) (err error) {
+		added, err = d.AddEntry(e, by, r.s.now())
+		return err
+	})
+	if err != nil {
+		return triage.Entry{}, fmt.Errorf("known issues: %w", err)
+	}
+	return added, nil
+}
+
+func (r registry) Remove(ctx context.Context, id int64, by string) (triage.Entry, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	var removed triage.Entry
+	err := change(ctx, r.s.known, registryKey, triage.NewRegistryDoc, func(d *triage.RegistryDoc) (err error) {
+		removed, err = d.RemoveEntry(id, by, r.s.now())
+		return err
+	})
+	return removed, err
+}
+
+func (r registry) History(ctx context.Context) ([]triage.Change, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	doc, _, err := readJSON(ctx, r.s.known, registryKey, triage.NewRegistryDoc())
+	return doc.History, err
+}
+
+// ledger is triage.Ledger on a bucket, one key per compose.
+type ledger struct{ s *Stores }
+
+// key makes a compose ID a KV key, as the workflow bucket's keys are.
+func key(composeID string) string { return workflow.KeyOf(composeID) }
+
+func (l ledger) Reruns(ctx context.Context, composeID string) ([]reports.Rerun, error) {
+	if err := triage.CheckComposeID(composeID); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
+	defer cancel()
+	doc, _, err := readJSON(ctx, l.s.reruns, key(composeID), triage.LedgerDoc{ComposeID: composeID, Reruns: []reports.Rerun{}})
+	if err != nil {
+		return nil, fmt.Errorf("re-runs of %s: %w", composeID, err)
+	}
+	return doc.Reruns, nil
+}
+
+func (l ledger) Record(ctx context.Context, composeID string, r reports.Rerun) error {
+	if err := triage.CheckComposeID(composeID); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
+	defer cancel()
+	zero := func() triage.LedgerDoc { return triage.LedgerDoc{ComposeID: composeID, Reruns: []reports.Rerun{}} }
+	if err := change(ctx, l.s.reruns, key(composeID), zero, func(d *triage.LedgerDoc) error { d.Add(r); return nil }); err != nil {
+		return fmt.Errorf("re-runs of %s: %w", composeID, err)
+	}
+	return nil
+}
