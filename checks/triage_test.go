@@ -114,10 +114,10 @@ func TestTriage(t *testing.T) {
 			want:  triageOutcome{New: []string{"install"}},
 		},
 		{
-			name: "an entry naming flavor and arch matches exactly those",
-			cur:  []openqa.Job{j(10, "install", "failed"), j(11, "install", "failed", arch("aarch64"))},
+			name:  "an entry naming flavor and arch matches exactly those",
+			cur:   []openqa.Job{j(10, "install", "failed"), j(11, "install", "failed", arch("aarch64"))},
 			known: []KnownIssue{{ID: 3, Test: "install", Flavor: "Server-dvd-iso", Arch: "aarch64"}},
-			want: triageOutcome{New: []string{"install"}, Known: []string{"install"}, KnownIssue: map[string]int64{"install": 3}},
+			want:  triageOutcome{New: []string{"install"}, Known: []string{"install"}, KnownIssue: map[string]int64{"install": 3}},
 		},
 		{
 			name:    "an entry naming a module matches only a failure in that module",

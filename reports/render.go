@@ -214,7 +214,7 @@ func newView(r Report) view {
 			}
 			return retried(j, "")
 		}),
-		Flaky: jobs(r, o.Flaky, nothing, func(j Job) string { return "failed, then " + j.Result + " when re-run" }),
+		Flaky:      jobs(r, o.Flaky, nothing, func(j Job) string { return "failed, then " + j.Result + " when re-run" }),
 		Fixed:      jobs(r, o.Fixed, cmp, func(j Job) string { return "now " + j.Result }),
 		Soft:       jobs(r, o.SoftFailures, nothing, func(j Job) string { return retried(j, "") }),
 		Incomplete: jobs(r, o.Incomplete, nothing, func(j Job) string { return retried(j, j.Result) }),

@@ -63,8 +63,8 @@ func newServeCmd(a *app) *cobra.Command {
 				}
 			}
 			return runListener(ctx, listener.Options{
-				Name:     "composeci serve",
-				DataDir:  a.g.data,
+				Name:    "composeci serve",
+				DataDir: a.g.data,
 				Workflow: workflow.Options{Bus: workflow.BusOptions{URL: natsURL, CredsFile: natsCreds, Name: "composeci serve"},
 					Prefix: natsPrefix, ReadOnly: true},
 				Stages:   c,
