@@ -7,15 +7,15 @@ BIN       := bin/composeci
 # The race detector needs cgo; CI and developers have gcc.
 TESTFLAGS ?= -race -count=1 -timeout 12m
 
-.PHONY: all build test lint vet staticcheck browser demo bench fmt clean
+.PHONY: all build test lint vet staticcheck gofmt browser demo bench fmt clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/composeci
 
-## test: vet, staticcheck, then every test with the race detector (HTML in a real chromium).
-test: vet staticcheck browser
+## test: vet, staticcheck, gofmt, then every test with the race detector (HTML in a real chromium).
+test: vet staticcheck gofmt browser
 	$(GO) test $(TESTFLAGS) ./...
 
 vet:
@@ -41,7 +41,9 @@ browser:
 	fi; \
 	rm -f $$log
 
-lint: vet staticcheck
+lint: vet staticcheck gofmt
+
+gofmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 fmt:
