@@ -207,6 +207,10 @@ func (c *Client) JobURL(id int64) string {
 	return c.base.String() + "/tests/" + strconv.FormatInt(id, 10)
 }
 
+// HasCredentials reports whether the client signs its requests: writes
+// (scheduling, restarting) need it.
+func (c *Client) HasCredentials() bool { return !c.creds.Empty() }
+
 // OverviewURL returns the web overview of a build, as fedora_openqa
 // builds it: {base}/tests/overview?distri=fedora&version=<v>&build=<b>.
 func (c *Client) OverviewURL(version, build string) string {

@@ -112,8 +112,9 @@ type Compose struct {
 	AwaitComplete AwaitComplete
 	Schedule      Schedule
 	AwaitResults  AwaitResults
-	Confirm       Confirm
-	Check         Check
+	// Confirm's Check is set from Check when it runs.
+	Confirm Confirm
+	Check   Check
 	Report        Report
 }
 
@@ -137,7 +138,9 @@ func (c *Compose) Run(ctx context.Context, stage Name, st State) (Outcome, error
 	case StageAwaitResults:
 		return c.AwaitResults.Run(ctx, cm, st)
 	case StageConfirm:
-		return c.Confirm.Run(ctx, cm, st)
+		conf := c.Confirm
+		conf.Check = c.Check
+		return conf.Run(ctx, cm, st)
 	case StageCheck:
 		return c.Check.Run(ctx, cm, st)
 	case StageReport:

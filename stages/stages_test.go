@@ -3,6 +3,7 @@ package stages_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/composeci/composeci/openqa"
 	"github.com/composeci/composeci/reports"
 	"github.com/composeci/composeci/stages"
+	"github.com/composeci/composeci/triage"
 )
 
 const (
@@ -244,5 +246,102 @@ func TestDoomedComposeIsReported(t *testing.T) {
 	}
 	if len(w.oq.Posts()) != 0 {
 		t.Errorf("a doomed compose was scheduled in openQA")
+	}
+}
+
+// TestConfirmStage: new failures are re-run once before the check — the
+// one that fails again is confirmed, the one that passes is flaky — each
+// re-run recorded in the audit trail; a redelivered confirm task restarts
+// nothing, and the cap leaves the rest unconfirmed.
+func TestConfirmStage(t *testing.T) {
+	for _, tc := range []struct {
+		name                        string
+		max                         int
+		restarted, confirmed, flaky int
+		unconfirmed                 int
+	}{
+		{name: "every new failure", max: 20, restarted: 2, confirmed: 1, flaky: 1},
+		{name: "capped", max: 1, restarted: 1, confirmed: 1, unconfirmed: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newStageWorld(t)
+			w.oq.SetOutcome(stToday, "Workstation-live-iso", "x86_64", "desktop_terminal", "failed", "passed")
+			ctx := context.Background()
+			data := t.TempDir()
+			w.st.Check.Ledger = triage.FileLedger{Dir: data}
+			w.st.Check.Known = triage.FileRegistry{Dir: data}
+			w.st.Confirm = stages.Confirm{Max: tc.max, Wait: w.st.AwaitResults}
+			prev, _ := w.st.Fedfind.Resolve(ctx, stPrev)
+			comp, err := stages.OpenQACompose(ctx, w.st.Fedfind, prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.st.Schedule.OpenQA.Schedule(ctx, comp, openqa.ScheduleOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			w.oq.Settle()
+			w.mirror.SetStatus(stToday, "FINISHED")
+			w.hub.Advance(time.Hour)
+			wf := &stages.State{ComposeID: stToday}
+			for _, s := range []stages.Name{stages.StageDiscover, stages.StageAwaitComplete, stages.StageSchedule} {
+				if out := w.run(t, s, wf); !out.Advance {
+					t.Fatalf("%s: %+v", s, out)
+				}
+			}
+			w.oq.Settle()
+			// until returns when a stage advances, moving the clock past
+			// the grace period.
+			until := func(s stages.Name) {
+				t.Helper()
+				for range 10 {
+					if out := w.run(t, s, wf); out.Advance {
+						return
+					}
+					w.now = w.now.Add(3 * time.Minute)
+				}
+				t.Fatalf("%s never advanced", s)
+			}
+			until(stages.StageAwaitResults)
+			jobs := len(w.oq.Jobs())
+			out := w.run(t, stages.StageConfirm, wf)
+			if out.Advance || wf.Data[stages.DataConfirmed] != strconv.Itoa(tc.restarted) || len(w.oq.Jobs()) != jobs+tc.restarted {
+				t.Fatalf("confirm: %+v, %d jobs (was %d)", out, len(w.oq.Jobs()), jobs)
+			}
+			// Redelivered: nothing restarted twice.
+			if out := w.run(t, stages.StageConfirm, wf); out.Advance || len(w.oq.Jobs()) != jobs+tc.restarted {
+				t.Fatalf("confirm again: %+v, %d jobs", out, len(w.oq.Jobs()))
+			}
+			w.oq.Settle()
+			until(stages.StageConfirm)
+
+			if out := w.run(t, stages.StageCheck, wf); !out.Advance {
+				t.Fatalf("check: %+v", out)
+			}
+			r, err := w.st.Check.Archive.Read(ctx, stToday)
+			if err != nil {
+				t.Fatal(err)
+			}
+			confirmed, unconfirmed := 0, 0
+			for _, j := range r.OpenQA.NewFailures {
+				switch {
+				case j.Confirmed != nil && *j.Confirmed && j.RerunJobID != 0:
+					confirmed++
+				case j.Confirmed != nil && !*j.Confirmed:
+					unconfirmed++
+				}
+			}
+			if confirmed != tc.confirmed || unconfirmed != tc.unconfirmed || len(r.OpenQA.Flaky) != tc.flaky {
+				t.Errorf("new failures %+v, flaky %+v: want %d confirmed, %d unconfirmed, %d flaky", r.OpenQA.NewFailures, r.OpenQA.Flaky,
+					tc.confirmed, tc.unconfirmed, tc.flaky)
+			}
+			if len(r.Reruns) != tc.restarted {
+				t.Errorf("re-runs %+v, want %d", r.Reruns, tc.restarted)
+			}
+			for _, e := range r.Reruns {
+				if e.By != "composeci" || e.Scope != triage.ScopeConfirm || e.RerunJobID == 0 {
+					t.Errorf("re-run entry %+v", e)
+				}
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -247,12 +248,20 @@ func (f FileRegistry) History(ctx context.Context) ([]Change, error) {
 }
 
 // ParseExpiry reads when a known issue expires: a date (2026-12-31, the
-// end of that day UTC), an RFC 3339 time, or a duration from now (720h);
-// "" never expires.
+// end of that day UTC), an RFC 3339 time, or a duration from now (720h,
+// or in days: 30d); "" never expires.
 func ParseExpiry(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil {
+			if n <= 0 || n > 36500 {
+				return time.Time{}, fmt.Errorf("%w: expiry %q: want 1 to 36500 days", fedfind.ErrInvalidInput, s)
+			}
+			return now.Add(time.Duration(n) * 24 * time.Hour).UTC(), nil
+		}
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
@@ -266,5 +275,5 @@ func ParseExpiry(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("%w: expiry %q: want a date (2026-12-31), a time (RFC 3339) or a duration (720h)", fedfind.ErrInvalidInput, s)
+	return time.Time{}, fmt.Errorf("%w: expiry %q: want a date (2026-12-31), a time (RFC 3339) or a duration (30d, 720h)", fedfind.ErrInvalidInput, s)
 }

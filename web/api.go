@@ -122,6 +122,7 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/composes/{id}/done", h.apiDone)
 	mux.HandleFunc("POST /api/v1/composes/{id}/rerun", h.write(h.apiRerun))
 	mux.HandleFunc("GET /api/v1/known-issues", h.apiKnownList)
+	mux.HandleFunc("GET /api/v1/known-issues/history", h.apiKnownHistory)
 	mux.HandleFunc("POST /api/v1/known-issues", h.write(h.apiKnownAdd))
 	mux.HandleFunc("DELETE /api/v1/known-issues/{id}", h.write(h.apiKnownRemove))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { h.apiNotFound(mux, w, r) })

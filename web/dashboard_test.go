@@ -268,6 +268,16 @@ func dashboardWorld(t *testing.T) (*httptest.Server, string) {
 	in.Jobs[4].Test = `desktop_terminal<script>alert("x")</script>`
 	in.Jobs[0].URL = `javascript:alert(1)`
 	r := reports.Build(checks.Run(in), reports.Meta{Status: "FINISHED_INCOMPLETE", GeneratedAt: time.Now()})
+	// The triage of the report: a confirmed new failure, a flaky one, a
+	// known issue, an expired one, the re-run trail.
+	confirmed := true
+	r.OpenQA.NewFailures[0].Confirmed, r.OpenQA.NewFailures[0].RerunJobID = &confirmed, 2001
+	r.OpenQA.NewFailures[0].RerunURL = checkstest.OpenQABase + "/tests/2001"
+	r.OpenQA.Flaky = []reports.Job{{Test: "base_services_start", Flavor: "Server-dvd-iso", Arch: "x86_64", JobID: 1010, Result: "passed", RerunJobID: 2002}}
+	r.OpenQA.KnownFailures = append(r.OpenQA.KnownFailures, reports.Job{Test: "install_arm_image", Arch: "aarch64", JobID: 1011, Result: "failed",
+		KnownIssue: &reports.KnownIssueRef{ID: 7, Reason: "firmware hangs", Bug: "https://bugzilla.redhat.com/show_bug.cgi?id=7"}})
+	r.OpenQA.ExpiredKnownIssues = []reports.KnownIssueRef{{ID: 3, Reason: "old kernel bug", Expires: time.Now().Add(-time.Hour)}}
+	r.Reruns = []reports.Rerun{{At: time.Now(), By: "alice", Scope: "job", JobID: 1001, RerunJobID: 2001, Test: "install_default", Reason: "the mirror was down"}}
 	archive := reports.Archive{Dir: dir}
 	if _, err := archive.Write(context.Background(), r); err != nil {
 		t.Fatal(err)
@@ -318,7 +328,10 @@ func TestDashboardPages(t *testing.T) {
 		{"/", 200, []string{"Fedora Rawhide", `href="/streams/rawhide"`, "In flight (1)", `href="/composes/Fedora-Rawhide-20261123.n.0"`, "running: Koji image tasks: 3 unfinished"}},
 		{"/streams/rawhide", 200, []string{"<svg", id, "2h 00m", `href="/reports/rawhide/` + id + `/report.html"`}},
 		{"/composes/" + id, 200, []string{"Timeline", "New failures (", "desktop_terminal&lt;script&gt;", `href="` + checkstest.OpenQABase + `/tests/1005"`, "#1001",
-			`href="https://openqa.example.org/tests/overview?version=Rawhide&amp;build=` + id + `"`, "Missing expected images (2)", `href="/composes/` + checkstest.ExamplePrevious + `"`}},
+			`href="https://openqa.example.org/tests/overview?version=Rawhide&amp;build=` + id + `"`, "Missing expected images (2)", `href="/composes/` + checkstest.ExamplePrevious + `"`,
+			"confirmed: failed again when re-run", `<a href="` + checkstest.OpenQABase + `/tests/2001">#2001</a>`, "Flaky (1)", "base_services_start",
+			"known issue #7: firmware hangs", `href="https://bugzilla.redhat.com/show_bug.cgi?id=7"`, "Expired known issues (1)", "old kernel bug",
+			"Re-runs (1)", "alice", "the mirror was down"}},
 		{"/composes/Fedora-Rawhide-20261123.n.0", 200, []string{`http-equiv="refresh"`, "not done yet", "No report yet"}},
 		{"/composes/Fedora-Rawhide-20200101.n.0", 404, nil},
 		{"/composes/not-a-compose", 400, nil},

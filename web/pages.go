@@ -47,6 +47,9 @@ var pageTemplates = sync.OnceValues(func() (map[string]*template.Template, error
 		"ts":         func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"stateClass": stateClass,
 		"link":       linkable,
+		"yes":        func(b *bool) bool { return b != nil && *b },
+		"no":         func(b *bool) bool { return b != nil && !*b },
+		"label":      func(id int64) string { return "#" + strconv.FormatInt(id, 10) },
 		"section": func(title, anchor string, jobs []reports.Job, note string) jobSection {
 			return jobSection{Title: title, Anchor: anchor, Jobs: jobs, Note: note}
 		},

@@ -36,6 +36,22 @@ func (h *handler) apiKnownList(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, http.StatusOK, out)
 }
 
+func (h *handler) apiKnownHistory(w http.ResponseWriter, r *http.Request) {
+	if h.o.Known == nil {
+		h.writeJSON(w, http.StatusNotFound, map[string]string{"error": "this server keeps no registry of known issues"})
+		return
+	}
+	history, err := h.o.Known.History(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if history == nil {
+		history = []triage.Change{}
+	}
+	h.writeJSON(w, http.StatusOK, history)
+}
+
 // knownRequest is the body of POST /api/v1/known-issues.
 type knownRequest struct {
 	Test    string `json:"test"`

@@ -64,6 +64,7 @@ func TestTriageAPI(t *testing.T) {
 		{"POST", "/api/v1/composes/Fedora-Rawhide-20261122.n.0/rerun", "s3cret", `{"scope": "failed", "reason": "mirror was down", "by": "carol"}`, 200, `"rerun_job_id": 9`},
 		{"POST", "/api/v1/composes/Fedora-Rawhide-20261122.n.0/rerun", "s3cret", `{"scope": "bogus"}`, 400, ""},
 		{"POST", "/api/v1/composes/..%2Fetc/rerun", "s3cret", `{"scope": "failed"}`, 400, "not a compose ID"},
+		{"GET", "/api/v1/known-issues/history", "", "", 200, `"action": "remove"`},
 		{"PUT", "/api/v1/known-issues", "s3cret", "", 405, ""},
 	}
 	for _, s := range steps {

@@ -42,6 +42,7 @@ report is still archived).`
 
 type checkOpts struct {
 	oq           openqaFlags
+	stores       storeFlags
 	mail         mailFlags
 	previous     string
 	noOpenQA     bool
@@ -100,6 +101,7 @@ func newCheckCmd(a *app) *cobra.Command {
 	fl.BoolVar(&o.forceEmail, "force-email", false, "with --email, mail even if this report already went to these recipients")
 	fl.BoolVar(&o.mailDryRun, "mail-dry-run", false, "with --email, print the message instead of sending it")
 	o.mail.add(cmd)
+	o.stores.add(fl)
 	return cmd
 }
 
@@ -138,6 +140,12 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		if check.OpenQA, err = o.oq.client(cmd, a); err != nil {
 			return err
 		}
+		// Known issues and composeci's re-runs class the failures.
+		var closeStores func()
+		if check.Known, check.Ledger, closeStores, err = o.stores.stores(ctx, cmd, a); err != nil {
+			return err
+		}
+		defer closeStores()
 	}
 	r, err := check.Build(ctx, cm, prev)
 	if err != nil {

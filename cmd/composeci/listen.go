@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/reports"
 	"github.com/composeci/composeci/stages"
+	"github.com/composeci/composeci/triage"
 )
 
 // Exit code of listen and worker when a part kept failing.
@@ -85,6 +87,7 @@ type serviceFlags struct {
 	restartBackoff  time.Duration
 	maxRestarts     int
 	apiTokenFile    string
+	confirmMax      int
 }
 
 func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
@@ -110,6 +113,7 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on a signal, how long to wait for running stages to hand their tasks back")
 	fl.DurationVar(&s.restartBackoff, "restart-backoff", time.Second, "first wait before restarting a part that stopped (doubled per failure in a row)")
 	fl.IntVar(&s.maxRestarts, "max-restarts", 5, "failures in a row after which a part ends the process (exit 3)")
+	fl.IntVar(&s.confirmMax, "confirm-max", stages.DefaultConfirmMax, "most new failures of a compose re-run once to confirm them before the report (0: no confirmation)")
 }
 
 // check refuses values no service can run with.
@@ -122,6 +126,9 @@ func (s *serviceFlags) check() error {
 	}
 	if s.workers < 0 || s.maxRestarts < 1 {
 		return withCode(exitError, errors.New("--workers must be 0 or more and --max-restarts 1 or more"))
+	}
+	if s.confirmMax < 0 {
+		return withCode(exitError, fmt.Errorf("--confirm-max %d: must not be negative (0 turns confirmation off)", s.confirmMax))
 	}
 	return nil
 }
@@ -164,6 +171,12 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		Check:         stages.Check{Fedfind: ff, Expected: exp, Archive: archive, Logger: a.log},
 		Report:        stages.Report{Archive: archive, Logger: a.log},
 	}
+	if !s.triageOnBus() {
+		// One host: the stores are files under --data, which the one-shot
+		// commands (known, rerun, check) on this host share.
+		c.Check.Known = triage.FileRegistry{Dir: a.g.data}
+		c.Check.Ledger = triage.FileLedger{Dir: archive.Dir}
+	}
 	if !s.noOpenQA {
 		oq, err := s.oq.client(cmd, a)
 		if err != nil {
@@ -175,6 +188,7 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		}
 		c.Schedule.OpenQA, c.Schedule.Options = oq, opts
 		c.AwaitResults.OpenQA, c.Check.OpenQA = oq, oq
+		c.Confirm = stages.Confirm{Max: s.confirmMax, Wait: c.AwaitResults}
 	}
 	if s.email {
 		if c.Report.Mailer, c.Report.Routing, err = s.mail.setup(a); err != nil {
@@ -184,12 +198,38 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 	return c, nil
 }
 
+// triageOnBus: a deployment whose NATS other hosts reach keeps its known
+// issues and re-runs there, for every host to see.
+func (s *serviceFlags) triageOnBus() bool { return s.natsURL != "" || s.natsListen != "" }
+
+// markStores records in --data where the known issues and re-runs are, for
+// the one-shot commands on this host to follow.
+func (s *serviceFlags) markStores(a *app) error {
+	at := storesOnNATS{URL: s.natsURL, CredsFile: s.natsCreds, Prefix: s.natsPrefix}
+	if at.URL == "" && s.natsListen != "" {
+		host, port, err := net.SplitHostPort(s.natsListen)
+		if err != nil || port == "0" {
+			a.log.Warn("the one-shot commands on this host need --nats to reach the known issues and re-runs", "nats-listen", s.natsListen)
+			return nil
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "127.0.0.1"
+		}
+		at.URL = "nats://" + net.JoinHostPort(host, port)
+	}
+	if err := markStores(a.g.data, at); err != nil {
+		return fmt.Errorf("recording where known issues are kept in %s: %w", a.g.data, err)
+	}
+	return nil
+}
+
 // options are the listener's options common to listen and worker.
 func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 	token, err := readToken(s.apiTokenFile)
 	if err != nil {
 		return listener.Options{}, err
 	}
+
 	return listener.Options{
 		Name:    name,
 		DataDir: a.g.data,
@@ -200,6 +240,8 @@ func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 			Dispatch:    true,
 			TaskAckWait: s.ackWait,
 		},
+		TriageOnBus:     s.triageOnBus(),
+		Started:         func(context.Context) error { return s.markStores(a) },
 		HTTPAddr:        s.httpAddr,
 		Streams:         s.watch,
 		APIToken:        token,

@@ -177,8 +177,12 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	posts := len(w.oq.Posts())
 	first.stop(t) // the operator kills it mid-compose
 
-	// openQA runs the jobs while no listener is up.
+	// openQA runs the jobs while no listener is up, and goes on running
+	// what is posted after: the confirmation re-runs of new failures.
 	w.oq.Settle()
+	advance, stopAdvance := context.WithCancel(context.Background())
+	defer stopAdvance()
+	go w.oq.AutoAdvance(advance, 50*time.Millisecond)
 	second := startListen(t, args...)
 	waitFor(t, "today's compose to be done", 60*time.Second, func() bool {
 		wf, ok := second.workflow(demoRawhide)
@@ -224,6 +228,24 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	b, err := os.ReadFile(report)
 	if err != nil || !bytes.Contains(b, []byte(`"compose_id": "`+demoRawhide+`"`)) {
 		t.Errorf("report not archived: %v", err)
+	}
+	// The new failure was re-run once by the confirm stage, failed again,
+	// and is reported confirmed, with the re-run in the audit trail.
+	var r struct {
+		OpenQA struct {
+			NewFailures []struct {
+				Confirmed  *bool `json:"confirmed"`
+				RerunJobID int64 `json:"rerun_job_id"`
+			} `json:"new_failures"`
+		} `json:"openqa"`
+		Reruns []struct {
+			By    string `json:"by"`
+			Scope string `json:"scope"`
+		} `json:"reruns"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || len(r.OpenQA.NewFailures) != 1 || r.OpenQA.NewFailures[0].Confirmed == nil ||
+		!*r.OpenQA.NewFailures[0].Confirmed || r.OpenQA.NewFailures[0].RerunJobID == 0 || len(r.Reruns) != 1 || r.Reruns[0].Scope != "confirm" {
+		t.Errorf("the new failure not confirmed: %v %+v", err, r)
 	}
 	// The restarted listener's poller found the compose again: counted,
 	// not started twice.

@@ -117,6 +117,8 @@ func commands() []func(*app) *cobra.Command {
 		newPreviousCmd,
 		newDoneCmd,
 		newCheckCmd,
+		newKnownCmd,
+		newRerunCmd,
 		newListenCmd,
 		newWorkerCmd,
 		newServeCmd,

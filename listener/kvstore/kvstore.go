@@ -27,10 +27,11 @@ import (
 
 // Stores are the shared stores of one deployment (one prefix) on NATS.
 type Stores struct {
-	prefix   string
-	conn     *nats.Conn
-	known    jetstream.KeyValue
-	reruns   jetstream.KeyValue
+	prefix string
+	conn   *nats.Conn
+	// js gives the JetStream context of the moment: a bus that makes its
+	// connection again hands out a new one.
+	js       func(context.Context) (jetstream.JetStream, error)
 	now      func() time.Time
 	timeout  time.Duration
 	Registry triage.Registry
@@ -82,20 +83,36 @@ func New(ctx context.Context, conn *nats.Conn, o Options) (*Stores, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newStores(ctx, func(context.Context) (jetstream.JetStream, error) { return js, nil }, o)
+}
+
+// OnBus makes the stores on the workflow engine's bus — the embedded
+// server or the external cluster the pipeline runs on — following its
+// connection when it is made again.
+func OnBus(ctx context.Context, bus *workflow.Bus, o Options) (*Stores, error) {
+	if !prefixPattern.MatchString(o.Prefix) {
+		return nil, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", o.Prefix)
+	}
+	return newStores(ctx, bus.JetStream, o)
+}
+
+func newStores(ctx context.Context, jsOf func(context.Context) (jetstream.JetStream, error), o Options) (*Stores, error) {
 	if o.Replicas <= 0 {
 		o.Replicas = 1
 	}
-	s := &Stores{prefix: o.Prefix, now: o.Now, timeout: 10 * time.Second}
+	s := &Stores{prefix: o.Prefix, js: jsOf, now: o.Now, timeout: 10 * time.Second}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	bucket := func(name, what string) (jetstream.KeyValue, error) {
-		var kv jetstream.KeyValue
+	bucket := func(name, what string) error {
 		var err error
 		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			kv, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
+			var js jetstream.JetStream
+			if js, err = jsOf(actx); err == nil {
+				_, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
 				History: 5, Storage: jetstream.FileStorage, Replicas: o.Replicas})
+			}
 			cancel()
 			var apiErr *jetstream.APIError
 			if err == nil || (errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0) || ctx.Err() != nil {
@@ -104,14 +121,14 @@ func New(ctx context.Context, conn *nats.Conn, o Options) (*Stores, error) {
 			time.Sleep(wait) // a fresh cluster elects its leader first
 		}
 		if err != nil {
-			return nil, fmt.Errorf("bucket %s: %w", name, err)
+			return fmt.Errorf("bucket %s: %w", name, err)
 		}
-		return kv, nil
+		return nil
 	}
-	if s.known, err = bucket(o.Prefix+"_known", "the registry of known issues"); err != nil {
+	if err := bucket(s.bucketName(knownBucket), "the registry of known issues"); err != nil {
 		return nil, err
 	}
-	if s.reruns, err = bucket(o.Prefix+"_reruns", "the re-runs of each compose's openQA jobs"); err != nil {
+	if err := bucket(s.bucketName(rerunsBucket), "the re-runs of each compose's openQA jobs"); err != nil {
 		return nil, err
 	}
 	s.Registry, s.Ledger = registry{s}, ledger{s}
@@ -120,6 +137,22 @@ func New(ctx context.Context, conn *nats.Conn, o Options) (*Stores, error) {
 
 // Prefix is the deployment's prefix the stores are under.
 func (s *Stores) Prefix() string { return s.prefix }
+
+const (
+	knownBucket  = "known"
+	rerunsBucket = "reruns"
+)
+
+func (s *Stores) bucketName(which string) string { return s.prefix + "_" + which }
+
+// bucket finds a bucket on the connection of the moment.
+func (s *Stores) bucket(ctx context.Context, which string) (jetstream.KeyValue, error) {
+	js, err := s.js(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return js.KeyValue(ctx, s.bucketName(which))
+}
 
 // Close closes the connection Open made.
 func (s *Stores) Close() {
@@ -186,7 +219,11 @@ func (r registry) ctx(ctx context.Context) (context.Context, context.CancelFunc)
 func (r registry) List(ctx context.Context) ([]triage.Entry, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	doc, _, err := readJSON(ctx, r.s.known, registryKey, triage.NewRegistryDoc())
+	kv, err := r.s.bucket(ctx, knownBucket)
+	if err != nil {
+		return nil, fmt.Errorf("known issues: %w", err)
+	}
+	doc, _, err := readJSON(ctx, kv, registryKey, triage.NewRegistryDoc())
 	if err != nil {
 		return nil, fmt.Errorf("known issues: %w", err)
 	}
@@ -199,8 +236,12 @@ func (r registry) Add(ctx context.Context, e triage.Entry, by string) (triage.En
 	}
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
+	kv, err := r.s.bucket(ctx, knownBucket)
+	if err != nil {
+		return triage.Entry{}, fmt.Errorf("known issues: %w", err)
+	}
 	var added triage.Entry
-	err := change(ctx, r.s.known, registryKey, triage.NewRegistryDoc, func(d *triage.RegistryDoc) (err error) {
+	err = change(ctx, kv, registryKey, triage.NewRegistryDoc, func(d *triage.RegistryDoc) (err error) {
 		added, err = d.AddEntry(e, by, r.s.now())
 		return err
 	})
@@ -213,8 +254,12 @@ func (r registry) Add(ctx context.Context, e triage.Entry, by string) (triage.En
 func (r registry) Remove(ctx context.Context, id int64, by string) (triage.Entry, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
+	kv, err := r.s.bucket(ctx, knownBucket)
+	if err != nil {
+		return triage.Entry{}, fmt.Errorf("known issues: %w", err)
+	}
 	var removed triage.Entry
-	err := change(ctx, r.s.known, registryKey, triage.NewRegistryDoc, func(d *triage.RegistryDoc) (err error) {
+	err = change(ctx, kv, registryKey, triage.NewRegistryDoc, func(d *triage.RegistryDoc) (err error) {
 		removed, err = d.RemoveEntry(id, by, r.s.now())
 		return err
 	})
@@ -224,7 +269,11 @@ func (r registry) Remove(ctx context.Context, id int64, by string) (triage.Entry
 func (r registry) History(ctx context.Context) ([]triage.Change, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	doc, _, err := readJSON(ctx, r.s.known, registryKey, triage.NewRegistryDoc())
+	kv, err := r.s.bucket(ctx, knownBucket)
+	if err != nil {
+		return nil, fmt.Errorf("known issues: %w", err)
+	}
+	doc, _, err := readJSON(ctx, kv, registryKey, triage.NewRegistryDoc())
 	return doc.History, err
 }
 
@@ -240,7 +289,11 @@ func (l ledger) Reruns(ctx context.Context, composeID string) ([]reports.Rerun, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
 	defer cancel()
-	doc, _, err := readJSON(ctx, l.s.reruns, key(composeID), triage.LedgerDoc{ComposeID: composeID, Reruns: []reports.Rerun{}})
+	kv, err := l.s.bucket(ctx, rerunsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("re-runs of %s: %w", composeID, err)
+	}
+	doc, _, err := readJSON(ctx, kv, key(composeID), triage.LedgerDoc{ComposeID: composeID, Reruns: []reports.Rerun{}})
 	if err != nil {
 		return nil, fmt.Errorf("re-runs of %s: %w", composeID, err)
 	}
@@ -253,8 +306,12 @@ func (l ledger) Record(ctx context.Context, composeID string, r reports.Rerun) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
 	defer cancel()
+	kv, err := l.s.bucket(ctx, rerunsBucket)
+	if err != nil {
+		return fmt.Errorf("re-runs of %s: %w", composeID, err)
+	}
 	zero := func() triage.LedgerDoc { return triage.LedgerDoc{ComposeID: composeID, Reruns: []reports.Rerun{}} }
-	if err := change(ctx, l.s.reruns, key(composeID), zero, func(d *triage.LedgerDoc) error { d.Add(r); return nil }); err != nil {
+	if err := change(ctx, kv, key(composeID), zero, func(d *triage.LedgerDoc) error { d.Add(r); return nil }); err != nil {
 		return fmt.Errorf("re-runs of %s: %w", composeID, err)
 	}
 	return nil
