@@ -111,7 +111,7 @@ func NewNotification(r Report, ch Change, links Links) Notification {
 		SummaryLine: r.SummaryLine(), Summary: r.Summary,
 		NewFailures:     make([]NotifiedFailure, 0, len(r.OpenQA.NewFailures)),
 		MissingExpected: append([]fedfind.ExpectedImage{}, r.MissingExpected...),
-		Links:           links, Version: ContentKey(r), GeneratedAt: r.GeneratedAt.UTC(),
+		Links:           links, Version: ContentKey(r), GeneratedAt: r.GeneratedAt.UTC().Truncate(time.Second),
 	}
 	for _, j := range r.OpenQA.NewFailures {
 		n.NewFailures = append(n.NewFailures, NotifiedFailure{Test: j.Test, Flavor: j.Flavor, Arch: j.Arch, Machine: j.Machine,

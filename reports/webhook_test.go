@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/composeci/composeci/internal/backoff"
 	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/internal/testenv"
 )
 
 const hookSecret = "correct horse battery staple"
@@ -134,10 +136,12 @@ func TestWebhookFailures(t *testing.T) {
 // there are no more.
 func testWaitRequests(t *testing.T, rcv *fakefedora.WebhookReceiver, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(rcv.Requests()) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 5*time.Second, "the endpoint's requests", func() error {
+		if got := len(rcv.Requests()); got < n {
+			return fmt.Errorf("%d requests", got)
+		}
+		return nil
+	})
 	if got := len(rcv.Requests()); got != n {
 		t.Errorf("the endpoint saw %d requests, want %d", got, n)
 	}

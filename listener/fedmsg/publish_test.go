@@ -26,7 +26,7 @@ import (
 // message against docs/protocols.md (f) and docs/messages.md.
 
 var (
-	uuid4  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	uuid4      = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	sentAtForm = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$`)
 )
 
@@ -114,7 +114,7 @@ func exampleNotification(t *testing.T, mod func(*checks.Input)) reports.Notifica
 		mod(&in)
 	}
 	r := reports.Build(checks.Run(in), reports.Meta{Status: "FINISHED_INCOMPLETE",
-		Location: "https://kojipkgs.fedoraproject.org/compose/rawhide/Fedora-Rawhide-20261122.n.0/compose",
+		Location:    "https://kojipkgs.fedoraproject.org/compose/rawhide/Fedora-Rawhide-20261122.n.0/compose",
 		GeneratedAt: time.Date(2026, 11, 22, 18, 30, 0, 0, time.UTC)})
 	return reports.NewNotification(r, reports.Changes(nil, r), reports.ReportLinks("https://composeci.example.org", r))
 }
