@@ -133,3 +133,25 @@ when = "error"
 		}
 	}
 }
+
+// TestMailLedgerKeepsTheVersion: a mail record says which version of the
+// report went out, and older records without one still read.
+func TestMailLedgerKeepsTheVersion(t *testing.T) {
+	a := Archive{Dir: t.TempDir()}
+	r := streamReport(curID)
+	rec := MailRecord{MessageID: "m1", Recipients: []string{"a@example.org"}, SentAt: generatedAt, Version: ContentKey(r)}
+	if err := a.RecordMail(t.Context(), curID, rec); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := a.SentMail(t.Context(), curID, "m1")
+	if err != nil || !ok || got.Version != ContentKey(r) {
+		t.Errorf("SentMail = %+v, %v, %v", got, ok, err)
+	}
+	old := MailRecord{MessageID: "m0", Recipients: []string{"b@example.org"}, SentAt: generatedAt}
+	if err := a.RecordMail(t.Context(), curID, old); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := a.SentMail(t.Context(), curID, "m0"); err != nil || !ok || got.Version != "" {
+		t.Errorf("a record without a version = %+v, %v, %v", got, ok, err)
+	}
+}
