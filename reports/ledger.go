@@ -20,6 +20,10 @@ type MailRecord struct {
 	MessageID  string    `json:"message_id"`
 	Recipients []string  `json:"recipients"`
 	SentAt     time.Time `json:"sent_at"`
+	// Version is the ContentKey of the report mailed, so that a re-issued
+	// report can be told from the one already mailed; "" in records
+	// written before versions were kept.
+	Version string `json:"version,omitempty"`
 }
 
 // mailLedger is the content of FileMailLedger.

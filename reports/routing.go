@@ -19,23 +19,31 @@ import (
 //go:embed routing.toml
 var defaultRoutingTOML []byte
 
-// Lists are the two recipient lists of a stream or subvariant.
+// Lists are the two recipient lists of a stream or subvariant, and when
+// they are told.
 type Lists struct {
-	// All get every report.
+	// All get the reports When admits.
 	All []string `toml:"all"`
-	// Error get only reports with a problem (Report.Problem).
+	// Error get the reports When admits that also have a problem
+	// (Report.Problem): an error list never hears of a good compose.
 	Error []string `toml:"error"`
+	// When is when the table's lists are told; "" means WhenChange.
+	When When `toml:"when"`
 }
 
-// Routing decides who receives a report, as check-compose does: the
-// stream's lists plus the lists of each subvariant the compose has. Build
-// one with DefaultRouting, LoadRouting, ParseRouting or OverrideRouting.
+// Routing decides who is told of a report, as check-compose does: the
+// stream's lists plus the lists of each subvariant the compose has, by
+// mail, and the webhooks. Build one with DefaultRouting, LoadRouting,
+// ParseRouting or OverrideRouting.
 type Routing struct {
 	Streams map[fedfind.StreamKind]Lists
 	// Subvariants are keyed by lower-cased name.
 	Subvariants map[string]Lists
-	// Override, when set, receives every report and nothing else does.
+	// Override, when set, receives every report by mail and no list does.
 	Override []string
+	// Webhooks are the routing file's [[webhook]] entries, in file order.
+	// Override does not silence them.
+	Webhooks []Webhook
 }
 
 // DefaultRouting returns the built-in routing (reports/routing.toml),
@@ -48,7 +56,8 @@ func DefaultRouting() Routing {
 	return rt
 }
 
-// LoadRouting reads a routing file; an empty path means DefaultRouting.
+// LoadRouting reads a routing file; an empty path means DefaultRouting. A
+// webhook's relative secret_file is found beside the routing file.
 func LoadRouting(path string) (Routing, error) {
 	if path == "" {
 		return DefaultRouting(), nil
@@ -62,13 +71,18 @@ func LoadRouting(path string) (Routing, error) {
 }
 
 // ParseRouting reads routing TOML (the shape of reports/routing.toml).
-// Unknown keys, unknown streams and malformed addresses are errors wrapping
+// Unknown keys, unknown streams, unknown `when` values, malformed addresses
+// and webhooks whose URL or secret file is unusable are errors wrapping
 // fedfind.ErrInvalidInput: a typo in a routing file must not silently drop
-// a list. name is used in errors.
+// a list. name is the file's path: it is used in errors, and a webhook's
+// relative secret_file is resolved against its directory. Each webhook's
+// secret is read here, once, so a missing file fails at start-up rather
+// than at the first report.
 func ParseRouting(r io.Reader, name string) (Routing, error) {
 	var doc struct {
 		Streams     map[string]Lists `toml:"streams"`
 		Subvariants map[string]Lists `toml:"subvariants"`
+		Webhooks    []webhookEntry   `toml:"webhook"`
 	}
 	md, err := toml.NewDecoder(r).Decode(&doc)
 	if err != nil {
@@ -93,8 +107,24 @@ func ParseRouting(r io.Reader, name string) (Routing, error) {
 			return Routing{}, fmt.Errorf("%s: subvariants.%s: %w", name, sv, err)
 		}
 		key := strings.ToLower(sv)
-		prev := rt.Subvariants[key] // "BaseOS" and "baseos" both given: merge
-		rt.Subvariants[key] = Lists{All: merge(prev.All, l.All), Error: merge(prev.Error, l.Error)}
+		prev, seen := rt.Subvariants[key] // "BaseOS" and "baseos" both given: merge
+		if seen && prev.When != l.When {
+			return Routing{}, fmt.Errorf("%w: %s: subvariants.%s: given twice (names match case-insensitively) with when %q and %q",
+				fedfind.ErrInvalidInput, name, sv, prev.When, l.When)
+		}
+		rt.Subvariants[key] = Lists{All: merge(prev.All, l.All), Error: merge(prev.Error, l.Error), When: l.When}
+	}
+	urls := map[string]int{}
+	for i, e := range doc.Webhooks {
+		w, err := e.webhook(name)
+		if err != nil {
+			return Routing{}, fmt.Errorf("%s: webhook %d: %w", name, i+1, err)
+		}
+		if j, dup := urls[w.URL]; dup {
+			return Routing{}, fmt.Errorf("%w: %s: webhook %d: the URL of webhook %d again (%s)", fedfind.ErrInvalidInput, name, i+1, j, w.Endpoint())
+		}
+		urls[w.URL] = i + 1
+		rt.Webhooks = append(rt.Webhooks, w)
 	}
 	return rt, nil
 }
@@ -121,7 +151,11 @@ func (l Lists) normalize() (Lists, error) {
 	if err != nil {
 		return Lists{}, fmt.Errorf("error: %w", err)
 	}
-	return Lists{All: all, Error: errs}, nil
+	when, err := ParseWhen(string(l.When))
+	if err != nil {
+		return Lists{}, err
+	}
+	return Lists{All: all, Error: errs, When: when}, nil
 }
 
 // NormalizeAddresses parses each address (RFC 5322, with or without a
@@ -164,16 +198,29 @@ func merge(lists ...[]string) []string {
 	return slices.CompactFunc(out, func(a, b string) bool { return addrKey(a) == addrKey(b) })
 }
 
-// Recipients returns who receives r, sorted and distinct: Override if set;
-// otherwise the "all" lists of r's stream and of every subvariant in
-// r.Subvariants, plus their "error" lists when r.Problem. It may be empty:
-// then nobody is to be mailed.
+// Recipients returns who receives r when it is taken as changed:
+// RecipientsWhen(r, true). For every `when` but "error" that is what it
+// always was — the all lists, and the error lists with a problem — so
+// callers that know nothing of change keep their behaviour.
 func (rt Routing) Recipients(r Report) []string {
+	return rt.RecipientsWhen(r, true)
+}
+
+// RecipientsWhen returns who is mailed r, sorted and distinct, given
+// whether the compose's state changed (Changes(prev, r).Changed()):
+// Override if set (it receives every report); otherwise, of r's stream and
+// of every subvariant in r.Subvariants, each table whose When admits r
+// gives its "all" list, and its "error" list too when r.Problem. It may be
+// empty: then nobody is to be mailed.
+func (rt Routing) RecipientsWhen(r Report, changed bool) []string {
 	if len(rt.Override) > 0 {
 		return slices.Clone(rt.Override)
 	}
 	var lists [][]string
 	add := func(l Lists) {
+		if !l.When.Admits(r, changed) {
+			return
+		}
 		lists = append(lists, l.All)
 		if r.Problem {
 			lists = append(lists, l.Error)
@@ -188,4 +235,59 @@ func (rt Routing) Recipients(r Report) []string {
 		}
 	}
 	return merge(lists...)
+}
+
+// WebhooksFor returns the webhooks told of r, in file order, given whether
+// the compose's state changed: those whose When admits r and whose Streams,
+// if any, include r's stream.
+func (rt Routing) WebhooksFor(r Report, changed bool) []Webhook {
+	var out []Webhook
+	for _, w := range rt.Webhooks {
+		if w.Admits(r, changed) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// When says which reports a routing entry is told of.
+type When string
+
+// The values of `when`.
+const (
+	// WhenAlways: every report (what routing did before `when` existed).
+	WhenAlways When = "always"
+	// WhenChange: reports of composes whose state changed from the
+	// previous compose's (Changes): a new or fixed failure, a missing or
+	// returning image, a STATUS change, a doomed compose, or no previous
+	// report to compare with. The default.
+	WhenChange When = "change"
+	// WhenError: reports with a problem (Report.Problem): a missing
+	// expected image, a new failure, a doomed compose.
+	WhenError When = "error"
+)
+
+// ParseWhen reads a `when` value; "" is WhenChange, the default. Anything
+// else unknown wraps fedfind.ErrInvalidInput.
+func ParseWhen(s string) (When, error) {
+	switch w := When(strings.ToLower(strings.TrimSpace(s))); w {
+	case "":
+		return WhenChange, nil
+	case WhenAlways, WhenChange, WhenError:
+		return w, nil
+	}
+	return "", fmt.Errorf("%w: when %q (want always, change or error)", fedfind.ErrInvalidInput, s)
+}
+
+// Admits reports whether an entry with this When is told of r, given
+// whether the compose's state changed. The zero When is WhenChange.
+func (w When) Admits(r Report, changed bool) bool {
+	switch w {
+	case WhenAlways:
+		return true
+	case WhenError:
+		return r.Problem
+	default:
+		return changed
+	}
 }

@@ -379,3 +379,96 @@ func busUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// BusMessage is one message as a subscriber of the bus received it.
+type BusMessage struct {
+	// Topic is the routing key.
+	Topic           string
+	ContentType     string
+	ContentEncoding string
+	DeliveryMode    uint8
+	Priority        uint8
+	MessageID       string
+	Headers         amqp.Table
+	Body            []byte
+}
+
+// Subscription is a queue of its own on the broker, bound to an exchange,
+// that tests read what a publisher sent from: a Fedora Messaging consumer
+// reduced to basic.get, so that nothing is delivered behind the test's
+// back and Ready counts exactly what was published (a confirmed message
+// is already in the queue).
+type Subscription struct {
+	conn  *amqp.Connection
+	ch    *amqp.Channel
+	queue string
+}
+
+// Subscribe declares a fresh exclusive, auto-deleted queue bound to
+// exchange with each binding key ("#" for everything) on the broker at url.
+// Close deletes it.
+func Subscribe(ctx context.Context, url, exchange string, bindings ...string) (*Subscription, error) {
+	conn, err := amqp.DialConfig(url, amqp.Config{Dial: func(network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: busTimeout}
+		return d.DialContext(ctx, network, addr)
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("fakefedora: subscribe: %w", err)
+	}
+	s := &Subscription{conn: conn, queue: "composeci-test-sub-" + busUUID()}
+	fail := func(what string, err error) (*Subscription, error) {
+		conn.Close()
+		return nil, fmt.Errorf("fakefedora: subscribe: %s: %w", what, err)
+	}
+	if s.ch, err = conn.Channel(); err != nil {
+		return fail("channel", err)
+	}
+	if _, err := s.ch.QueueDeclare(s.queue, false, true, true, false, nil); err != nil {
+		return fail("declare queue", err)
+	}
+	for _, b := range bindings {
+		if err := s.ch.QueueBind(s.queue, b, exchange, false, nil); err != nil {
+			return fail("bind "+b, err)
+		}
+	}
+	return s, nil
+}
+
+// Ready returns the number of messages waiting in the queue.
+func (s *Subscription) Ready() (int, error) {
+	q, err := s.ch.QueueDeclarePassive(s.queue, false, true, true, false, nil)
+	if err != nil {
+		return 0, fmt.Errorf("fakefedora: subscription: %w", err)
+	}
+	return q.Messages, nil
+}
+
+// Next returns the next message, waiting for one until ctx ends.
+func (s *Subscription) Next(ctx context.Context) (BusMessage, error) {
+	for {
+		d, ok, err := s.ch.Get(s.queue, true)
+		if err != nil {
+			return BusMessage{}, fmt.Errorf("fakefedora: subscription: %w", err)
+		}
+		if ok {
+			return BusMessage{Topic: d.RoutingKey, ContentType: d.ContentType, ContentEncoding: d.ContentEncoding,
+				DeliveryMode: d.DeliveryMode, Priority: d.Priority, MessageID: d.MessageId, Headers: d.Headers, Body: d.Body}, nil
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return BusMessage{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close deletes the queue and closes the connection.
+func (s *Subscription) Close() error {
+	_, err := s.ch.QueueDelete(s.queue, false, false, false)
+	if cerr := s.conn.Close(); err == nil && !errors.Is(cerr, amqp.ErrClosed) {
+		err = cerr
+	}
+	return err
+}

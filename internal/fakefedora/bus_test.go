@@ -372,3 +372,53 @@ func TestBusComposeStatusBodyWithoutLocation(t *testing.T) {
 		t.Errorf("body of a non-ID has extra fields: %v", b)
 	}
 }
+
+// TestSubscription reads back what the bus publishes through a
+// Subscription: only the bound topics, counted exactly, the queue gone
+// after Close.
+func TestSubscription(t *testing.T) {
+	r := newBusRig(t)
+	ctx := t.Context()
+	sub, err := Subscribe(ctx, busTestURL(t), r.exchange, BusTopicJobDone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.bus.PublishComposeStatus(ctx, "Fedora-Rawhide-20261122.n.0", "FINISHED", ""); err != nil {
+		t.Fatal(err)
+	}
+	id, err := r.bus.PublishJobDone(ctx, JobDone{ID: 42, Result: "passed", Build: "Fedora-Rawhide-20261122.n.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sub.Ready(); err != nil || n != 1 {
+		t.Fatalf("Ready = %d, %v; want the one job.done", n, err)
+	}
+	m, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Topic != BusTopicJobDone || m.MessageID != id || m.ContentType != "application/json" || m.DeliveryMode != 2 ||
+		m.Headers["fedora_messaging_schema"] != "base.message" || !json.Valid(m.Body) {
+		t.Errorf("message = %+v", m)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := sub.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Next on an empty queue = %v", err)
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := amqp.Dial(busTestURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclarePassive(sub.queue, false, true, true, false, nil); err == nil {
+		t.Error("the subscription's queue outlived Close")
+	}
+}
