@@ -115,7 +115,7 @@ type Compose struct {
 	// Confirm's Check is set from Check when it runs.
 	Confirm Confirm
 	Check   Check
-	Report        Report
+	Report  Report
 }
 
 // Run runs one stage for one compose.

@@ -111,7 +111,7 @@ func newStores(ctx context.Context, jsOf func(context.Context) (jetstream.JetStr
 			var js jetstream.JetStream
 			if js, err = jsOf(actx); err == nil {
 				_, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
-				History: 5, Storage: jetstream.FileStorage, Replicas: o.Replicas})
+					History: 5, Storage: jetstream.FileStorage, Replicas: o.Replicas})
 			}
 			cancel()
 			var apiErr *jetstream.APIError
