@@ -24,6 +24,15 @@ type MailRecord struct {
 	// report can be told from the one already mailed; "" in records
 	// written before versions were kept.
 	Version string `json:"version,omitempty"`
+	// InReplyTo is, for an update (a later version mailed to the same
+	// people), the Message-ID of the first mail: the thread it belongs to.
+	InReplyTo string `json:"in_reply_to,omitempty"`
+}
+
+// MailsOf returns every mail recorded of a compose's report, oldest first.
+func (a Archive) MailsOf(ctx context.Context, composeID string) ([]MailRecord, error) {
+	l, err := a.readLedger(ctx, composeID)
+	return l.Sent, err
 }
 
 // mailLedger is the content of FileMailLedger.

@@ -250,6 +250,46 @@ func MessageID(composeID string, to []string, domain string) string {
 	return hex.EncodeToString(sum[:8]) + "." + composeID + "@" + domain
 }
 
+// UpdateMessageID returns the Message-ID of a later version of a report
+// mailed to the same recipients: like MessageID, over the version (the
+// report's ContentKey) too, and naming the version's first 8 digits. The
+// same update retried carries the same ID.
+func UpdateMessageID(composeID string, to []string, version, domain string) string {
+	if domain == "" {
+		domain = "composeci"
+	}
+	keys := make([]string, 0, len(to))
+	for _, a := range merge(to) {
+		keys = append(keys, addrKey(a))
+	}
+	sum := sha256.Sum256([]byte(composeID + "\n" + strings.Join(keys, "\n") + "\nversion " + version))
+	return hex.EncodeToString(sum[:8]) + ".v" + version[:min(8, len(version))] + "." + composeID + "@" + domain
+}
+
+// Issue says which mail of a report's thread a message is: the zero value
+// is the first; an update has its own Message-ID and replies to the first,
+// so mail clients show them together.
+type Issue struct {
+	// MessageID of the update; "" for the first mail.
+	MessageID string
+	// InReplyTo is the first mail's Message-ID.
+	InReplyTo string
+}
+
+// Update reports whether the issue is an update of a mailed report.
+func (i Issue) Update() bool { return i.MessageID != "" }
+
+// UpdateIssue is the issue of version of a report of composeID mailed to
+// to again, in reply to the first mail.
+func (m *Mailer) UpdateIssue(composeID string, to []string, version string) Issue {
+	rcpts, err := NormalizeAddresses(to)
+	if err != nil {
+		rcpts = to
+	}
+	return Issue{MessageID: UpdateMessageID(composeID, rcpts, version, m.cfg.MessageIDDomain),
+		InReplyTo: MessageID(composeID, rcpts, m.cfg.MessageIDDomain)}
+}
+
 // MessageID is the Message-ID this mailer gives the report of composeID to
 // the recipients to (see the function MessageID).
 func (m *Mailer) MessageID(composeID string, to []string) string {
@@ -265,6 +305,12 @@ func (m *Mailer) MessageID(composeID string, to []string) string {
 // clients show the last part they can), a deterministic Message-ID, and
 // Auto-Submitted so that vacation responders stay quiet.
 func (m *Mailer) Message(r Report, to []string) (*mail.Msg, error) {
+	return m.IssueMessage(r, to, Issue{})
+}
+
+// IssueMessage builds the email of one issue of r: an update's subject
+// says so, and it replies to the first mail.
+func (m *Mailer) IssueMessage(r Report, to []string, issue Issue) (*mail.Msg, error) {
 	rcpts, err := NormalizeAddresses(to)
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
@@ -289,8 +335,15 @@ func (m *Mailer) Message(r Report, to []string) (*mail.Msg, error) {
 	if err := msg.To(rcpts...); err != nil {
 		return nil, fmt.Errorf("mail: to: %w", err)
 	}
-	msg.Subject(Subject(r))
-	msg.SetMessageIDWithValue(MessageID(r.ComposeID, rcpts, m.cfg.MessageIDDomain))
+	if issue.Update() {
+		msg.Subject(Subject(r) + " [updated]")
+		msg.SetMessageIDWithValue(issue.MessageID)
+		msg.SetGenHeader(mail.HeaderInReplyTo, "<"+issue.InReplyTo+">")
+		msg.SetGenHeader(mail.HeaderReferences, "<"+issue.InReplyTo+">")
+	} else {
+		msg.Subject(Subject(r))
+		msg.SetMessageIDWithValue(MessageID(r.ComposeID, rcpts, m.cfg.MessageIDDomain))
+	}
 	msg.SetDateWithValue(m.cfg.Clock())
 	msg.SetUserAgent("composeci")
 	msg.SetGenHeader(mail.Header("Auto-Submitted"), "auto-generated")
@@ -330,12 +383,20 @@ type Sent struct {
 // recipients it sends nothing and returns ErrNoRecipients. Whether an error
 // is worth retrying is Retryable's to say.
 func (m *Mailer) Send(ctx context.Context, r Report, to []string) (Sent, error) {
-	msg, err := m.Message(r, to)
+	return m.SendIssue(ctx, r, to, Issue{})
+}
+
+// SendIssue mails one issue of r (see Issue): the first, or an update.
+func (m *Mailer) SendIssue(ctx context.Context, r Report, to []string, issue Issue) (Sent, error) {
+	msg, err := m.IssueMessage(r, to, issue)
 	if err != nil {
 		return Sent{}, err
 	}
 	rcpts, _ := NormalizeAddresses(to) // Message checked them
 	sent := Sent{MessageID: MessageID(r.ComposeID, rcpts, m.cfg.MessageIDDomain), Recipients: rcpts}
+	if issue.Update() {
+		sent.MessageID = issue.MessageID
+	}
 	// WithTLSPolicy, not WithTLSPortPolicy: the latter picks ports and
 	// falls back to clear text on port 25 by itself.
 	opts := []mail.Option{
@@ -370,10 +431,28 @@ func (m *Mailer) Send(ctx context.Context, r Report, to []string) (Sent, error) 
 // failed.
 func (m *Mailer) Stats() (sent, failed int64) { return m.sent.Load(), m.failed.Load() }
 
+// Permanent reports whether a notification error needs a person: an
+// address or a configuration that is wrong, an SMTP server that refuses
+// for good, a webhook that rejects the delivery. Other errors (a network
+// that failed, a server that was busy) may go away by themselves.
+func Permanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrNoRecipients) || errors.Is(err, fedfind.ErrInvalidInput) || errors.Is(err, ErrWebhookRejected) {
+		return true
+	}
+	var se *mail.SendError
+	return errors.As(err, &se) && !se.IsTemp()
+}
+
 // Retryable reports whether a Send error may go away by itself: a network
 // failure or a temporary (4xx) SMTP answer. A refused address, failed
 // authentication or a certificate that does not verify will not.
 func Retryable(err error) bool {
+	if Permanent(err) {
+		return false
+	}
 	if err == nil || errors.Is(err, ErrNoRecipients) || errors.Is(err, fedfind.ErrInvalidInput) {
 		return false
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/listener/fedmsg"
 	"github.com/composeci/composeci/reports"
 	"github.com/composeci/composeci/stages"
 )
@@ -53,8 +54,17 @@ type checkOpts struct {
 	mailDryRun   bool
 }
 
-// mailFlags are the flags of commands that mail reports.
+// mailFlags are the flags of commands that mail reports and tell other
+// channels of them.
 type mailFlags struct {
+	notify       bool
+	publishURL   string
+	publishCA    string
+	publishCert  string
+	publishKey   string
+	publishExch  string
+	publishTopic string
+	publicURL    string
 	routing      string
 	mailTo       []string
 	mailFrom     string
@@ -75,6 +85,58 @@ func (o *mailFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&o.smtpUser, "smtp-username", "", "SMTP AUTH user name")
 	fl.StringVar(&o.smtpPassFile, "smtp-password-file", "", "file holding the SMTP password")
 	fl.StringVar(&o.smtpPassEnv, "smtp-password-env", "", "environment variable holding the SMTP password")
+	fl.BoolVar(&o.notify, "notify", false, "tell every channel of --routing: mail (with --mail-from), its [[webhook]] entries, and Fedora Messaging with --publish-amqp")
+	fl.StringVar(&o.publishURL, "publish-amqp", "", "with --notify, publish each report version to this Fedora Messaging broker (amqps://...)")
+	fl.StringVar(&o.publishCA, "publish-ca", "", "CA certificate of the --publish-amqp broker")
+	fl.StringVar(&o.publishCert, "publish-cert", "", "client certificate for the --publish-amqp broker (SASL EXTERNAL)")
+	fl.StringVar(&o.publishKey, "publish-key", "", "client key for --publish-cert")
+	fl.StringVar(&o.publishExch, "publish-exchange", "amq.topic", "exchange --publish-amqp publishes to")
+	fl.StringVar(&o.publishTopic, "publish-topic-prefix", fedmsg.DefaultTopicPrefix, "topic prefix of the messages (org.fedoraproject.stg on staging)")
+	fl.StringVar(&o.publicURL, "public-url", "", "composeci's public web address, for the links in webhook and Fedora Messaging notifications")
+}
+
+// reporter builds the channels that tell of reports: mail with email (or
+// with --notify and --mail-from), the routing's webhooks and Fedora
+// Messaging with --notify. close releases the broker connection.
+func (o *mailFlags) reporter(a *app, archive reports.Archive, email bool) (rs stages.Report, closeFn func(), err error) {
+	rs = stages.Report{Archive: archive, Logger: a.log, BaseURL: o.publicURL}
+	closeFn = func() {}
+	if o.publishURL != "" && !o.notify {
+		return rs, closeFn, errors.New("--publish-amqp needs --notify")
+	}
+	if !email && !o.notify {
+		return rs, closeFn, nil
+	}
+	if email || o.mailFrom != "" {
+		if rs.Mailer, rs.Routing, err = o.setup(a); err != nil {
+			return rs, closeFn, err
+		}
+	} else if rs.Routing, err = o.routingOnly(); err != nil {
+		return rs, closeFn, err
+	}
+	if !o.notify {
+		return rs, closeFn, nil
+	}
+	if len(rs.Routing.Webhooks) > 0 {
+		rs.Webhooks = reports.NewWebhookSender(reports.WebhookOptions{Logger: a.log}, archive)
+	}
+	if o.publishURL != "" {
+		p, err := fedmsg.NewPublisher(fedmsg.PublisherConfig{URL: o.publishURL, CACert: o.publishCA, Cert: o.publishCert, Key: o.publishKey,
+			Exchange: o.publishExch, TopicPrefix: o.publishTopic}, archive, a.log)
+		if err != nil {
+			return rs, closeFn, fmt.Errorf("--publish-amqp: %w", err)
+		}
+		rs.Publisher, closeFn = p, func() { _ = p.Close() }
+	}
+	return rs, closeFn, nil
+}
+
+// routingOnly reads the routing without setting up mail.
+func (o *mailFlags) routingOnly() (reports.Routing, error) {
+	if len(o.mailTo) > 0 {
+		return reports.Routing{}, errors.New("--mail-to needs --mail-from")
+	}
+	return reports.LoadRouting(o.routing)
 }
 
 func newCheckCmd(a *app) *cobra.Command {
@@ -111,13 +173,13 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 	if err != nil {
 		return err
 	}
-	var mailer *reports.Mailer
-	var routing reports.Routing
-	if o.email {
-		if mailer, routing, err = o.mail.setup(a); err != nil {
-			return withCode(exitError, err)
-		}
+	archive := reports.DataArchive(a.g.data)
+	archive.Logger = a.log
+	rs, closeReporter, err := o.mail.reporter(a, archive, o.email)
+	if err != nil {
+		return withCode(exitError, err)
 	}
+	defer closeReporter()
 	ff, err := a.fedfindClient()
 	if err != nil {
 		return err
@@ -132,8 +194,6 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 			return fmt.Errorf("--previous: %w", err)
 		}
 	}
-	archive := reports.DataArchive(a.g.data)
-	archive.Logger = a.log
 	// The pipeline's check stage, run by hand.
 	check := stages.Check{Fedfind: ff, Expected: exp, Archive: archive, Logger: a.log}
 	if !o.noOpenQA {
@@ -158,8 +218,8 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 	if err := o.print(a, r, written); err != nil {
 		return err
 	}
-	if o.email {
-		if err := o.send(ctx, a, stages.Report{Archive: archive, Mailer: mailer, Routing: routing, Logger: a.log}, r); err != nil {
+	if o.email || o.mail.notify {
+		if err := o.send(ctx, a, rs, r); err != nil {
 			return err
 		}
 	}
@@ -234,27 +294,49 @@ func (o *mailFlags) setup(a *app) (*reports.Mailer, reports.Routing, error) {
 	return m, rt, nil
 }
 
-// send mails the report once per list of recipients, as the pipeline's
-// report stage does.
+// send tells of the report as the pipeline's report stage does: each
+// version once per recipient list and endpoint.
 func (o *checkOpts) send(ctx context.Context, a *app, rs stages.Report, r reports.Report) error {
-	to := rs.Routing.Recipients(r)
-	if len(to) == 0 {
-		fmt.Fprintf(a.stderr, "Not mailed: the routing names nobody for %s (see --routing, --mail-to).\n", r.ComposeID)
-		return nil
-	}
 	if o.mailDryRun {
+		if rs.Mailer == nil {
+			return withCode(exitError, errors.New("--mail-dry-run needs mail: --email, or --notify with --mail-from"))
+		}
+		ch, err := rs.Change(ctx, r)
+		if err != nil {
+			return err
+		}
+		to := rs.Routing.RecipientsWhen(r, ch.Changed())
+		if len(to) == 0 {
+			fmt.Fprintf(a.stderr, "Not mailed: the routing names nobody for %s (see --routing, --mail-to).\n", r.ComposeID)
+			return nil
+		}
 		return rs.Mailer.WriteMessage(a.stdout, r, to)
 	}
-	_, id, sent, err := rs.MailOnce(ctx, r, o.forceEmail)
+	told, err := rs.Notify(ctx, r, o.forceEmail)
+	m := told.Mail
 	switch {
-	case err != nil && !sent:
-		return fmt.Errorf("the report is archived, but %w", err)
-	case err != nil:
-		return err
-	case !sent:
-		fmt.Fprintf(a.stderr, "Already mailed to %v (Message-ID %s); not sent again (--force-email sends it anyway).\n", to, id)
-		return nil
+	case rs.Mailer == nil:
+	case m.Sent && m.Update:
+		fmt.Fprintf(a.stderr, "Mailed the updated report to %v (Message-ID %s, in reply to the first).\n", m.To, m.MessageID)
+	case m.Sent:
+		fmt.Fprintf(a.stderr, "Mailed to %v (Message-ID %s).\n", m.To, m.MessageID)
+	case m.MessageID != "":
+		fmt.Fprintf(a.stderr, "Already mailed to %v (Message-ID %s); not sent again (--force-email sends it anyway).\n", m.To, m.MessageID)
+	case !told.Change.Changed():
+		fmt.Fprintf(a.stderr, "Not mailed: nothing changed since the previous compose, and the routing tells only of changes (when = \"change\").\n")
+	default:
+		fmt.Fprintf(a.stderr, "Not mailed: the routing names nobody for %s (see --routing, --mail-to).\n", r.ComposeID)
 	}
-	fmt.Fprintf(a.stderr, "Mailed to %v (Message-ID %s).\n", to, id)
+	if told.Delivered+told.AlreadyDelivered > 0 {
+		fmt.Fprintf(a.stderr, "Webhooks: %d told now, %d told of this version before.\n", told.Delivered, told.AlreadyDelivered)
+	}
+	if told.Published {
+		fmt.Fprintf(a.stderr, "Published to Fedora Messaging.\n")
+	} else if told.AlreadyPublished {
+		fmt.Fprintf(a.stderr, "Already published to Fedora Messaging (this version).\n")
+	}
+	if err != nil {
+		return fmt.Errorf("the report is archived, but telling of it failed: %w", err)
+	}
 	return nil
 }

@@ -88,6 +88,7 @@ type serviceFlags struct {
 	maxRestarts     int
 	apiTokenFile    string
 	confirmMax      int
+	closeReporter   func()
 }
 
 func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
@@ -190,12 +191,17 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		c.AwaitResults.OpenQA, c.Check.OpenQA = oq, oq
 		c.Confirm = stages.Confirm{Max: s.confirmMax, Wait: c.AwaitResults}
 	}
-	if s.email {
-		if c.Report.Mailer, c.Report.Routing, err = s.mail.setup(a); err != nil {
-			return nil, withCode(exitError, err)
-		}
+	if c.Report, s.closeReporter, err = s.mail.reporter(a, archive, s.email); err != nil {
+		return nil, withCode(exitError, err)
 	}
 	return c, nil
+}
+
+// close releases what stages opened.
+func (s *serviceFlags) close() {
+	if s.closeReporter != nil {
+		s.closeReporter()
+	}
 }
 
 // triageOnBus: a deployment whose NATS other hosts reach keeps its known
@@ -309,6 +315,7 @@ func newListenCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer s.close()
 			o, err := s.options(a, "composeci listen")
 			if err != nil {
 				return err
@@ -393,6 +400,7 @@ Exit codes: 0 stopped by a signal, 2 error, 3 a part kept failing.`,
 			if err != nil {
 				return err
 			}
+			defer s.close()
 			o, err := s.options(a, "composeci worker")
 			if err != nil {
 				return err

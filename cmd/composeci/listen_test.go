@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -196,6 +197,41 @@ func TestListenKilledAndRestarted(t *testing.T) {
 		d, ok := second.workflow(doomed)
 		return ok && d.State == "doomed"
 	}, first, second)
+	// A person re-runs today's new failure through the API; this time it
+	// passes. The workflow goes back to await-results, the report is
+	// issued again, and — its classification changed — mailed again, as an
+	// update. Asking again while the re-run is pending restarts nothing.
+	w.oq.SetOutcome(demoRawhide, "KDE-live-iso", "x86_64", "desktop_terminal", "failed", "failed", "passed")
+	rerun := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+second.addr+"/api/v1/composes/"+demoRawhide+"/rerun",
+			strings.NewReader(`{"scope": "test", "test": "desktop_terminal", "reason": "is it the font again?", "by": "alice"}`))
+		req.Header.Set("Authorization", "Bearer "+demoToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := rerun(); code != 200 || !strings.Contains(body, `"rerun_job_id"`) {
+		t.Fatalf("POST rerun: %d %s", code, body)
+	}
+	if code, body := rerun(); code != 200 || !strings.Contains(body, `"restarted": []`) {
+		t.Errorf("POST rerun again: %d %s", code, body)
+	}
+	waitFor(t, "the updated report to be mailed", 60*time.Second, func() bool {
+		for _, m := range mail.Messages() {
+			if strings.HasPrefix(m.Subject(), demoRawhide+" ") && strings.HasSuffix(m.Subject(), "[updated]") {
+				return true
+			}
+		}
+		return false
+	}, second)
+	waitFor(t, "the workflow to be done again", 30*time.Second, func() bool {
+		wf, ok := second.workflow(demoRawhide)
+		return ok && wf.State == "done"
+	}, second)
 	second.stop(t)
 	if b, err := os.ReadFile(filepath.Join(data, "reports", "rawhide", doomed, "report.txt")); err != nil || !bytes.Contains(b, []byte("Why it ended:")) {
 		t.Errorf("the doomed compose's report: %v\n%s", err, b)
@@ -207,14 +243,22 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	if got := len(w.oq.Posts()); got != posts {
 		t.Errorf("openQA got %d posts after the restart, want none (had %d)", got-posts, posts)
 	}
-	if n := mailsAbout(mail, demoRawhide); n != 1 {
-		t.Errorf("%d mails for one report, want 1", n)
+	if n := mailsAbout(mail, demoRawhide); n != 2 {
+		t.Errorf("%d mails for one report and its update, want 2", n)
+	}
+	for _, m := range mail.Messages() {
+		if strings.HasPrefix(m.Subject(), demoRawhide+" ") && !strings.HasSuffix(m.Subject(), "[updated]") &&
+			!strings.Contains(strings.Join(strings.Fields(m.Text()), " "), "confirmed: failed again when re-run") {
+			t.Errorf("the first report does not say its new failure was confirmed:\n%s", m.Text())
+		}
 	}
 	// The poller found the rest of the tree too (yesterday's DOOMED
 	// respin is reported): no compose was mailed twice.
 	perCompose := map[string]int{}
 	for _, m := range mail.Messages() {
-		perCompose[strings.Fields(m.Subject())[0]]++
+		if !strings.HasSuffix(m.Subject(), "[updated]") {
+			perCompose[strings.Fields(m.Subject())[0]]++
+		}
 	}
 	for id, n := range perCompose {
 		if n > 1 {
@@ -229,23 +273,22 @@ func TestListenKilledAndRestarted(t *testing.T) {
 	if err != nil || !bytes.Contains(b, []byte(`"compose_id": "`+demoRawhide+`"`)) {
 		t.Errorf("report not archived: %v", err)
 	}
-	// The new failure was re-run once by the confirm stage, failed again,
-	// and is reported confirmed, with the re-run in the audit trail.
+	// The new failure was re-run once by the confirm stage and failed
+	// again; alice's re-run passed: the last version of the report has no
+	// new failure, and both re-runs in its audit trail.
 	var r struct {
 		OpenQA struct {
-			NewFailures []struct {
-				Confirmed  *bool `json:"confirmed"`
-				RerunJobID int64 `json:"rerun_job_id"`
-			} `json:"new_failures"`
+			NewFailures []struct{} `json:"new_failures"`
 		} `json:"openqa"`
 		Reruns []struct {
-			By    string `json:"by"`
-			Scope string `json:"scope"`
+			By     string `json:"by"`
+			Scope  string `json:"scope"`
+			Reason string `json:"reason"`
 		} `json:"reruns"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil || len(r.OpenQA.NewFailures) != 1 || r.OpenQA.NewFailures[0].Confirmed == nil ||
-		!*r.OpenQA.NewFailures[0].Confirmed || r.OpenQA.NewFailures[0].RerunJobID == 0 || len(r.Reruns) != 1 || r.Reruns[0].Scope != "confirm" {
-		t.Errorf("the new failure not confirmed: %v %+v", err, r)
+	if err := json.Unmarshal(b, &r); err != nil || len(r.OpenQA.NewFailures) != 0 || len(r.Reruns) != 2 ||
+		r.Reruns[0].Scope != "confirm" || r.Reruns[0].By != "composeci" || r.Reruns[1].By != "alice" || r.Reruns[1].Reason != "is it the font again?" {
+		t.Errorf("the report's triage: %v %+v", err, r)
 	}
 	// The restarted listener's poller found the compose again: counted,
 	// not started twice.
