@@ -516,7 +516,7 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("Koji-Version", KojiVersion)
 	if fault != nil {
-		_, _ = w.Write(kojiFaultResponse(*fault))
+		kojiWrite(w, kojiFaultResponse(*fault))
 		return
 	}
 	var result any
@@ -530,10 +530,17 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &f) {
 			f = kojiFault{code: 1, msg: err.Error(), traceback: true}
 		}
-		_, _ = w.Write(kojiFaultResponse(f))
+		kojiWrite(w, kojiFaultResponse(f))
 		return
 	}
-	_, _ = w.Write(kojiResponse(result))
+	kojiWrite(w, kojiResponse(result))
+}
+
+// kojiWrite sends an XML-RPC answer with its Content-Length, as the hub's
+// WSGI application does.
+func kojiWrite(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
 }
 
 func kojiInvalid(w http.ResponseWriter, format string, args ...any) {
