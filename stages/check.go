@@ -1,12 +1,15 @@
 package stages
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/fedfind"
@@ -33,49 +36,106 @@ type Check struct {
 // successful compose of its stream) and builds the report: what
 // `composeci check` runs. A DOOMED or TERMINATED compose gets the short
 // report of BuildDoomed, with its STATUS as the evidence.
+//
+// The requests go out in two waves, so that the check costs the round
+// trips of its longest chain rather than of every request in turn: first
+// cm's STATUS, its images, its openQA jobs and the search for the previous
+// compose (a listing, then STATUS probes) together; then the previous
+// compose's images and openQA jobs together (see docs/performance.md,
+// "The check's critical path"). When several requests fail, the error
+// returned is the first in the order they were once made one after
+// another — STATUS, images, previous compose, openQA jobs, previous
+// images, previous jobs — not the first to come back, so a failing check
+// names the same failure every time; and a doomed STATUS wins over them
+// all, since a doomed compose may have no images to read.
 func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose) (reports.Report, error) {
 	ff := c.Fedfind
 	exp := c.Expected
 	if exp == nil {
 		exp = fedfind.DefaultExpectedImages()
 	}
-	status, err := ff.Status(ctx, cm)
-	switch {
-	case errors.Is(err, fedfind.ErrComposeNotFound):
-		// The tree is gone; its images come from the metadata archive.
-		status, err = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
-	case err == nil && status.Failed():
-		return c.Doomed(ctx, cm, status, reports.Doomed{Reasons: []string{fmt.Sprintf("STATUS is %s: the compose ended without a result", status)}})
-	}
-	if err != nil {
-		return reports.Report{}, err
-	}
-	images, err := ff.Images(ctx, cm)
-	if err != nil {
-		return reports.Report{}, err
-	}
-	in := checks.Input{Compose: cm.ID, Images: images, Expected: exp[cm.Stream.Kind]}
-	if previous == nil {
-		if previous, err = c.previousGood(ctx, cm); err != nil {
-			return reports.Report{}, err
-		}
-	}
+	var (
+		status                        fedfind.Status
+		images                        []fedfind.Image
+		jobs                          []openqa.Job
+		statusErr, imagesErr, jobsErr error
+		searched                      *fedfind.Compose
+		searchErr                     error
+		searchedPrevious              = previous == nil
+		prevImages                    []fedfind.Image
+		prevJobs                      []openqa.Job
+		prevImagesErr, prevJobsErr    error
+	)
+	// Every goroutine keeps its own error and returns nil: which error
+	// counts is decided after both waves by a fixed order, not by which
+	// request failed first, so no request cancels the others.
+	var first errgroup.Group
+	first.Go(func() error {
+		status, statusErr = ff.Status(ctx, cm)
+		return nil
+	})
+	first.Go(func() error {
+		images, imagesErr = ff.Images(ctx, cm)
+		return nil
+	})
 	if c.OpenQA != nil {
-		if in.Jobs, err = c.OpenQA.BuildJobs(ctx, cm.ID.String()); err != nil {
-			return reports.Report{}, fmt.Errorf("openQA jobs of %s: %w", cm.ID, err)
-		}
+		first.Go(func() error {
+			jobs, jobsErr = c.OpenQA.BuildJobs(ctx, cm.ID.String())
+			return nil
+		})
 	}
+	if searchedPrevious {
+		first.Go(func() error {
+			searched, searchErr = c.previousGood(ctx, cm)
+			return nil
+		})
+	}
+	_ = first.Wait() // the goroutines report through their variables
+
+	switch {
+	case errors.Is(statusErr, fedfind.ErrComposeNotFound):
+		// The tree is gone; its images come from the metadata archive.
+		status, statusErr = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
+	case statusErr == nil && status.Failed():
+		d := reports.Doomed{Reasons: []string{fmt.Sprintf("STATUS is %s: the compose ended without a result", status)}}
+		if !searchedPrevious {
+			return c.Doomed(ctx, cm, status, d)
+		}
+		if searchErr != nil {
+			return reports.Report{}, searchErr
+		}
+		return c.doomedReport(cm, status, d, searched), nil
+	}
+	if searchedPrevious {
+		previous = searched
+	}
+	if err := cmp.Or(statusErr, imagesErr, searchErr); err != nil {
+		return reports.Report{}, err
+	}
+	if jobsErr != nil {
+		return reports.Report{}, fmt.Errorf("openQA jobs of %s: %w", cm.ID, jobsErr)
+	}
+	in := checks.Input{Compose: cm.ID, Images: images, Expected: exp[cm.Stream.Kind], Jobs: jobs}
 	if previous != nil {
-		p := &checks.Previous{Compose: previous.ID}
-		if p.Images, err = ff.Images(ctx, previous); err != nil {
-			return reports.Report{}, fmt.Errorf("previous compose: %w", err)
-		}
+		var second errgroup.Group
+		second.Go(func() error {
+			prevImages, prevImagesErr = ff.Images(ctx, previous)
+			return nil
+		})
 		if c.OpenQA != nil {
-			if p.Jobs, err = c.OpenQA.BuildJobs(ctx, previous.ID.String()); err != nil {
-				return reports.Report{}, fmt.Errorf("openQA jobs of %s: %w", previous.ID, err)
-			}
+			second.Go(func() error {
+				prevJobs, prevJobsErr = c.OpenQA.BuildJobs(ctx, previous.ID.String())
+				return nil
+			})
 		}
-		in.Previous = p
+		_ = second.Wait()
+		if prevImagesErr != nil {
+			return reports.Report{}, fmt.Errorf("previous compose: %w", prevImagesErr)
+		}
+		if prevJobsErr != nil {
+			return reports.Report{}, fmt.Errorf("openQA jobs of %s: %w", previous.ID, prevJobsErr)
+		}
+		in.Previous = &checks.Previous{Compose: previous.ID, Images: prevImages, Jobs: prevJobs}
 	}
 	return reports.Build(checks.Run(in), reports.Meta{Status: string(status), Location: cm.Location}), nil
 }
@@ -83,15 +143,21 @@ func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 // Doomed builds the short report of a compose that ended without a result:
 // its STATUS, the evidence d, and the previous good compose of its stream.
 func (c Check) Doomed(ctx context.Context, cm *fedfind.Compose, status fedfind.Status, d reports.Doomed) (reports.Report, error) {
-	var prev fedfind.ComposeID
 	p, err := c.previousGood(ctx, cm)
 	if err != nil {
 		return reports.Report{}, err
 	}
-	if p != nil {
-		prev = p.ID
+	return c.doomedReport(cm, status, d, p), nil
+}
+
+// doomedReport is the short report of Doomed, given the previous good
+// compose (nil: none).
+func (c Check) doomedReport(cm *fedfind.Compose, status fedfind.Status, d reports.Doomed, previous *fedfind.Compose) reports.Report {
+	var prev fedfind.ComposeID
+	if previous != nil {
+		prev = previous.ID
 	}
-	return reports.BuildDoomed(cm.ID, prev, d, reports.Meta{Status: string(status), Location: cm.Location}), nil
+	return reports.BuildDoomed(cm.ID, prev, d, reports.Meta{Status: string(status), Location: cm.Location})
 }
 
 // previousGood finds the previous successful compose of cm's stream; nil

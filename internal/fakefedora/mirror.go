@@ -87,6 +87,7 @@ type Mirror struct {
 	srv       *httptest.Server
 	requests  atomic.Int64
 	byKind    sync.Map // string -> *atomic.Int64
+	delay     delay
 }
 
 // NewMirror returns an empty mirror; add composes with AddCompose and serve
@@ -119,6 +120,13 @@ func (m *Mirror) SetListing(on bool) {
 	m.noListing = !on
 	m.mu.Unlock()
 }
+
+// SetLatency delays every answer by d, as a distant mirror would.
+func (m *Mirror) SetLatency(d time.Duration) { m.delay.set(d) }
+
+// SetGate holds every request at g until the test releases it (nil: no
+// gate); see Gate.
+func (m *Mirror) SetGate(g *Gate) { m.delay.setGate(g) }
 
 // Requests returns how many requests the mirror has answered.
 func (m *Mirror) Requests() int64 { return m.requests.Load() }
@@ -266,6 +274,9 @@ func (m *Mirror) RemoveImages(id, subvariant, typ, arch string) error {
 
 // ServeHTTP serves the tree.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !m.delay.wait(r, "mirror") {
+		return // the client gave up
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		m.count("other")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

@@ -200,6 +200,7 @@ type OpenQA struct {
 	faults    []*OpenQAFault
 	outcomes  []outcomeRule
 	outcomeFn func(job OpenQAJob, attempt int) string
+	delay     delay
 }
 
 // NewOpenQA starts a fake openQA. Close it when done.
@@ -300,6 +301,13 @@ func (s *OpenQA) SetOutcomeFunc(f func(job OpenQAJob, attempt int) string) {
 	defer s.mu.Unlock()
 	s.outcomeFn = f
 }
+
+// SetLatency delays every answer by d, as a distant openQA would.
+func (s *OpenQA) SetLatency(d time.Duration) { s.delay.set(d) }
+
+// SetGate holds every request at g until the test releases it (nil: no
+// gate); see Gate.
+func (s *OpenQA) SetGate(g *Gate) { s.delay.setGate(g) }
 
 // InjectFault arms a failure for the next matching requests.
 func (s *OpenQA) InjectFault(f OpenQAFault) {
@@ -524,6 +532,9 @@ func (s *OpenQA) outcome(j *OpenQAJob) string {
 // handlers.
 func (s *OpenQA) faulty(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.delay.wait(r, "openqa") {
+			return // the client gave up
+		}
 		s.mu.Lock()
 		s.requests[r.Method+" "+r.URL.Path]++
 		var fault *OpenQAFault
