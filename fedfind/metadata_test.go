@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -214,6 +216,10 @@ func TestParseStatus(t *testing.T) {
 		{"<html><body>Not here</body></html>", "", false},
 		{"FINISHED\nDOOMED\n", "", false},
 		{"finished", "", false},
+		{"_FINISHED", "", false},
+		{"A" + strings.Repeat("_", 63), Status("A" + strings.Repeat("_", 63)), true},
+		{strings.Repeat("A", 65), "", false},
+		{"FINISHÉ", "", false},
 	} {
 		got, err := ParseStatus([]byte(tt.in), "STATUS")
 		if (err == nil) != tt.ok || got != tt.want {
@@ -248,6 +254,27 @@ func TestParseNEVRA(t *testing.T) {
 	for _, bad := range []string{"", "bash", "bash.x86_64", "bash-1.x86_64", "bash-x:1-2.x86_64"} {
 		if _, err := ParseNEVRA(bad); !errors.Is(err, ErrInvalidInput) {
 			t.Errorf("ParseNEVRA(%q) err %v", bad, err)
+		}
+	}
+}
+
+// TestIsStatusWordMatchesRegexp holds the hand-written check to the regexp
+// it replaces, on words around its edges: lengths 0 to 66, and the bytes
+// just outside its classes.
+func TestIsStatusWordMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Z][A-Z_]{0,63}$`)
+	alphabet := []byte("AZ_@[`az09 \n\xc3")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, rng.IntN(67))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+			if rng.IntN(3) > 0 {
+				b[i] = 'A' + byte(rng.IntN(26))
+			}
+		}
+		if got, want := isStatusWord(string(b)), re.Match(b); got != want {
+			t.Fatalf("isStatusWord(%q) = %v, the regexp says %v", b, got, want)
 		}
 	}
 }

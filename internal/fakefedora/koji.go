@@ -359,7 +359,9 @@ func (h *KojiHub) TaskState(id int) int {
 // KojiNightlyOwner owns the image tasks AddNightlyImageTasks creates.
 const KojiNightlyOwner = "releng"
 
-var kojiComposeDate = regexp.MustCompile(`-(\d{8})(?:\.[a-z]+)?\.\d+$`)
+// kojiComposeDate finds the date in a compose ID, compiled on first use
+// (docs/conventions.md).
+var kojiComposeDate = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-(\d{8})(?:\.[a-z]+)?\.\d+$`) })
 
 // AddNightlyImageTasks adds n top-level image tasks of one nightly compose,
 // as Pungi creates them: kiwiBuild, livemedia and osbuildImage in turn,
@@ -372,7 +374,7 @@ var kojiComposeDate = regexp.MustCompile(`-(\d{8})(?:\.[a-z]+)?\.\d+$`)
 // after a minute and close after 30 more. It returns the parent task IDs.
 func (h *KojiHub) AddNightlyImageTasks(composeID, release, version string, n int, sched ...KojiStateChange) []int {
 	base := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
-	if m := kojiComposeDate.FindStringSubmatch(composeID); m != nil {
+	if m := kojiComposeDate().FindStringSubmatch(composeID); m != nil {
 		if d, err := time.Parse("20060102", m[1]); err == nil {
 			base = d.Add(3 * time.Hour)
 		}

@@ -147,17 +147,19 @@ func (m *Mirror) count(kind string) {
 	v.(*atomic.Int64).Add(1)
 }
 
+// The compose ID patterns, compiled on first use, not at start-up: the
+// fakes are linked into composeci for the demo (docs/conventions.md).
 var (
-	reFakeID = regexp.MustCompile(`^(.+)-(\d{8})(?:\.(n|t|ci|d))?\.(\d+)$`)
-	reRelNum = regexp.MustCompile(`^Fedora-(\d+)$`)
-	reUpd    = regexp.MustCompile(`^Fedora-(\d+)-(updates|updates-testing)$`)
-	reEd     = regexp.MustCompile(`^Fedora-(Cloud|Container|IoT)-(\w+)$`)
+	reFakeID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.+)-(\d{8})(?:\.(n|t|ci|d))?\.(\d+)$`) })
+	reRelNum = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Fedora-(\d+)$`) })
+	reUpd    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Fedora-(\d+)-(updates|updates-testing)$`) })
+	reEd     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Fedora-(Cloud|Container|IoT)-(\w+)$`) })
 )
 
 // place works out where Pungi would publish a compose: the stream
 // directory, release short name, version and type.
 func place(id string) (*mirrorCompose, error) {
-	m := reFakeID.FindStringSubmatch(id)
+	m := reFakeID().FindStringSubmatch(id)
 	if m == nil {
 		return nil, fmt.Errorf("fakefedora: %q is not a compose ID", id)
 	}
@@ -170,17 +172,17 @@ func place(id string) (*mirrorCompose, error) {
 		mc.dir, mc.short, mc.version = "rawhide", "Fedora", "Rawhide"
 	case prefix == "Fedora-eln":
 		mc.dir, mc.short, mc.version = "eln", "Fedora", "eln"
-	case reRelNum.MatchString(prefix):
-		mc.short, mc.version = "Fedora", reRelNum.FindStringSubmatch(prefix)[1]
+	case reRelNum().MatchString(prefix):
+		mc.short, mc.version = "Fedora", reRelNum().FindStringSubmatch(prefix)[1]
 		mc.dir = mc.version
 		if mc.typ == "nightly" {
 			mc.dir = "branched"
 		}
-	case reUpd.MatchString(prefix):
-		u := reUpd.FindStringSubmatch(prefix)
+	case reUpd().MatchString(prefix):
+		u := reUpd().FindStringSubmatch(prefix)
 		mc.dir, mc.short, mc.version, mc.relType = "updates", "Fedora", u[1], u[2]
-	case reEd.MatchString(prefix):
-		e := reEd.FindStringSubmatch(prefix)
+	case reEd().MatchString(prefix):
+		e := reEd().FindStringSubmatch(prefix)
 		mc.dir, mc.short, mc.version = strings.ToLower(e[1]), "Fedora-"+e[1], e[2]
 	default:
 		return nil, fmt.Errorf("fakefedora: no stream directory for %q", id)
@@ -578,7 +580,7 @@ func volumeID(im ImageSpec, version string) string {
 // disk images "<Variant>/<arch>/images/Fedora-<Subvariant>-<version>-<date>.n.<respin>.<arch>.<format>".
 func ImagePath(id, version string, im ImageSpec) string {
 	rel := id // <date>.n.<respin>
-	if m := reFakeID.FindStringSubmatch(id); m != nil {
+	if m := reFakeID().FindStringSubmatch(id); m != nil {
 		rel = id[len(m[1])+1:]
 	}
 	sv := strings.ReplaceAll(im.Subvariant, "_", "-")

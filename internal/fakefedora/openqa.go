@@ -828,7 +828,9 @@ func splitTest(spec, arch string) (test, machine string) {
 	}
 }
 
-var unsafeNameChars = regexp.MustCompile(`[^a-zA-Z0-9@._+:-]`)
+// unsafeNameChars are what openQA replaces in an asset name, compiled on
+// first use (docs/conventions.md).
+var unsafeNameChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-zA-Z0-9@._+:-]`) })
 
 func (s *OpenQA) newJob(params map[string]string, t OpenQATemplate, test, machine string, product int64) int64 {
 	s.nextJob++
@@ -860,7 +862,7 @@ func (s *OpenQA) newJob(params map[string]string, t OpenQATemplate, test, machin
 	}
 	name := fmt.Sprintf("%s-%s-%s-%s-Build%s-%s@%s", params["DISTRI"], params["VERSION"], params["FLAVOR"],
 		params["ARCH"], params["BUILD"], test, machine)
-	name = unsafeNameChars.ReplaceAllString(name, "_")
+	name = unsafeNameChars().ReplaceAllString(name, "_")
 	settings["NAME"] = fmt.Sprintf("%08d-%s", id, name)
 	s.jobs[id] = &OpenQAJob{
 		ID: id, Name: name, Test: test, Machine: machine,
