@@ -124,6 +124,11 @@ func buildStartupBinaries(b *testing.B) startupBinaries {
 	return bins
 }
 
+// startupCompare names an environment variable that may hold the path of
+// another composeci binary — built from an earlier commit, or another way —
+// for BenchmarkStartup to time as well ("-compared" cases).
+const startupCompare = "COMPOSECI_STARTUP_COMPARE"
+
 // BenchmarkStartup runs composeci as a process, each time right after a
 // hello-world binary, and reports both wall times and their ratio (issue
 // 14: --help within 2x of hello world, images of a compose on loopback
@@ -147,15 +152,22 @@ func BenchmarkStartup(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	for _, bc := range []struct {
+	type startupCase struct {
 		name string
 		bin  string
 		args []string
-	}{
-		{"help", bins.composeci, []string{"--help"}},
-		{"images-loopback", bins.composeci, []string{"images", "Fedora-Rawhide-20261120.n.0", "--compose-root", root}},
+	}
+	help := []string{"--help"}
+	images := []string{"images", "Fedora-Rawhide-20261120.n.0", "--compose-root", root}
+	cases := []startupCase{
+		{"help", bins.composeci, help},
+		{"images-loopback", bins.composeci, images},
 		{"nats-only", bins.natsOnly, nil},
-	} {
+	}
+	if other := os.Getenv(startupCompare); other != "" {
+		cases = append(cases, startupCase{"help-compared", other, help}, startupCase{"images-loopback-compared", other, images})
+	}
+	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			var base, own time.Duration
 			for b.Loop() {
