@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/composeci/composeci/internal/httpclient"
 )
@@ -82,11 +83,13 @@ func (c *Client) Series(ctx context.Context, s Stream) ([]SeriesEntry, error) {
 	return out, sc.Err()
 }
 
-var reLabelRef = regexp.MustCompile(`^([1-9][0-9]{0,3}):(.+)$`)
+// reLabelRef reads a label reference. Regexps are compiled on first use,
+// not at start-up (docs/conventions.md); a compiled one is immutable.
+var reLabelRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([1-9][0-9]{0,3}):(.+)$`) })
 
 // parseLabelRef reads "<release>:<label>", e.g. "44:Beta-1.2".
 func parseLabelRef(ref string) (release string, label Label, ok bool, err error) {
-	m := reLabelRef.FindStringSubmatch(ref)
+	m := reLabelRef().FindStringSubmatch(ref)
 	if m == nil {
 		return "", Label{}, false, nil
 	}

@@ -220,7 +220,9 @@ func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) 
 	return cm, nil
 }
 
-var reLatestBranched = regexp.MustCompile(`^latest-Fedora-([1-9][0-9]{0,3})$`)
+// reLatestBranched finds the branched release in the latest-* links,
+// compiled on first use (docs/conventions.md).
+var reLatestBranched = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^latest-Fedora-([1-9][0-9]{0,3})$`) })
 
 func (c *Client) newestBranched(ctx context.Context) (string, error) {
 	names, err := c.listDir(ctx, c.root+"/branched/")
@@ -229,7 +231,7 @@ func (c *Client) newestBranched(ctx context.Context) (string, error) {
 	}
 	best := 0
 	for _, n := range names {
-		if m := reLatestBranched.FindStringSubmatch(n); m != nil {
+		if m := reLatestBranched().FindStringSubmatch(n); m != nil {
 			var v int
 			fmt.Sscan(m[1], &v)
 			best = max(best, v)
@@ -362,7 +364,9 @@ func (c *Client) ListComposes(ctx context.Context, s Stream) ([]ComposeID, error
 	return slices.Compact(ids), nil
 }
 
-var reHref = regexp.MustCompile(`(?i)href="([^"]+)"`)
+// reHref finds the links of a directory listing, compiled on first use
+// (docs/conventions.md).
+var reHref = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)href="([^"]+)"`) })
 
 // listDir reads an HTML directory listing (Apache or nginx autoindex) and
 // returns the names of its entries, without trailing slashes.
@@ -372,7 +376,7 @@ func (c *Client) listDir(ctx context.Context, u string) ([]string, error) {
 		return nil, err
 	}
 	var names []string
-	for _, m := range reHref.FindAllSubmatch(b, -1) {
+	for _, m := range reHref().FindAllSubmatch(b, -1) {
 		h := string(m[1])
 		if strings.ContainsAny(h, "?#") || strings.HasPrefix(h, "/") || strings.Contains(h, "://") {
 			continue

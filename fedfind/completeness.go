@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -62,14 +65,25 @@ func (d *duration) UnmarshalText(b []byte) (err error) {
 // NeedsKoji reports whether composes of stream kind k are checked in Koji.
 func (r CompletenessRules) NeedsKoji(k StreamKind) bool { return r.Streams[k].Koji }
 
-// DefaultCompletenessRules returns the built-in rules.
+// DefaultCompletenessRules returns the built-in rules: a copy of its own
+// each time, which the caller may change.
 func DefaultCompletenessRules() CompletenessRules {
-	r, err := ParseCompletenessRules(bytes.NewReader(defaultCompletenessTOML), "completeness.toml")
+	r, err := defaultCompleteness()
 	if err != nil {
 		panic(err) // the embedded file is tested
 	}
+	r.Methods = slices.Clone(r.Methods)
+	r.Streams = maps.Clone(r.Streams)
 	return r
 }
+
+// defaultCompleteness parses the embedded rules once, on first use: not at
+// start-up, where every command would pay for it (docs/performance.md,
+// "Start-up"), and not at every verdict. The parsed rules are never handed
+// out, only copied, so the cache is an immutable value.
+var defaultCompleteness = sync.OnceValues(func() (CompletenessRules, error) {
+	return ParseCompletenessRules(bytes.NewReader(defaultCompletenessTOML), "completeness.toml")
+})
 
 // ParseCompletenessRules reads rules in the shape of completeness.toml.
 func ParseCompletenessRules(r io.Reader, name string) (CompletenessRules, error) {

@@ -2,6 +2,7 @@ package fedfind_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -275,5 +276,44 @@ func TestCompletenessDoomedWithoutKoji(t *testing.T) {
 	}
 	if got := strings.Join(c.Reasons, "; "); !strings.Contains(got, "Koji could not be asked") {
 		t.Errorf("reasons %q do not say Koji was unreachable", got)
+	}
+}
+
+// TestDefaultsAreCopies: the embedded completeness rules and expected
+// images are parsed once, on first use, and every caller gets a copy of
+// its own, which it may change without changing what the next caller gets.
+func TestDefaultsAreCopies(t *testing.T) {
+	tests := []struct {
+		name   string
+		get    func() any
+		change func()
+	}{
+		{"completeness rules", func() any { return fedfind.DefaultCompletenessRules() }, func() {
+			r := fedfind.DefaultCompletenessRules()
+			r.Methods[0] = "changed"
+			r.Streams[fedfind.StreamRawhide] = r.Streams[fedfind.StreamELN]
+			r.Streams["changed"] = r.Streams[fedfind.StreamRawhide]
+		}},
+		{"expected images", func() any { return fedfind.DefaultExpectedImages() }, func() {
+			e := fedfind.DefaultExpectedImages()
+			e[fedfind.StreamRawhide][0].Arch = "changed"
+			e[fedfind.StreamBranched] = nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := json.Marshal(tc.get())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change()
+			after, err := json.Marshal(tc.get())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(after) != string(before) {
+				t.Errorf("changing a copy changed the defaults:\nbefore %s\nafter  %s", before, after)
+			}
+		})
 	}
 }

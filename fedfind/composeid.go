@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -74,8 +75,12 @@ type ComposeID struct {
 }
 
 // composeIDPattern is the strict form: a prefix of safe characters, the date,
-// an optional type suffix, and the respin, anchored at both ends.
-var composeIDPattern = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.+-]*)-(\d{8})(?:\.(n|nightly|t|test|ci|d))?\.(\d{1,6})$`)
+// an optional type suffix, and the respin, anchored at both ends. Regexps
+// are compiled on first use, not at start-up (docs/conventions.md); a
+// compiled one is immutable and safe to share.
+var composeIDPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9_.+-]*)-(\d{8})(?:\.(n|nightly|t|test|ci|d))?\.(\d{1,6})$`)
+})
 
 // maxComposeIDLen bounds an ID; real ones are under 60 bytes.
 const maxComposeIDLen = 128
@@ -90,7 +95,7 @@ func ParseComposeID(s string) (ComposeID, error) {
 	if len(s) > maxComposeIDLen {
 		return ComposeID{}, fmt.Errorf("%w: compose ID is %d bytes long, at most %d allowed", ErrInvalidInput, len(s), maxComposeIDLen)
 	}
-	m := composeIDPattern.FindStringSubmatch(s)
+	m := composeIDPattern().FindStringSubmatch(s)
 	if m == nil {
 		return ComposeID{}, fmt.Errorf("%w: %q is not a compose ID (want <short>-<version>-<YYYYMMDD>[.n|.t|.ci|.d].<respin>, e.g. Fedora-Rawhide-20261122.n.0)", ErrInvalidInput, s)
 	}
@@ -178,11 +183,15 @@ type Label struct {
 	Major, Minor int
 }
 
-var labelPattern = regexp.MustCompile(`^(EA|DevelPhaseExit|InternalAlpha|Alpha|InternalSnapshot|Beta|Snapshot|RC|Update|SecurityFix)-(\d{1,4})\.(\d{1,4})$`)
+// labelPattern is a productmd label, compiled on first use
+// (docs/conventions.md).
+var labelPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(EA|DevelPhaseExit|InternalAlpha|Alpha|InternalSnapshot|Beta|Snapshot|RC|Update|SecurityFix)-(\d{1,4})\.(\d{1,4})$`)
+})
 
 // ParseLabel parses a productmd label.
 func ParseLabel(s string) (Label, error) {
-	m := labelPattern.FindStringSubmatch(s)
+	m := labelPattern().FindStringSubmatch(s)
 	if m == nil {
 		return Label{}, fmt.Errorf("%w: %q is not a compose label (want e.g. Beta-1.2 or RC-1.5)", ErrInvalidInput, s)
 	}

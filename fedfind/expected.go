@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -26,14 +27,27 @@ type ExpectedImage struct {
 // its composes must have.
 type ExpectedImages map[StreamKind][]ExpectedImage
 
-// DefaultExpectedImages returns the built-in lists (fedfind/expected.toml).
+// DefaultExpectedImages returns the built-in lists (fedfind/expected.toml):
+// a copy of its own each time, which the caller may change.
 func DefaultExpectedImages() ExpectedImages {
-	e, err := ParseExpectedImages(bytes.NewReader(defaultExpectedTOML), "expected.toml")
+	e, err := defaultExpected()
 	if err != nil {
 		panic(err) // the embedded file is tested
 	}
-	return e
+	out := make(ExpectedImages, len(e))
+	for k, v := range e {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }
+
+// defaultExpected parses the embedded lists once, on first use: not at
+// start-up, where every command would pay for it (docs/performance.md,
+// "Start-up"), and not at every check. The parsed lists are never handed
+// out, only copied, so the cache is an immutable value.
+var defaultExpected = sync.OnceValues(func() (ExpectedImages, error) {
+	return ParseExpectedImages(bytes.NewReader(defaultExpectedTOML), "expected.toml")
+})
 
 // ParseExpectedImages reads expected-image lists in the shape of
 // expected.toml. name is used in errors.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -57,7 +58,9 @@ type Header struct {
 	Version string `json:"version"`
 }
 
-var versionPattern = regexp.MustCompile(`^(\d+)\.(\d+)$`)
+// versionPattern is a productmd format version, compiled on first use
+// (docs/conventions.md).
+var versionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+)\.(\d+)$`) })
 
 // check validates the header for a file of productmd type wantType and
 // returns the format's major and minor version. Formats 1.0 to 1.x are read;
@@ -68,7 +71,7 @@ func (h Header) check(file, wantType string) (major, minor int, err error) {
 	if h.Version == "" {
 		return 0, 0, metaErr(file, "no header.version: not a productmd file")
 	}
-	m := versionPattern.FindStringSubmatch(h.Version)
+	m := versionPattern().FindStringSubmatch(h.Version)
 	if m == nil {
 		return 0, 0, metaErr(file, "header.version %q is not <major>.<minor>", h.Version)
 	}
@@ -349,7 +352,22 @@ func (s Status) Failed() bool { return s == StatusDoomed || s == StatusTerminate
 // Terminal reports whether the compose will not change status any more.
 func (s Status) Terminal() bool { return s.Success() || s.Failed() }
 
-var statusPattern = regexp.MustCompile(`^[A-Z][A-Z_]{0,63}$`)
+// isStatusWord reports whether s is one upper-case word of at most 64
+// letters and underscores, starting with a letter: ^[A-Z][A-Z_]{0,63}$,
+// checked by hand because that regexp, compiled at start-up, unrolled its
+// {0,63} into 63 copies for every command (docs/performance.md,
+// "Start-up").
+func isStatusWord(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseStatus reads a STATUS file: one word, with or without a trailing
 // newline. Non-standard words are allowed (Pungi allows them) and are simply
@@ -357,7 +375,7 @@ var statusPattern = regexp.MustCompile(`^[A-Z][A-Z_]{0,63}$`)
 // HTML error page served with 200, for one).
 func ParseStatus(b []byte, file string) (Status, error) {
 	s := strings.TrimSpace(string(b))
-	if !statusPattern.MatchString(s) {
+	if !isStatusWord(s) {
 		if len(s) > 40 {
 			s = s[:40] + "..."
 		}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -215,6 +217,10 @@ func TestParseStatus(t *testing.T) {
 		{"<html><body>Not here</body></html>", "", false},
 		{"FINISHED\nDOOMED\n", "", false},
 		{"finished", "", false},
+		{"_FINISHED", "", false},
+		{"A" + strings.Repeat("_", 63), Status("A" + strings.Repeat("_", 63)), true},
+		{strings.Repeat("A", 65), "", false},
+		{"FINISHÉ", "", false},
 	} {
 		got, err := ParseStatus([]byte(tt.in), "STATUS")
 		if (err == nil) != tt.ok || got != tt.want {
@@ -296,5 +302,26 @@ func TestStreamRPMsStrings(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+// TestIsStatusWordMatchesRegexp holds the hand-written check to the regexp
+// it replaces, on words around its edges: lengths 0 to 66, and the bytes
+// just outside its classes.
+func TestIsStatusWordMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Z][A-Z_]{0,63}$`)
+	alphabet := []byte("AZ_@[`az09 \n\xc3")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, rng.IntN(67))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+			if rng.IntN(3) > 0 {
+				b[i] = 'A' + byte(rng.IntN(26))
+			}
+		}
+		if got, want := isStatusWord(string(b)), re.Match(b); got != want {
+			t.Fatalf("isStatusWord(%q) = %v, the regexp says %v", b, got, want)
+		}
 	}
 }

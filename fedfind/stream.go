@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // StreamKind names a release stream: a series of composes published in one
@@ -81,12 +82,18 @@ func (s Stream) String() string {
 	return name
 }
 
+// The stream patterns, compiled on first use, not at start-up
+// (docs/conventions.md); a compiled regexp is immutable and safe to share.
 var (
 	releaseNum   = `([1-9][0-9]{0,3})`
-	reReleaseNum = regexp.MustCompile(`^` + releaseNum + `$`)
-	reBranched   = regexp.MustCompile(`^Fedora-` + releaseNum + `$`)
-	reUpdates    = regexp.MustCompile(`^Fedora-` + releaseNum + `-(updates|updates-testing)$`)
-	reEdition    = regexp.MustCompile(`^(Fedora-(?:Cloud|Container|IoT))-(` + `[1-9][0-9]{0,3}|Rawhide` + `)$`)
+	reReleaseNum = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^` + releaseNum + `$`) })
+	reBranched   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Fedora-` + releaseNum + `$`) })
+	reUpdates    = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^Fedora-` + releaseNum + `-(updates|updates-testing)$`)
+	})
+	reEdition = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(Fedora-(?:Cloud|Container|IoT))-(` + `[1-9][0-9]{0,3}|Rawhide` + `)$`)
+	})
 	streamOfKind = map[string]StreamKind{"Fedora-Cloud": StreamCloud, "Fedora-Container": StreamContainer, "Fedora-IoT": StreamIoT}
 )
 
@@ -101,7 +108,7 @@ func StreamOf(id ComposeID) Stream {
 	case strings.EqualFold(p, "Fedora-eln") && id.Type == TypeNightly:
 		return Stream{Kind: StreamELN, Short: "Fedora", Version: "eln", Dir: "eln"}
 	}
-	if m := reBranched.FindStringSubmatch(p); m != nil {
+	if m := reBranched().FindStringSubmatch(p); m != nil {
 		switch id.Type {
 		case TypeNightly:
 			return Stream{Kind: StreamBranched, Short: "Fedora", Version: m[1], Dir: "branched"}
@@ -109,14 +116,14 @@ func StreamOf(id ComposeID) Stream {
 			return Stream{Kind: StreamProduction, Short: "Fedora", Version: m[1], Dir: m[1]}
 		}
 	}
-	if m := reUpdates.FindStringSubmatch(p); m != nil && id.Type == TypeProduction {
+	if m := reUpdates().FindStringSubmatch(p); m != nil && id.Type == TypeProduction {
 		k := StreamUpdates
 		if m[2] == "updates-testing" {
 			k = StreamUpdatesTesting
 		}
 		return Stream{Kind: k, Short: "Fedora", Version: m[1], Dir: "updates"}
 	}
-	if m := reEdition.FindStringSubmatch(p); m != nil && id.Type == TypeProduction {
+	if m := reEdition().FindStringSubmatch(p); m != nil && id.Type == TypeProduction {
 		k := streamOfKind[m[1]]
 		return Stream{Kind: k, Short: m[1], Version: m[2], Dir: string(k)}
 	}
@@ -151,7 +158,7 @@ func ParseStreamSpec(s string) (spec StreamSpec, ok bool, err error) {
 			return StreamSpec{}, true, fmt.Errorf("%w: stream %s needs a release, e.g. %s:44", ErrInvalidInput, k, k)
 		}
 	}
-	if ver != "" && !reReleaseNum.MatchString(ver) && !(ver == "rawhide" && (k == StreamCloud || k == StreamContainer || k == StreamIoT)) {
+	if ver != "" && !reReleaseNum().MatchString(ver) && !(ver == "rawhide" && (k == StreamCloud || k == StreamContainer || k == StreamIoT)) {
 		return StreamSpec{}, true, fmt.Errorf("%w: %q is not a release number", ErrInvalidInput, ver)
 	}
 	return StreamSpec{Kind: k, Version: ver}, true, nil

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // JobQuery filters GET /api/v1/jobs. Empty fields do not filter. openQA
@@ -124,14 +125,17 @@ func (c *Client) nextPage(hdr http.Header, cur string, n int) (string, error) {
 	return u.String(), nil
 }
 
-var linkPart = regexp.MustCompile(`<([^>]*)>\s*((?:;\s*[^;,]*)*)`)
-var relParam = regexp.MustCompile(`(?i)rel\s*=\s*"?([^";,]*)"?`)
+// linkPart and relParam read RFC 8288 Link headers. Regexps are compiled
+// on first use, not at start-up (docs/conventions.md); a compiled one is
+// immutable.
+var linkPart = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<([^>]*)>\s*((?:;\s*[^;,]*)*)`) })
+var relParam = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)rel\s*=\s*"?([^";,]*)"?`) })
 
 // linkRel returns the URL of the RFC 8288 Link header entry with relation
 // rel, or "".
 func linkRel(header, rel string) string {
-	for _, m := range linkPart.FindAllStringSubmatch(header, -1) {
-		for _, r := range relParam.FindAllStringSubmatch(m[2], -1) {
+	for _, m := range linkPart().FindAllStringSubmatch(header, -1) {
+		for _, r := range relParam().FindAllStringSubmatch(m[2], -1) {
 			for _, name := range strings.Fields(r[1]) {
 				if strings.EqualFold(name, rel) {
 					return m[1]

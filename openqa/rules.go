@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -78,14 +79,24 @@ type SpecialFlavor struct {
 	ImageType  string   `toml:"imagetype"`
 }
 
-// DefaultRules returns the embedded rules, which match fedora_openqa.
+// DefaultRules returns the embedded rules, which match fedora_openqa: a
+// copy of its own each time, which the caller may change.
 func DefaultRules() *Rules {
-	r, err := parseRules(nil, defaultRulesTOML, "rules.toml")
+	r, err := defaultRules()
 	if err != nil {
 		panic("openqa: embedded rules.toml: " + err.Error()) // a build defect, caught by tests
 	}
-	return r
+	c := r.clone()
+	return &c
 }
+
+// defaultRules parses the embedded rules once, on first use: not at
+// start-up, where every command would pay for it (docs/performance.md,
+// "Start-up"), and not at every call. The parsed rules are never handed
+// out or changed, only cloned, so the cache is an immutable value.
+var defaultRules = sync.OnceValues(func() (*Rules, error) {
+	return parseRules(nil, defaultRulesTOML, "rules.toml")
+})
 
 // LoadRules reads rules from a TOML file laid out like rules.toml, on top
 // of the defaults: a key the file sets replaces the default, tables are

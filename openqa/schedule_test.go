@@ -2,6 +2,7 @@ package openqa_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sort"
@@ -512,5 +513,30 @@ func TestRulesFile(t *testing.T) {
 				t.Errorf("parsing changed the defaults: %v", d.Arches)
 			}
 		})
+	}
+}
+
+// TestDefaultRulesAreCopies: the embedded rules are parsed once, on first
+// use, and every caller gets a copy of its own, which it may change
+// without changing what the next caller gets.
+func TestDefaultRulesAreCopies(t *testing.T) {
+	before, err := json.Marshal(openqa.DefaultRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := openqa.DefaultRules()
+	r.Arches[0] = "changed"
+	r.Params["CHANGED"] = "1"
+	r.Formats["iso"] = "CHANGED"
+	r.Wanted[0].Arch = "changed"
+	r.Special[0].Arches[0] = "changed"
+	r.Toolbox.Types = append(r.Toolbox.Types[:0], "changed")
+	r.Releases.Current = -1
+	after, err := json.Marshal(openqa.DefaultRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("changing a copy changed the defaults:\nbefore %s\nafter  %s", before, after)
 	}
 }

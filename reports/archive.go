@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -60,9 +59,26 @@ const (
 // ErrNotFound is wrapped when the archive has no such report or release.
 var ErrNotFound = errors.New("not in the report archive")
 
-// releasePattern is what a release directory name may be: lower-case
-// letters, digits, and . _ + - inside.
-var releasePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]{0,127}$`)
+// releaseName reports whether rel has the shape of a release directory
+// name: at most 128 lower-case letters, digits, and . _ + - inside
+// (^[a-z0-9][a-z0-9._+-]{0,127}$). It is checked by hand because that
+// regexp, compiled at start-up, unrolled its {0,127} into 127 copies for
+// every command (docs/performance.md, "Start-up").
+func releaseName(rel string) bool {
+	if rel == "" || len(rel) > 128 {
+		return false
+	}
+	for i := 0; i < len(rel); i++ {
+		c := rel[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '+' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ReleaseOf returns the directory name of the release a compose belongs to,
 // which groups its reports in the archive: "rawhide", "eln", "44" (Branched
@@ -105,7 +121,7 @@ func releaseOf(id fedfind.ComposeID) (string, error) {
 func ValidRelease(rel string) bool { return validRelease(rel) }
 
 func validRelease(rel string) bool {
-	return releasePattern.MatchString(rel) && !strings.Contains(rel, "..")
+	return releaseName(rel) && !strings.Contains(rel, "..")
 }
 
 // Index lists the reports of one release, oldest compose first in

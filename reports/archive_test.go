@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +44,40 @@ func reportOf(t testing.TB, id string, at time.Time) Report {
 	in := checkstest.Example()
 	in.Compose = fedfind.MustParseComposeID(id)
 	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: at})
+}
+
+// TestValidReleaseMatchesRegexp holds the hand-written release name check
+// to the regexp it replaces (plus the ".." rule), on names around its
+// edges: lengths 0 to 130, and the bytes just outside its classes.
+func TestValidReleaseMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]{0,127}$`)
+	for _, tc := range []struct {
+		rel  string
+		want bool
+	}{
+		{"rawhide", true}, {"44-updates-testing", true}, {"other-fedora-eln+x", true},
+		{"", false}, {"-44", false}, {".hidden", false}, {"a..b", false}, {"Rawhide", false},
+		{"a/b", false}, {strings.Repeat("a", 128), true}, {strings.Repeat("a", 129), false},
+	} {
+		if got := ValidRelease(tc.rel); got != tc.want {
+			t.Errorf("ValidRelease(%q) = %v, want %v", tc.rel, got, tc.want)
+		}
+	}
+	alphabet := []byte("az09._+-/A`{ \xc3")
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		b := make([]byte, rng.IntN(131))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+			if rng.IntN(3) > 0 {
+				b[i] = 'a' + byte(rng.IntN(26))
+			}
+		}
+		want := re.Match(b) && !strings.Contains(string(b), "..")
+		if got := ValidRelease(string(b)); got != want {
+			t.Fatalf("ValidRelease(%q) = %v, the regexp says %v", b, got, want)
+		}
+	}
 }
 
 func TestArchiveWriteReadIndex(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -47,13 +48,47 @@ type Routing struct {
 }
 
 // DefaultRouting returns the built-in routing (reports/routing.toml),
-// which mails nobody.
+// which mails nobody: a copy of its own each time, which the caller may
+// change.
 func DefaultRouting() Routing {
-	rt, err := ParseRouting(bytes.NewReader(defaultRoutingTOML), "routing.toml")
+	rt, err := defaultRouting()
 	if err != nil {
 		panic(err) // the embedded file is tested
 	}
-	return rt
+	return rt.clone()
+}
+
+// defaultRouting parses the embedded routing once, on first use: not at
+// start-up, where every command would pay for it (docs/performance.md,
+// "Start-up"). The parsed routing is never handed out, only cloned, so the
+// cache is an immutable value.
+var defaultRouting = sync.OnceValues(func() (Routing, error) {
+	return ParseRouting(bytes.NewReader(defaultRoutingTOML), "routing.toml")
+})
+
+// clone copies rt deeply.
+func (rt Routing) clone() Routing {
+	lists := func(l Lists) Lists {
+		return Lists{All: slices.Clone(l.All), Error: slices.Clone(l.Error), When: l.When}
+	}
+	out := Routing{Override: slices.Clone(rt.Override)}
+	for _, w := range rt.Webhooks {
+		w.Streams = slices.Clone(w.Streams)
+		out.Webhooks = append(out.Webhooks, w)
+	}
+	if rt.Streams != nil {
+		out.Streams = make(map[fedfind.StreamKind]Lists, len(rt.Streams))
+		for k, v := range rt.Streams {
+			out.Streams[k] = lists(v)
+		}
+	}
+	if rt.Subvariants != nil {
+		out.Subvariants = make(map[string]Lists, len(rt.Subvariants))
+		for k, v := range rt.Subvariants {
+			out.Subvariants[k] = lists(v)
+		}
+	}
+	return out
 }
 
 // LoadRouting reads a routing file; an empty path means DefaultRouting. A

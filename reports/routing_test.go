@@ -306,3 +306,16 @@ func TestParseRoutingWebhookErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaultRoutingIsACopy: the embedded routing is parsed once, on first
+// use, and every caller gets a copy of its own.
+func TestDefaultRoutingIsACopy(t *testing.T) {
+	before := fmt.Sprintf("%#v", DefaultRouting())
+	rt := DefaultRouting()
+	rt.Streams[fedfind.StreamRawhide] = Lists{All: []string{"changed@example.org"}}
+	rt.Subvariants["changed"] = Lists{Error: []string{"changed@example.org"}}
+	rt.Override = append(rt.Override, "changed@example.org")
+	if after := fmt.Sprintf("%#v", DefaultRouting()); after != before {
+		t.Errorf("changing a copy changed the defaults:\nbefore %s\nafter  %s", before, after)
+	}
+}

@@ -1,6 +1,7 @@
 package stages
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/fedfind"
@@ -49,22 +52,14 @@ const maxModuleLookups = 100
 // `composeci check` runs. A DOOMED or TERMINATED compose gets the short
 // report of BuildDoomed, with its STATUS as the evidence.
 func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose) (reports.Report, error) {
-	status, err := c.Fedfind.Status(ctx, cm)
-	switch {
-	case errors.Is(err, fedfind.ErrComposeNotFound):
-		// The tree is gone; its images come from the metadata archive.
-		status, err = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
-	case err == nil && status.Failed():
-		return c.Doomed(ctx, cm, status, reports.Doomed{Reasons: []string{fmt.Sprintf("STATUS is %s: the compose ended without a result", status)}})
-	}
+	g, err := c.gather(ctx, cm, previous, true)
 	if err != nil {
 		return reports.Report{}, err
 	}
-	in, reruns, err := c.Input(ctx, cm, previous)
-	if err != nil {
-		return reports.Report{}, err
+	if g.doomed != nil {
+		return *g.doomed, nil
 	}
-	return reports.Build(checks.Run(in), reports.Meta{Status: string(status), Location: cm.Location, Reruns: reruns}), nil
+	return reports.Build(checks.Run(g.in), reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns}), nil
 }
 
 // Input gathers what the checks look at for cm: its images, the previous
@@ -72,58 +67,149 @@ func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 // composes' openQA jobs, the known issues, and the re-runs composeci made
 // (returned too, for the report's audit trail).
 func (c Check) Input(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose) (checks.Input, []reports.Rerun, error) {
+	g, err := c.gather(ctx, cm, previous, false)
+	return g.in, g.reruns, err
+}
+
+// gathered is what gather read.
+type gathered struct {
+	status fedfind.Status
+	in     checks.Input
+	reruns []reports.Rerun
+	// doomed is the short report of a compose whose STATUS says it ended
+	// without a result (with status only).
+	doomed *reports.Report
+}
+
+// gather reads the checks' input (and cm's STATUS, with status). The
+// requests go out in two waves, so that the check costs the round trips of
+// its longest chain rather than of every request in turn: first cm's
+// STATUS, its images, its openQA jobs and the search for the previous
+// compose (a listing, then STATUS probes) together; then the previous
+// compose's images and openQA jobs together (see docs/performance.md,
+// "The check's critical path"). When several requests fail, the error
+// returned is the first in the order they were once made one after
+// another — STATUS, images, previous compose, openQA jobs, previous
+// images, previous jobs — not the first to come back, so a failing check
+// names the same failure every time; and a doomed STATUS wins over them
+// all, since a doomed compose may have no images to read.
+func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose, withStatus bool) (gathered, error) {
 	ff := c.Fedfind
 	exp := c.Expected
 	if exp == nil {
 		exp = fedfind.DefaultExpectedImages()
 	}
-	images, err := ff.Images(ctx, cm)
-	if err != nil {
-		return checks.Input{}, nil, err
+	var (
+		g                             gathered
+		images                        []fedfind.Image
+		jobs                          []openqa.Job
+		statusErr, imagesErr, jobsErr error
+		searched                      *fedfind.Compose
+		searchErr                     error
+		searchedPrevious              = previous == nil
+		prevImages                    []fedfind.Image
+		prevJobs                      []openqa.Job
+		prevImagesErr, prevJobsErr    error
+	)
+	// Every goroutine keeps its own error and returns nil: which error
+	// counts is decided after both waves by a fixed order, not by which
+	// request failed first, so no request cancels the others.
+	var first errgroup.Group
+	if withStatus {
+		first.Go(func() error {
+			g.status, statusErr = ff.Status(ctx, cm)
+			return nil
+		})
 	}
-	in := checks.Input{Compose: cm.ID, Images: images, Expected: exp[cm.Stream.Kind], Now: c.now()}
-	if previous == nil {
-		if previous, err = c.previousGood(ctx, cm); err != nil {
-			return checks.Input{}, nil, err
-		}
-	}
+	first.Go(func() error {
+		images, imagesErr = ff.Images(ctx, cm)
+		return nil
+	})
 	if c.OpenQA != nil {
-		if in.Jobs, err = c.OpenQA.BuildJobs(ctx, cm.ID.String()); err != nil {
-			return checks.Input{}, nil, fmt.Errorf("openQA jobs of %s: %w", cm.ID, err)
-		}
+		first.Go(func() error {
+			jobs, jobsErr = c.OpenQA.BuildJobs(ctx, cm.ID.String())
+			return nil
+		})
 	}
+	if searchedPrevious {
+		first.Go(func() error {
+			searched, searchErr = c.previousGood(ctx, cm)
+			return nil
+		})
+	}
+	_ = first.Wait() // the goroutines report through their variables
+
+	switch {
+	case errors.Is(statusErr, fedfind.ErrComposeNotFound):
+		// The tree is gone; its images come from the metadata archive.
+		g.status, statusErr = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
+	case withStatus && statusErr == nil && g.status.Failed():
+		d := reports.Doomed{Reasons: []string{fmt.Sprintf("STATUS is %s: the compose ended without a result", g.status)}}
+		var r reports.Report
+		var err error
+		switch {
+		case !searchedPrevious:
+			r, err = c.Doomed(ctx, cm, g.status, d)
+		case searchErr != nil:
+			err = searchErr
+		default:
+			r = c.doomedReport(cm, g.status, d, searched)
+		}
+		g.doomed = &r
+		return g, err
+	}
+	if searchedPrevious {
+		previous = searched
+	}
+	if err := cmp.Or(statusErr, imagesErr, searchErr); err != nil {
+		return g, err
+	}
+	if jobsErr != nil {
+		return g, fmt.Errorf("openQA jobs of %s: %w", cm.ID, jobsErr)
+	}
+	in := checks.Input{Compose: cm.ID, Images: images, Expected: exp[cm.Stream.Kind], Jobs: jobs, Now: c.now()}
 	if previous != nil {
-		p := &checks.Previous{Compose: previous.ID}
-		if p.Images, err = ff.Images(ctx, previous); err != nil {
-			return checks.Input{}, nil, fmt.Errorf("previous compose: %w", err)
-		}
+		var second errgroup.Group
+		second.Go(func() error {
+			prevImages, prevImagesErr = ff.Images(ctx, previous)
+			return nil
+		})
 		if c.OpenQA != nil {
-			if p.Jobs, err = c.OpenQA.BuildJobs(ctx, previous.ID.String()); err != nil {
-				return checks.Input{}, nil, fmt.Errorf("openQA jobs of %s: %w", previous.ID, err)
-			}
+			second.Go(func() error {
+				prevJobs, prevJobsErr = c.OpenQA.BuildJobs(ctx, previous.ID.String())
+				return nil
+			})
 		}
-		in.Previous = p
+		_ = second.Wait()
+		if prevImagesErr != nil {
+			return g, fmt.Errorf("previous compose: %w", prevImagesErr)
+		}
+		if prevJobsErr != nil {
+			return g, fmt.Errorf("openQA jobs of %s: %w", previous.ID, prevJobsErr)
+		}
+		in.Previous = &checks.Previous{Compose: previous.ID, Images: prevImages, Jobs: prevJobs}
 	}
-	var reruns []reports.Rerun
 	if c.Ledger != nil && c.OpenQA != nil {
 		// Complete the trail first: a re-run made just before a crash
 		// counts.
 		if err := (triage.Rerunner{OpenQA: c.OpenQA, Ledger: c.Ledger}).Recover(ctx, cm.ID.String(), in.Jobs); err != nil {
-			return checks.Input{}, nil, err
+			return g, err
 		}
 		entries, err := c.Ledger.Reruns(ctx, cm.ID.String())
 		if err != nil {
-			return checks.Input{}, nil, err
+			return g, err
 		}
-		in.Reruns, reruns = triage.Done(entries), triage.Completed(entries)
+		in.Reruns, g.reruns = triage.Done(entries), triage.Completed(entries)
 	}
+	var err error
 	if in.KnownIssues, err = triage.Issues(ctx, c.Known); err != nil {
-		return checks.Input{}, nil, err
+		return g, err
 	}
 	if in.FailedModules, err = c.failedModules(ctx, in); err != nil {
-		return checks.Input{}, nil, err
+		return g, err
 	}
-	return in, reruns, nil
+	g.in = in
+	return g, nil
 }
 
 func (c Check) now() time.Time {
@@ -157,15 +243,21 @@ func (c Check) failedModules(ctx context.Context, in checks.Input) (map[int64][]
 // Doomed builds the short report of a compose that ended without a result:
 // its STATUS, the evidence d, and the previous good compose of its stream.
 func (c Check) Doomed(ctx context.Context, cm *fedfind.Compose, status fedfind.Status, d reports.Doomed) (reports.Report, error) {
-	var prev fedfind.ComposeID
 	p, err := c.previousGood(ctx, cm)
 	if err != nil {
 		return reports.Report{}, err
 	}
-	if p != nil {
-		prev = p.ID
+	return c.doomedReport(cm, status, d, p), nil
+}
+
+// doomedReport is the short report of Doomed, given the previous good
+// compose (nil: none).
+func (c Check) doomedReport(cm *fedfind.Compose, status fedfind.Status, d reports.Doomed, previous *fedfind.Compose) reports.Report {
+	var prev fedfind.ComposeID
+	if previous != nil {
+		prev = previous.ID
 	}
-	return reports.BuildDoomed(cm.ID, prev, d, reports.Meta{Status: string(status), Location: cm.Location}), nil
+	return reports.BuildDoomed(cm.ID, prev, d, reports.Meta{Status: string(status), Location: cm.Location})
 }
 
 // previousGood finds the previous successful compose of cm's stream; nil

@@ -37,7 +37,7 @@ type stageWorld struct {
 	st     *stages.Compose
 }
 
-func newStageWorld(t *testing.T) *stageWorld {
+func newStageWorld(t testing.TB) *stageWorld {
 	t.Helper()
 	w := &stageWorld{mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{}),
 		now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}

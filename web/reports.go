@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/reports"
@@ -159,7 +160,12 @@ func (h reportFiles) entries(root *os.Root, dir string, keep func(fs.DirEntry) (
 	return out, nil
 }
 
-var listingPage = template.Must(template.New("listing").Parse(`<!DOCTYPE html>
+// listingPage is the page of a directory of the archive, parsed on first
+// use, not at start-up, where every command would pay for it
+// (docs/conventions.md); a parsed template is safe for concurrent use.
+var listingPage = sync.OnceValue(func() *template.Template { return template.Must(template.New("listing").Parse(listingHTML)) })
+
+const listingHTML = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ .Title }}</title></head>
 <body style="font-family: sans-serif">
@@ -173,7 +179,7 @@ var listingPage = template.Must(template.New("listing").Parse(`<!DOCTYPE html>
 {{- end }}
 </ul>
 </body></html>
-`))
+`
 
 func (h reportFiles) listing(w http.ResponseWriter, r *http.Request, parent, title string, list func(*os.Root) ([]string, error)) {
 	root, err := h.open()
@@ -189,7 +195,7 @@ func (h reportFiles) listing(w http.ResponseWriter, r *http.Request, parent, tit
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	setSafetyHeaders(w)
-	if err := listingPage.Execute(w, struct {
+	if err := listingPage().Execute(w, struct {
 		Title   string
 		Parent  bool
 		Entries []string

@@ -136,20 +136,24 @@ func (c *Client) fetchUnits(ctx context.Context, units []unitQuery) ([]Task, err
 			calls[i] = Call{Method: "listTasks", Params: u.params()}
 		}
 		fetched := c.now()
-		res, err := c.MultiCall(ctx, calls)
+		found := make([][]Task, len(units))
+		bad := make([]error, len(units))
+		errs, err := c.multiCall(ctx, calls, func(i int, d *decoder) (err error) {
+			found[i], bad[i], err = d.taskList()
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
 		var rows []Task
 		var firstErr error
-		for i, r := range res {
-			if r.Err != nil {
-				firstErr = cmpOr(firstErr, r.Err)
+		for i, ts := range found {
+			if errs[i] != nil {
+				firstErr = cmpOr(firstErr, errs[i])
 				continue
 			}
-			ts, err := tasksFromList(r.Value)
-			if err != nil {
-				firstErr = cmpOr(firstErr, fmt.Errorf("koji: listTasks %s: %w", units[i].method, err))
+			if bad[i] != nil {
+				firstErr = cmpOr(firstErr, fmt.Errorf("koji: listTasks %s: %w", units[i].method, bad[i]))
 				continue
 			}
 			if c.cache != nil {

@@ -223,21 +223,22 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r)
 }
 
-// do sends one encoded request of ncalls calls and decodes the answer,
-// repeating it after fault 1014 as configured.
-func (c *Client) do(ctx context.Context, body []byte, ncalls int) (any, error) {
+// do sends one encoded request of ncalls calls and hands the answer's
+// body to read, repeating the request after fault 1014 as configured. read
+// returns a top-level fault as a *Fault.
+func (c *Client) do(ctx context.Context, body []byte, ncalls int, read func([]byte) error) error {
 	for attempt := 0; ; attempt++ {
-		v, err := c.post(ctx, body, ncalls)
+		err := c.post(ctx, body, ncalls, read)
 		var f *Fault
 		if err == nil || !errors.As(err, &f) || f.Code != FaultServerOffline || attempt >= c.offlineRetries {
-			return v, err
+			return err
 		}
 		c.log.DebugContext(ctx, "koji: hub offline, repeating request", "fault", f.String, "wait", c.offlineWait)
 		t := time.NewTimer(c.offlineWait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("koji: waiting for the hub to come back: %w", ctx.Err())
+			return fmt.Errorf("koji: waiting for the hub to come back: %w", ctx.Err())
 		case <-t.C:
 		}
 	}
@@ -245,41 +246,56 @@ func (c *Client) do(ctx context.Context, body []byte, ncalls int) (any, error) {
 
 // post is one XML-RPC exchange. The body is a []byte so go-retryablehttp
 // can replay it on retries.
-func (c *Client) post(ctx context.Context, body []byte, ncalls int) (any, error) {
+func (c *Client) post(ctx context.Context, body []byte, ncalls int, read func([]byte) error) error {
 	c.requests.Add(1)
 	c.calls.Add(int64(ncalls))
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
 	if err != nil {
-		return nil, fmt.Errorf("koji: %w", err)
+		return fmt.Errorf("koji: %w", err)
 	}
 	req.Header.Set("Content-Type", "text/xml")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("koji: POST %s: %w", c.url, ctx.Err())
+			return fmt.Errorf("koji: POST %s: %w", c.url, ctx.Err())
 		}
-		return nil, fmt.Errorf("koji: POST %s: %w: %w", c.url, ErrTransient, err)
+		return fmt.Errorf("koji: POST %s: %w: %w", c.url, ErrTransient, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResp+1))
+	data, err := readBody(resp.Body, resp.ContentLength, c.maxResp)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("koji: reading response: %w", ctx.Err())
+			return fmt.Errorf("koji: reading response: %w", ctx.Err())
 		}
-		return nil, fmt.Errorf("koji: reading response: %w: %w", ErrTransient, err)
+		return fmt.Errorf("koji: reading response: %w: %w", ErrTransient, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{URL: c.url, Status: resp.StatusCode, Body: snippet(data)}
+		return &HTTPError{URL: c.url, Status: resp.StatusCode, Body: snippet(data)}
 	}
 	if int64(len(data)) > c.maxResp {
-		return nil, fmt.Errorf("koji: response larger than %d bytes", c.maxResp)
+		return fmt.Errorf("koji: response larger than %d bytes", c.maxResp)
 	}
-	v, err := decodeResponse(data)
+	err = read(data)
 	var f *Fault
 	if errors.As(err, &f) {
 		c.faults.Add(1)
 	}
-	return v, err
+	return err
+}
+
+// readBody reads at most limit+1 bytes of a body: into one buffer of the
+// right size when the server said how long the body is (the hub does), so
+// that a multicall answer of megabytes is not copied through doubling
+// buffers; otherwise as io.ReadAll does.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length < 0 || length > limit {
+		return io.ReadAll(io.LimitReader(r, limit+1))
+	}
+	buf := make([]byte, length)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // snippet is the start of a body, enough to recognise an error page.

@@ -2,12 +2,12 @@
 // read-only XML-RPC calls that tell whether a compose's image tasks exist and
 // have finished.
 //
-// The codec is github.com/kolo/xmlrpc, but only its encoder and decoder:
-// kolo's Client.Call has no context, loses fault codes in an error string and
-// turns HTTP errors into strings, so the client POSTs the encoded body itself
+// Requests are encoded with github.com/kolo/xmlrpc's encoder; kolo's
+// Client.Call has no context, loses fault codes in an error string and turns
+// HTTP errors into strings, so the client POSTs the encoded body itself
 // through internal/httpclient (retries on transport errors, 5xx and 429,
 // never on faults, which Koji sends with HTTP 200), checks the status, and
-// unwraps kolo's FaultError into a typed *Fault.
+// decodes the answer with its own decoder into a value or a typed *Fault.
 //
 // kolo's encoder writes Go nil as <value/>, which the hub reads as ”, and a
 // nil top-level argument as an empty <param>, which the hub drops, shifting
@@ -17,11 +17,15 @@
 // rejects <dateTime.iso8601>), and unsigned integers are refused because kolo
 // writes them as <i4> whatever their size.
 //
-// Responses are decoded into any and converted by hand (Task, User): kolo
-// cannot tell <nil/> from zero in typed fields and aborts a whole decode on
-// one type mismatch. <i8> arrives as int64, <double> as float64, <nil/> as
-// nil. Task times are read from the *_ts doubles, with the *_time strings
-// (with or without fraction and offset) as a fallback.
+// The decoder (decode.go) reads the answer's bytes in one pass. Task
+// answers (listTasks, getTaskInfo, getTaskChildren, alone or in a
+// multicall) go straight into Task values, member by member, never through
+// a map; other answers (Call, MultiCall, getUser) become the values kolo's
+// decoder gave: <i8> arrives as int64, <double> as float64, <nil/> as nil,
+// an empty <string> as nil, an empty <struct> as an empty map. A task's
+// fields read <nil/> as zero rather than failing the answer, and its times
+// are read from the *_ts doubles, with the *_time strings (with or without
+// fraction and offset) as a fallback.
 //
 // Many calls go out as one multicall request ("multiCall", the Python
 // client's name) in batches of Options.BatchSize; a call's fault comes back

@@ -109,7 +109,7 @@ func (q TaskQuery) units() ([]unitQuery, error) {
 		return nil, fmt.Errorf("%w: no method, parent, owner or CreatedAfter: that would list every task on the hub", ErrInvalidQuery)
 	}
 	for _, m := range q.Methods {
-		if !methodName.MatchString(m) {
+		if !validName(m) {
 			return nil, fmt.Errorf("%w: method %q", ErrInvalidQuery, m)
 		}
 	}

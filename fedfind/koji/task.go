@@ -2,9 +2,7 @@ package koji
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,48 +82,6 @@ func (t Task) Finished() bool { return t.State.Finished() }
 
 // TopLevel reports whether the task has no parent.
 func (t Task) TopLevel() bool { return t.Parent == 0 }
-
-// taskFromMap converts a decoded task struct.
-func taskFromMap(v any) (Task, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return Task{}, fmt.Errorf("koji: task is %s, not a struct", describe(v))
-	}
-	id, ok := m["id"].(int64)
-	if !ok {
-		return Task{}, errors.New("koji: task without an integer id")
-	}
-	t := Task{
-		ID:        int(id),
-		Method:    asString(m["method"]),
-		State:     TaskState(asInt(m["state"])),
-		Arch:      asString(m["arch"]),
-		Owner:     asInt(m["owner"]),
-		OwnerName: asString(m["owner_name"]),
-		Parent:    asInt(m["parent"]),
-		Label:     asString(m["label"]),
-		HostID:    asInt(m["host_id"]),
-		ChannelID: asInt(m["channel_id"]),
-		Priority:  asInt(m["priority"]),
-		Weight:    asFloat(m["weight"]),
-	}
-	var err error
-	if t.CreateTime, err = taskTime(m, "create"); err != nil {
-		return Task{}, fmt.Errorf("koji: task %d: %w", t.ID, err)
-	}
-	if t.StartTime, err = taskTime(m, "start"); err != nil {
-		return Task{}, fmt.Errorf("koji: task %d: %w", t.ID, err)
-	}
-	if t.CompletionTime, err = taskTime(m, "completion"); err != nil {
-		return Task{}, fmt.Errorf("koji: task %d: %w", t.ID, err)
-	}
-	// With decode the request is the argument array; without it, raw XML
-	// text, which composeci never asks for.
-	if r, ok := m["request"].([]any); ok {
-		t.Request = r
-	}
-	return t, nil
-}
 
 // clone returns t with its own copy of Request, so callers cannot change
 // what the cache holds.
@@ -231,14 +187,22 @@ func (t Task) imageVersionRelease() (version, release string) {
 // GetTaskInfo returns one task with its request, fresh from the hub (task
 // states change, so it is not cached). An unknown ID is ErrNotFound.
 func (c *Client) GetTaskInfo(ctx context.Context, id int) (Task, error) {
-	v, err := c.Call(ctx, "getTaskInfo", id, true)
-	if err != nil {
+	var t Task
+	var ok bool
+	var bad error
+	err := c.call(ctx, "getTaskInfo", []any{id, true}, func(d *decoder) (err error) {
+		t, ok, bad, err = d.taskOrNil()
+		return err
+	})
+	switch {
+	case err != nil:
 		return Task{}, err
-	}
-	if v == nil {
+	case bad != nil:
+		return Task{}, bad
+	case !ok:
 		return Task{}, fmt.Errorf("%w: task %d", ErrNotFound, id)
 	}
-	return taskFromMap(v)
+	return t, nil
 }
 
 // GetTaskInfos returns many tasks with their requests in batched
@@ -249,23 +213,26 @@ func (c *Client) GetTaskInfos(ctx context.Context, ids []int) (map[int]Task, err
 	for i, id := range ids {
 		calls[i] = Call{Method: "getTaskInfo", Params: []any{id, true}}
 	}
-	res, err := c.MultiCall(ctx, calls)
+	out := make(map[int]Task, len(ids))
+	var bad error
+	errs, err := c.multiCall(ctx, calls, func(_ int, d *decoder) error {
+		t, ok, b, err := d.taskOrNil()
+		if ok {
+			out[t.ID] = t
+		}
+		bad = cmpOr(bad, b)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[int]Task, len(ids))
-	for i, r := range res {
-		if r.Err != nil {
-			return nil, fmt.Errorf("koji: task %d: %w", ids[i], r.Err)
+	for i, e := range errs {
+		if e != nil {
+			return nil, fmt.Errorf("koji: task %d: %w", ids[i], e)
 		}
-		if r.Value == nil {
-			continue
-		}
-		t, err := taskFromMap(r.Value)
-		if err != nil {
-			return nil, err
-		}
-		out[t.ID] = t
+	}
+	if bad != nil {
+		return nil, bad
 	}
 	return out, nil
 }
@@ -274,26 +241,17 @@ func (c *Client) GetTaskInfos(ctx context.Context, ids []int) (map[int]Task, err
 // order: for a parent image task, one per arch, which is how Pungi tells
 // which arches failed.
 func (c *Client) GetTaskChildren(ctx context.Context, id int) ([]Task, error) {
-	v, err := c.Call(ctx, "getTaskChildren", id, true)
+	var tasks []Task
+	var bad error
+	err := c.call(ctx, "getTaskChildren", []any{id, true}, func(d *decoder) (err error) {
+		tasks, bad, err = d.taskList()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return tasksFromList(v)
-}
-
-func tasksFromList(v any) ([]Task, error) {
-	list, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("koji: task list is %s", describe(v))
+	if bad != nil {
+		return nil, bad
 	}
-	out := make([]Task, 0, len(list))
-	for _, e := range list {
-		t, err := taskFromMap(e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	slices.SortFunc(out, func(a, b Task) int { return a.ID - b.ID })
-	return out, nil
+	return tasks, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -91,15 +90,29 @@ type Result struct {
 // Call calls one hub method. params follow Call's rules: no nil, times as
 // time.Time or float64 epoch seconds, Kwargs last.
 func (c *Client) Call(ctx context.Context, method string, params ...any) (any, error) {
-	body, err := encodeCall(method, params)
+	var v any
+	err := c.call(ctx, method, params, func(d *decoder) (err error) {
+		v, err = d.value()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	v, err := c.do(ctx, body, 1)
-	if err != nil {
-		return nil, fmt.Errorf("koji: %s: %w", method, err)
-	}
 	return v, nil
+}
+
+// call calls one hub method and hands the decoder, at the answer's value,
+// to read, which reads that value into whatever the caller needs.
+func (c *Client) call(ctx context.Context, method string, params []any, read func(d *decoder) error) error {
+	body, err := encodeCall(method, params)
+	if err != nil {
+		return err
+	}
+	err = c.do(ctx, body, 1, func(data []byte) error { return readResponse(data, read) })
+	if err != nil {
+		return fmt.Errorf("koji: %s: %w", method, err)
+	}
+	return nil
 }
 
 // MultiCall sends calls as multicall requests of at most BatchSize calls
@@ -108,63 +121,66 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (any, e
 // top-level fault, cancelled context) is the returned error, and then no
 // results are returned.
 func (c *Client) MultiCall(ctx context.Context, calls []Call) ([]Result, error) {
-	out := make([]Result, 0, len(calls))
-	for start := 0; start < len(calls); start += c.batch {
-		batch := calls[start:min(start+c.batch, len(calls))]
-		res, err := c.multiCallBatch(ctx, batch)
-		if err != nil {
-			return nil, fmt.Errorf("koji: multicall of %d calls (from %d of %d): %w", len(batch), start, len(calls), err)
-		}
-		out = append(out, res...)
+	out := make([]Result, len(calls))
+	errs, err := c.multiCall(ctx, calls, func(i int, d *decoder) (err error) {
+		out[i].Value, err = d.value()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range errs {
+		out[i].Err = e
 	}
 	return out, nil
 }
 
-func (c *Client) multiCallBatch(ctx context.Context, batch []Call) ([]Result, error) {
+// multiCall sends calls as MultiCall does, handing read the decoder at the
+// value of call i, straight from the response, for it to read into what
+// the caller needs: no generic value is built unless read builds one. The
+// per-call faults come back in errs, indexed like calls.
+func (c *Client) multiCall(ctx context.Context, calls []Call, read func(i int, d *decoder) error) (errs []error, err error) {
+	errs = make([]error, len(calls))
+	for start := 0; start < len(calls); start += c.batch {
+		batch := calls[start:min(start+c.batch, len(calls))]
+		if err := c.multiCallBatch(ctx, batch, errs[start:], func(i int, d *decoder) error { return read(start+i, d) }); err != nil {
+			return nil, fmt.Errorf("koji: multicall of %d calls (from %d of %d): %w", len(batch), start, len(calls), err)
+		}
+	}
+	return errs, nil
+}
+
+func (c *Client) multiCallBatch(ctx context.Context, batch []Call, errs []error, read func(i int, d *decoder) error) error {
 	list := make([]any, len(batch))
 	for i, call := range batch {
-		if !methodName.MatchString(call.Method) {
-			return nil, fmt.Errorf("koji: invalid method name %q", call.Method)
+		if !validName(call.Method) {
+			return fmt.Errorf("koji: invalid method name %q", call.Method)
 		}
 		params, err := prepareParams(call.Params)
 		if err != nil {
-			return nil, fmt.Errorf("koji: %s: %w", call.Method, err)
+			return fmt.Errorf("koji: %s: %w", call.Method, err)
 		}
 		list[i] = map[string]any{"methodName": call.Method, "params": params}
 	}
 	body, err := xmlrpc.EncodeMethodCall("multiCall", list)
 	if err != nil {
-		return nil, fmt.Errorf("koji: encoding multicall: %w", err)
+		return fmt.Errorf("koji: encoding multicall: %w", err)
 	}
-	v, err := c.do(ctx, body, len(batch))
+	var faults []*Fault
+	err = c.do(ctx, body, len(batch), func(data []byte) (err error) {
+		faults, err = readMultiCall(data, len(batch), read)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	arr, ok := v.([]any)
-	if !ok || len(arr) != len(batch) {
-		return nil, fmt.Errorf("koji: multicall of %d calls answered with %s", len(batch), describe(v))
-	}
-	res := make([]Result, len(batch))
-	for i, e := range arr {
-		switch x := e.(type) {
-		case []any:
-			if len(x) != 1 {
-				return nil, fmt.Errorf("koji: multicall result %d is an array of %d, want 1", i, len(x))
-			}
-			res[i].Value = x[0]
-		case map[string]any:
-			code, ok1 := x["faultCode"].(int64)
-			msg, ok2 := x["faultString"].(string)
-			if !ok1 || (!ok2 && x["faultString"] != nil) {
-				return nil, fmt.Errorf("koji: multicall result %d is a struct but not a fault", i)
-			}
+	for i, f := range faults {
+		if f != nil {
 			c.faults.Add(1)
-			res[i].Err = fmt.Errorf("koji: %s: %w", batch[i].Method, &Fault{Code: int(code), String: msg})
-		default:
-			return nil, fmt.Errorf("koji: multicall result %d is %s", i, describe(e))
+			errs[i] = fmt.Errorf("koji: %s: %w", batch[i].Method, f)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 func describe(v any) string {
@@ -177,12 +193,26 @@ func describe(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
-var methodName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+// validName reports whether s may be sent as a method or keyword name:
+// ^[A-Za-z_][A-Za-z0-9_.]*$, checked by hand rather than by a regexp
+// compiled at start-up (see docs/performance.md, "Start-up").
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
 
 // encodeCall encodes a methodCall with kolo after prepareParams made the
 // parameters safe for it.
 func encodeCall(method string, params []any) ([]byte, error) {
-	if !methodName.MatchString(method) {
+	if !validName(method) {
 		return nil, fmt.Errorf("koji: invalid method name %q", method)
 	}
 	p, err := prepareParams(params)
@@ -208,7 +238,7 @@ func prepareParams(params []any) ([]any, error) {
 			}
 			m := make(map[string]any, len(kw)+1)
 			for k, v := range kw {
-				if !methodName.MatchString(k) || strings.Contains(k, ".") {
+				if !validName(k) || strings.Contains(k, ".") {
 					return nil, fmt.Errorf("koji: invalid keyword argument name %q", k)
 				}
 				pv, err := prepareValue(v, k)
@@ -295,47 +325,23 @@ func fromEpoch(f float64) time.Time {
 	return time.Unix(int64(sec), int64(us)*1000).UTC()
 }
 
-// decodeResponse turns a methodResponse into a value or a *Fault, with
-// kolo decoding into any, then normalize.
+// decodeResponse reads a methodResponse into a value (see decode.go for
+// the types) or a *Fault.
 func decodeResponse(data []byte) (any, error) {
-	r := xmlrpc.Response(data)
-	if err := r.Err(); err != nil {
-		var fe xmlrpc.FaultError
-		if errors.As(err, &fe) {
-			return nil, &Fault{Code: fe.Code, String: fe.String}
-		}
-		return nil, fmt.Errorf("koji: decoding fault: %w", err)
-	}
 	var v any
-	if err := r.Unmarshal(&v); err != nil {
-		return nil, fmt.Errorf("koji: decoding response: %w", err)
+	err := readResponse(data, func(d *decoder) (err error) {
+		v, err = d.value()
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return normalize(v), nil
+	return v, nil
 }
 
-// normalize repairs what kolo gives for empty structs: a typed-nil
-// map[string]interface{} inside a non-nil interface, which compares unequal
-// to nil and cannot take keys. It becomes an empty map.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		if x == nil {
-			return map[string]any{}
-		}
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = normalize(e)
-		}
-	}
-	return v
-}
-
-// Value conversions from decoded XML-RPC. kolo gives int64, float64,
-// string, bool, []any, map[string]any, time.Time or nil; an empty <string>
-// comes back as nil (kolo leaves the target untouched), so nil reads as "".
+// Value conversions from decoded XML-RPC values: int64, float64, string,
+// bool, []any, map[string]any, time.Time or nil; an empty <string> comes
+// back as nil, as it did from kolo, so nil reads as "".
 
 func asInt(v any) int {
 	switch x := v.(type) {
@@ -390,25 +396,4 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("koji: unknown time format %q", s)
-}
-
-// taskTime reads one of a task's times: the *_ts double when present, else
-// the *_time string, else zero (not yet started or completed).
-func taskTime(m map[string]any, prefix string) (time.Time, error) {
-	switch ts := m[prefix+"_ts"].(type) {
-	case float64:
-		return fromEpoch(ts), nil
-	case int64:
-		return time.Unix(ts, 0).UTC(), nil
-	}
-	switch s := m[prefix+"_time"].(type) {
-	case string:
-		if s == "" {
-			return time.Time{}, nil
-		}
-		return parseTime(s)
-	case time.Time:
-		return s.UTC(), nil
-	}
-	return time.Time{}, nil
 }

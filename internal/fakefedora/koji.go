@@ -359,7 +359,9 @@ func (h *KojiHub) TaskState(id int) int {
 // KojiNightlyOwner owns the image tasks AddNightlyImageTasks creates.
 const KojiNightlyOwner = "releng"
 
-var kojiComposeDate = regexp.MustCompile(`-(\d{8})(?:\.[a-z]+)?\.\d+$`)
+// kojiComposeDate finds the date in a compose ID, compiled on first use
+// (docs/conventions.md).
+var kojiComposeDate = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-(\d{8})(?:\.[a-z]+)?\.\d+$`) })
 
 // AddNightlyImageTasks adds n top-level image tasks of one nightly compose,
 // as Pungi creates them: kiwiBuild, livemedia and osbuildImage in turn,
@@ -372,7 +374,7 @@ var kojiComposeDate = regexp.MustCompile(`-(\d{8})(?:\.[a-z]+)?\.\d+$`)
 // after a minute and close after 30 more. It returns the parent task IDs.
 func (h *KojiHub) AddNightlyImageTasks(composeID, release, version string, n int, sched ...KojiStateChange) []int {
 	base := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
-	if m := kojiComposeDate.FindStringSubmatch(composeID); m != nil {
+	if m := kojiComposeDate().FindStringSubmatch(composeID); m != nil {
 		if d, err := time.Parse("20060102", m[1]); err == nil {
 			base = d.Add(3 * time.Hour)
 		}
@@ -516,7 +518,7 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("Koji-Version", KojiVersion)
 	if fault != nil {
-		_, _ = w.Write(kojiFaultResponse(*fault))
+		kojiWrite(w, kojiFaultResponse(*fault))
 		return
 	}
 	var result any
@@ -530,10 +532,17 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &f) {
 			f = kojiFault{code: 1, msg: err.Error(), traceback: true}
 		}
-		_, _ = w.Write(kojiFaultResponse(f))
+		kojiWrite(w, kojiFaultResponse(f))
 		return
 	}
-	_, _ = w.Write(kojiResponse(result))
+	kojiWrite(w, kojiResponse(result))
+}
+
+// kojiWrite sends an XML-RPC answer with its Content-Length, as the hub's
+// WSGI application does.
+func kojiWrite(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
 }
 
 func kojiInvalid(w http.ResponseWriter, format string, args ...any) {

@@ -92,6 +92,7 @@ type Mirror struct {
 	srv       *httptest.Server
 	requests  atomic.Int64
 	byKind    sync.Map // string -> *atomic.Int64
+	delay     delay
 }
 
 // NewMirror returns an empty mirror; add composes with AddCompose and serve
@@ -125,6 +126,13 @@ func (m *Mirror) SetListing(on bool) {
 	m.mu.Unlock()
 }
 
+// SetLatency delays every answer by d, as a distant mirror would.
+func (m *Mirror) SetLatency(d time.Duration) { m.delay.set(d) }
+
+// SetGate holds every request at g until the test releases it (nil: no
+// gate); see Gate.
+func (m *Mirror) SetGate(g *Gate) { m.delay.setGate(g) }
+
 // Requests returns how many requests the mirror has answered.
 func (m *Mirror) Requests() int64 { return m.requests.Load() }
 
@@ -144,17 +152,19 @@ func (m *Mirror) count(kind string) {
 	v.(*atomic.Int64).Add(1)
 }
 
+// The compose ID patterns, compiled on first use, not at start-up: the
+// fakes are linked into composeci for the demo (docs/conventions.md).
 var (
-	reFakeID = regexp.MustCompile(`^(.+)-(\d{8})(?:\.(n|t|ci|d))?\.(\d+)$`)
-	reRelNum = regexp.MustCompile(`^Fedora-(\d+)$`)
-	reUpd    = regexp.MustCompile(`^Fedora-(\d+)-(updates|updates-testing)$`)
-	reEd     = regexp.MustCompile(`^Fedora-(Cloud|Container|IoT)-(\w+)$`)
+	reFakeID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.+)-(\d{8})(?:\.(n|t|ci|d))?\.(\d+)$`) })
+	reRelNum = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Fedora-(\d+)$`) })
+	reUpd    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Fedora-(\d+)-(updates|updates-testing)$`) })
+	reEd     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^Fedora-(Cloud|Container|IoT)-(\w+)$`) })
 )
 
 // place works out where Pungi would publish a compose: the stream
 // directory, release short name, version and type.
 func place(id string) (*mirrorCompose, error) {
-	m := reFakeID.FindStringSubmatch(id)
+	m := reFakeID().FindStringSubmatch(id)
 	if m == nil {
 		return nil, fmt.Errorf("fakefedora: %q is not a compose ID", id)
 	}
@@ -167,17 +177,17 @@ func place(id string) (*mirrorCompose, error) {
 		mc.dir, mc.short, mc.version = "rawhide", "Fedora", "Rawhide"
 	case prefix == "Fedora-eln":
 		mc.dir, mc.short, mc.version = "eln", "Fedora", "eln"
-	case reRelNum.MatchString(prefix):
-		mc.short, mc.version = "Fedora", reRelNum.FindStringSubmatch(prefix)[1]
+	case reRelNum().MatchString(prefix):
+		mc.short, mc.version = "Fedora", reRelNum().FindStringSubmatch(prefix)[1]
 		mc.dir = mc.version
 		if mc.typ == "nightly" {
 			mc.dir = "branched"
 		}
-	case reUpd.MatchString(prefix):
-		u := reUpd.FindStringSubmatch(prefix)
+	case reUpd().MatchString(prefix):
+		u := reUpd().FindStringSubmatch(prefix)
 		mc.dir, mc.short, mc.version, mc.relType = "updates", "Fedora", u[1], u[2]
-	case reEd.MatchString(prefix):
-		e := reEd.FindStringSubmatch(prefix)
+	case reEd().MatchString(prefix):
+		e := reEd().FindStringSubmatch(prefix)
 		mc.dir, mc.short, mc.version = strings.ToLower(e[1]), "Fedora-"+e[1], e[2]
 	default:
 		return nil, fmt.Errorf("fakefedora: no stream directory for %q", id)
@@ -271,6 +281,9 @@ func (m *Mirror) RemoveImages(id, subvariant, typ, arch string) error {
 
 // ServeHTTP serves the tree.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !m.delay.wait(r, "mirror") {
+		return // the client gave up
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		m.count("other")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -576,7 +589,7 @@ func volumeID(im ImageSpec, version string) string {
 // disk images "<Variant>/<arch>/images/Fedora-<Subvariant>-<version>-<date>.n.<respin>.<arch>.<format>".
 func ImagePath(id, version string, im ImageSpec) string {
 	rel := id // <date>.n.<respin>
-	if m := reFakeID.FindStringSubmatch(id); m != nil {
+	if m := reFakeID().FindStringSubmatch(id); m != nil {
 		rel = id[len(m[1])+1:]
 	}
 	sv := strings.ReplaceAll(im.Subvariant, "_", "-")

@@ -200,6 +200,7 @@ type OpenQA struct {
 	faults    []*OpenQAFault
 	outcomes  []outcomeRule
 	outcomeFn func(job OpenQAJob, attempt int) string
+	delay     delay
 	// failedModule names, by test, the module a failed job of it fails in
 	// (default: the test's own name).
 	failedModule map[string]string
@@ -304,6 +305,13 @@ func (s *OpenQA) SetOutcomeFunc(f func(job OpenQAJob, attempt int) string) {
 	defer s.mu.Unlock()
 	s.outcomeFn = f
 }
+
+// SetLatency delays every answer by d, as a distant openQA would.
+func (s *OpenQA) SetLatency(d time.Duration) { s.delay.set(d) }
+
+// SetGate holds every request at g until the test releases it (nil: no
+// gate); see Gate.
+func (s *OpenQA) SetGate(g *Gate) { s.delay.setGate(g) }
 
 // InjectFault arms a failure for the next matching requests.
 func (s *OpenQA) InjectFault(f OpenQAFault) {
@@ -528,6 +536,9 @@ func (s *OpenQA) outcome(j *OpenQAJob) string {
 // handlers.
 func (s *OpenQA) faulty(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.delay.wait(r, "openqa") {
+			return // the client gave up
+		}
 		s.mu.Lock()
 		s.requests[r.Method+" "+r.URL.Path]++
 		var fault *OpenQAFault
@@ -821,7 +832,9 @@ func splitTest(spec, arch string) (test, machine string) {
 	}
 }
 
-var unsafeNameChars = regexp.MustCompile(`[^a-zA-Z0-9@._+:-]`)
+// unsafeNameChars are what openQA replaces in an asset name, compiled on
+// first use (docs/conventions.md).
+var unsafeNameChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-zA-Z0-9@._+:-]`) })
 
 func (s *OpenQA) newJob(params map[string]string, t OpenQATemplate, test, machine string, product int64) int64 {
 	s.nextJob++
@@ -853,7 +866,7 @@ func (s *OpenQA) newJob(params map[string]string, t OpenQATemplate, test, machin
 	}
 	name := fmt.Sprintf("%s-%s-%s-%s-Build%s-%s@%s", params["DISTRI"], params["VERSION"], params["FLAVOR"],
 		params["ARCH"], params["BUILD"], test, machine)
-	name = unsafeNameChars.ReplaceAllString(name, "_")
+	name = unsafeNameChars().ReplaceAllString(name, "_")
 	settings["NAME"] = fmt.Sprintf("%08d-%s", id, name)
 	s.jobs[id] = &OpenQAJob{
 		ID: id, Name: name, Test: test, Machine: machine,

@@ -175,7 +175,7 @@ func (o *Options) check() error {
 		if s == "" || slices.Index(o.Stages, s) != i {
 			return fmt.Errorf("workflow: stage %q is empty or named twice", s)
 		}
-		if !prefixPattern.MatchString(string(s)) {
+		if !prefixPattern().MatchString(string(s)) {
 			return fmt.Errorf("workflow: stage %q: want 1 to 32 of [A-Za-z0-9_-] (it names a subject)", s)
 		}
 	}

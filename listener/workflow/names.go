@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/composeci/composeci/listener/event"
 )
@@ -15,8 +16,9 @@ import (
 const DefaultPrefix = "COMPOSECI"
 
 // prefixPattern bounds a prefix to what is valid in a stream name, a bucket
-// name and a subject token alike.
-var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+// name and a subject token alike. It is compiled on first use, not at
+// start-up (docs/conventions.md).
+var prefixPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`) })
 
 // Durable consumer names. Only one durable may cover a work-queue subject,
 // so every worker of every process shares the one named workerConsumer.
@@ -35,7 +37,7 @@ func newNATSLayout(prefix string) (natsLayout, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if !prefixPattern.MatchString(prefix) {
+	if !prefixPattern().MatchString(prefix) {
 		return natsLayout{}, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", prefix)
 	}
 	return natsLayout{prefix: prefix}, nil
