@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,12 +51,23 @@ type Options struct {
 	Now func() time.Time
 }
 
-var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+// validPrefix: 1 to 32 of [A-Za-z0-9_-], as the workflow's prefix.
+func validPrefix(p string) bool {
+	if len(p) == 0 || len(p) > 32 {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Open connects to NATS and creates (or finds) the buckets. Close it when
 // done.
 func Open(ctx context.Context, o Options) (*Stores, error) {
-	if !prefixPattern.MatchString(o.Prefix) {
+	if !validPrefix(o.Prefix) {
 		return nil, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", o.Prefix)
 	}
 	opts := []nats.Option{nats.Name("composeci stores"), nats.Timeout(5 * time.Second), nats.MaxReconnects(-1)}
@@ -90,7 +100,7 @@ func New(ctx context.Context, conn *nats.Conn, o Options) (*Stores, error) {
 // server or the external cluster the pipeline runs on — following its
 // connection when it is made again.
 func OnBus(ctx context.Context, bus *workflow.Bus, o Options) (*Stores, error) {
-	if !prefixPattern.MatchString(o.Prefix) {
+	if !validPrefix(o.Prefix) {
 		return nil, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", o.Prefix)
 	}
 	return newStores(ctx, bus.JetStream, o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +84,13 @@ func TestRegistrySharedAcrossProcesses(t *testing.T) {
 	}
 	if r, err := b.Ledger.Reruns(ctx, id); err != nil || len(r) != 1 || r[0].RerunJobID != 4 {
 		t.Errorf("the other connection's ledger: %+v %v", r, err)
+	}
+}
+
+func TestOpenRefusesABadPrefix(t *testing.T) {
+	for _, p := range []string{"", "a.b", "a b", "x*", strings.Repeat("a", 33)} {
+		if _, err := kvstore.Open(context.Background(), kvstore.Options{URL: "nats://127.0.0.1:1", Prefix: p}); err == nil || !strings.Contains(err.Error(), "prefix") {
+			t.Errorf("prefix %q: %v", p, err)
+		}
 	}
 }
