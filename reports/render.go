@@ -6,6 +6,7 @@ import (
 	htmltemplate "html/template"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	texttemplate "text/template"
@@ -240,6 +241,11 @@ func join(a, b string) string {
 
 // LinkOK reports whether u may be a link.
 func (v view) LinkOK(u string) bool { return linkable(u) != "" }
+
+// KnownIssues reports whether a known failure is a registered known issue.
+func (v view) KnownIssues() bool {
+	return slices.ContainsFunc(v.OpenQA.KnownFailures, func(j Job) bool { return j.KnownIssue != nil })
+}
 
 // extras fills in the parts of the view beside the job lists.
 func (v *view) extras() {

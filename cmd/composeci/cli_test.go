@@ -254,7 +254,9 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"== Step 1", "Fedora-Rawhide-20261123.n.0: done", "Fedora-44-20261123.n.0: done",
 		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
-		"New failures (1)", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
+		"New failures (2)", "New failures (1)", "Flaky (1)", "Known issue 1 registered: desktop_terminal KDE-live-iso", "known issue #1: konsole crashes at start",
+		"Re-run job", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
+		"confirm: re-running", "flaky",
 		"0 posted, 10 already scheduled", "[exit 0]",
 		"* check done:", "* report mailed to 1 recipient", "The mail relay received 1 mail about it",
 		"Subject:    Fedora-Rawhide-20261124.n.0 compose check: FINISHED", "| Fedora-Rawhide-20261124.n.0 compose check report",
@@ -322,6 +324,54 @@ func TestExampleConfig(t *testing.T) {
 // TestDemoCommandsWorkAsPrinted runs `composeci demo --keep` and pastes every
 // command it printed — each "$ composeci …" and "$ curl …" line and the
 // commands it suggests to try — while it keeps running: none is refused.
+// shellWords splits a command line as a POSIX shell does for the words the
+// demo prints: blanks separate, single quotes quote ('\'' is a quote).
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord, quoted, escaped := false, false, false
+	for _, r := range line {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped, inWord = false, true
+		case quoted && r == '\'':
+			quoted = false
+		case quoted:
+			cur.WriteRune(r)
+		case r == '\'':
+			quoted, inWord = true, true
+		case r == '\\':
+			escaped = true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted || escaped {
+		t.Fatalf("an unterminated quote or escape in %q", line)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+func TestShellQuoteRoundTrips(t *testing.T) {
+	for _, w := range []string{"plain", "with space", "it's", "a?b=c&d", "", "--reason", "https://example.org/x?id=1"} {
+		if got := shellWords(t, shellQuote(w)); len(got) != 1 || got[0] != w {
+			t.Errorf("shellQuote(%q) = %s, read back as %q", w, shellQuote(w), got)
+		}
+	}
+}
+
 func TestDemoCommandsWorkAsPrinted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo")
@@ -366,7 +416,7 @@ func TestDemoCommandsWorkAsPrinted(t *testing.T) {
 		t.Fatalf("found %d commands and %d URLs in the demo's output:\n%s", len(commands), len(urls), out.String())
 	}
 	for _, c := range commands {
-		code, stdout, stderr := runCLI(t, nil, strings.Fields(c)...)
+		code, stdout, stderr := runCLI(t, nil, shellWords(t, c)...)
 		if code == exitError {
 			t.Errorf("composeci %s: exit %d\n%s%s", c, code, stdout, stderr)
 		}
