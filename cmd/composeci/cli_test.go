@@ -325,7 +325,7 @@ func TestExampleConfig(t *testing.T) {
 // command it printed — each "$ composeci …" and "$ curl …" line and the
 // commands it suggests to try — while it keeps running: none is refused.
 // shellWords splits a command line as a POSIX shell does for the words the
-// demo prints: blanks separate, single quotes quote ('\'' is a quote).
+// demo prints: blanks separate, single quotes quote ('\” is a quote).
 func shellWords(t *testing.T, line string) []string {
 	t.Helper()
 	var words []string
