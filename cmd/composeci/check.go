@@ -22,8 +22,11 @@ import (
 const checkLong = `Run the compose checks and write the compose check report: missing expected
 images, the image diff against the previous compose, and the openQA failures
 classed new (the same test, flavor, arch and machine passed or was absent in
-the previous compose), known (it failed there too) or fixed; soft failures,
-incompletes and skipped tests listed apart.
+the previous compose), known (it failed there too, or it matches a registered
+known issue: see 'composeci known') or fixed; new failures that composeci
+re-ran (the pipeline's confirm stage, or 'composeci rerun') are confirmed when
+they failed again and flaky when they passed; soft failures, incompletes and
+skipped tests listed apart, and the re-run audit trail.
 
 The report is archived as <data>/reports/<release>/<compose-id>/report.json,
 report.txt and report.html (written atomically; <release>/index.json lists
@@ -31,14 +34,18 @@ them) and printed as text. --json FILE writes the JSON there as well;
 --json - prints the JSON instead of the text.
 
 --email mails it (text and HTML) to the recipients of --routing FILE (per
-stream and subvariant, "all" and "error" lists; built in: nobody), or to
---mail-to addresses instead. The Message-ID is derived from the compose and
-the recipients, and each mail sent is recorded beside the report: running
-check again never mails the same report to the same people twice
-(--force-email does).
+stream and subvariant, "all" and "error" lists, each told "always", on
+"change" — the default — or on "error"; built in: nobody), or to --mail-to
+addresses instead. --notify tells every channel of the routing: mail (with
+--mail-from), its [[webhook]] entries (signed JSON), and Fedora Messaging
+with --publish-amqp. Each version of a report (what it finds, not when it
+was made) goes once to each recipient list and endpoint, recorded beside the
+report: running check again without a change tells nobody twice; a changed
+report is mailed as an update in the first mail's thread (--force-email
+sends anyway).
 
 Exit codes: 0 nothing missing and no new failure, 1 an expected image is
-missing or a test failed for the first time, 2 error (when mailing fails the
+missing or a test failed for the first time, 2 error (when telling fails the
 report is still archived).`
 
 type checkOpts struct {
@@ -147,7 +154,8 @@ func newCheckCmd(a *app) *cobra.Command {
 		Long:  checkLong,
 		Example: `  composeci check Fedora-Rawhide-20261122.n.0
   composeci check rawhide --json - | jq .openqa.new_failures
-  composeci check Fedora-Rawhide-20261122.n.0 --email --smtp mail.example.org:587 --mail-from qa@example.org --mail-to test@example.org`,
+  composeci check Fedora-Rawhide-20261122.n.0 --email --smtp mail.example.org:587 --mail-from qa@example.org --mail-to test@example.org
+  composeci check rawhide --notify --routing routing.toml --publish-amqp amqps://composeci@rabbitmq.example.org/%2Fpubsub`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, a, &o, args[0])

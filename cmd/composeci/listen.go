@@ -35,8 +35,10 @@ Events come from Fedora Messaging (--amqp URL, e.g. Fedora's public broker
 with its public client certificate), from a poller of the compose tree that
 finds what no message announced (--poll-interval), and from people and
 scripts (POST /api/v1/workflows/<compose ID> on --http). Each compose gets
-one workflow: discover, await-complete, schedule, await-results, check,
-report.
+one workflow: discover, await-complete, schedule, await-results, confirm
+(each new failure re-run once, at most --confirm-max per compose), check,
+report (--email mails it; --notify tells every channel of --routing, and
+Fedora Messaging with --publish-amqp — each report version once).
 
 By default the workflow state and queues live in an embedded NATS JetStream
 server, stored under <data>/nats: one process, nothing to install. With
