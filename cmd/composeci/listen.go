@@ -111,7 +111,7 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.StringVar(&s.apiTokenFile, "api-token-file", "", "file holding the bearer token API writes must carry (without it the API is read-only)")
 	fl.DurationVar(&s.completePoll, "complete-poll", 2*time.Minute, "how often await-complete asks STATUS and Koji again")
 	fl.DurationVar(&s.resultsPoll, "results-poll", time.Minute, "how often await-results asks openQA again")
-	fl.DurationVar(&s.ackWait, "task-ack-wait", 2*time.Minute, "how soon a stage whose worker died (or a task lost at shutdown) is given to another worker")
+	fl.DurationVar(&s.ackWait, "task-ack-wait", workflow.DefaultTaskAckWait, "how soon a stage whose worker died is given to another worker (with the embedded NATS, a restarted listen takes its own back at once)")
 	fl.DurationVar(&s.resultsGrace, "results-grace", 2*time.Minute, "how long every job must stay final before results count as complete (openQA re-runs incomplete jobs a moment later)")
 	fl.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on a signal, how long to wait for running stages to hand their tasks back")
 	fl.DurationVar(&s.restartBackoff, "restart-backoff", time.Second, "first wait before restarting a part that stopped (doubled per failure in a row)")

@@ -260,6 +260,63 @@ func TestListenSIGTERMMidStage(t *testing.T) {
 // NATS and `composeci serve` beside it, as on a second host: the compose
 // the listener reports shows on serve's API and dashboard; serve, without a
 // token, refuses writes; and its metrics answer.
+// TestListenKilledMidStageResumesInSeconds: a listen killed with SIGKILL
+// while a stage runs (schedule, waiting on openQA) and started again goes
+// on within seconds — not after --task-ack-wait (two minutes here): with the
+// embedded server the restarted process takes back at once what its dead
+// predecessor held, task and stage lease alike. Nothing is posted twice.
+func TestListenKilledMidStageResumesInSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	w := finishedWorld(t)
+	w.oq.InjectFault(fakefedora.OpenQAFault{Method: "POST", Path: "/api/v1/isos", Hang: time.Minute, Times: 1})
+	addr := freeAddr(t)
+	args := append(w.flags(), "listen", "--http", addr, "--watch", "rawhide", "--poll-interval", "-1s", "--workers", "1",
+		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "200ms", "--task-ack-wait", "2m", "--log-level", "info")
+	first := startProcess(t, args...)
+	waitHealthy(t, first, addr)
+	trigger(t, addr, demoRawhide)
+	testenv.WaitFor(t, 60*time.Second, "the schedule stage to wait on openQA", func() error {
+		if n := w.oq.Requests("POST", "/api/v1/isos"); n < 1 {
+			return fmt.Errorf("%d POSTs", n)
+		}
+		return nil
+	})
+	first.signal(t, syscall.SIGKILL)
+	first.wait(t, 10*time.Second)
+
+	second := startProcess(t, args...)
+	waitHealthy(t, second, addr)
+	restarted := time.Now()
+	w.oq.AutoAdvance(t.Context(), 20*time.Millisecond)
+	testenv.WaitFor(t, 60*time.Second, "the compose to get past schedule", func() error {
+		if wf, ok := workflowOf(addr, demoRawhide); !ok || wf.Stage == "schedule" || wf.Stage == "await-complete" || wf.Stage == "discover" {
+			return fmt.Errorf("workflow %+v\nsecond listen said:\n%s", wf, second.out.String())
+		}
+		return nil
+	})
+	if took := time.Since(restarted); took > 10*time.Second {
+		t.Errorf("the killed stage resumed %s after the restart, want within 10 s (--task-ack-wait is 2m):\n%s", took, second.out.String())
+	}
+	testenv.WaitFor(t, 60*time.Second, "the compose to be done", func() error {
+		if wf, ok := workflowOf(addr, demoRawhide); !ok || wf.State != "done" {
+			return fmt.Errorf("workflow %+v", wf)
+		}
+		return nil
+	})
+	second.signal(t, syscall.SIGTERM)
+	second.wait(t, 30*time.Second)
+	var products []string
+	for _, p := range w.oq.Posts() {
+		products = append(products, p.Params["FLAVOR"]+"/"+p.Params["ARCH"])
+	}
+	slices.Sort(products)
+	if len(products) == 0 || len(slices.Compact(slices.Clone(products))) != len(products) {
+		t.Errorf("openQA posts %v: a product posted twice, or none", products)
+	}
+}
+
 func TestServeReadsAPipelineFromNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs processes")

@@ -65,11 +65,13 @@ type Options struct {
 	ReadOnly bool
 	Logger   *slog.Logger
 
-	// TaskAckWait is how long a delivered task may go unacknowledged
-	// before the server gives it to another worker (default 2 minutes).
-	// A running stage keeps its task with progress heartbeats every
-	// quarter of it, so this bounds how soon a crashed worker's stage is
-	// taken over, not how long a stage may take.
+	// TaskAckWait is how long a delivered task (or event) may go
+	// unacknowledged before the server gives it to another worker
+	// (default DefaultTaskAckWait). A running stage keeps its task with
+	// progress heartbeats every quarter of it, so this bounds how soon a
+	// crashed worker's stage is taken over, not how long a stage may take.
+	// With the embedded server, what a killed process held is handed back
+	// as soon as it starts again, without waiting for this.
 	TaskAckWait time.Duration
 	// MaxDeliver bounds the deliveries of one task (default 20). A task
 	// delivered this often without finishing (its workers crash or hang)
@@ -135,7 +137,7 @@ func (o *Options) setDefaults() {
 			*v = d
 		}
 	}
-	def(&o.TaskAckWait, 2*time.Minute)
+	def(&o.TaskAckWait, DefaultTaskAckWait)
 	def(&o.StageTimeout, time.Hour)
 	def(&o.ErrorBackoff, 5*time.Second)
 	def(&o.MaxErrorBackoff, 10*time.Minute)
@@ -215,11 +217,14 @@ type Engine struct {
 	cur    atomic.Pointer[session]
 	closed bool
 
-	started    time.Time
-	holder     string       // names this process in stage leases
-	leaseSeq   atomic.Int64 // tells this process's claims apart
-	lastSubmit atomic.Int64 // Unix nanoseconds of the last Submit
-	running    atomic.Int64 // stages running in this process
+	started time.Time
+	holder  string // names this process in stage leases
+	// orphansChecked is set once the first session handed back what the
+	// last run held (embedded server only); guarded by mu.
+	orphansChecked bool
+	leaseSeq       atomic.Int64 // tells this process's claims apart
+	lastSubmit     atomic.Int64 // Unix nanoseconds of the last Submit
+	running        atomic.Int64 // stages running in this process
 }
 
 // session is one connection to NATS with the engine's streams and bucket
@@ -233,6 +238,10 @@ type session struct {
 }
 
 func (s *session) js() jetstream.JetStream { return s.link.js }
+
+// DefaultTaskAckWait is the default TaskAckWait: heartbeats every 7.5 s
+// keep a running stage's task, and a dead worker's comes back within 30 s.
+const DefaultTaskAckWait = 30 * time.Second
 
 // New connects to NATS (starting the embedded server if so configured) and
 // creates or updates the streams, consumers and bucket.
@@ -367,32 +376,25 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		return err
 	}
 	err = call("creating consumer "+dispatcherConsumer, func(ctx context.Context) error {
-		_, err := s.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       dispatcherConsumer,
-			Description:   "composeci: turns events into workflows",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       time.Minute,
-			MaxDeliver:    -1, // a failed dispatch is retried until the KV answers
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		_, err := s.events.CreateOrUpdateConsumer(ctx, e.dispatcherConfig())
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	err = call("creating consumer "+workerConsumer, func(ctx context.Context) error {
-		_, err := s.tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       workerConsumer,
-			Description:   "composeci: stage workers (every worker of every process)",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       o.TaskAckWait,
-			MaxDeliver:    o.MaxDeliver,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		_, err := s.tasks.CreateOrUpdateConsumer(ctx, e.workerConfig())
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if e.bus.Embedded() && !e.orphansChecked {
+		// Once per process, before any part of it takes work.
+		e.orphansChecked = true
+		if err := e.handBackOrphans(ctx, s); err != nil {
+			return err
+		}
 	}
 	return call("creating bucket "+l.bucket(), func(ctx context.Context) (err error) {
 		s.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -404,6 +406,76 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		})
 		return err
 	})
+}
+
+func (e *Engine) dispatcherConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       dispatcherConsumer,
+		Description:   "composeci: turns events into workflows",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       e.opts.TaskAckWait,
+		MaxDeliver:    -1, // a failed dispatch is retried until the KV answers
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+func (e *Engine) workerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       workerConsumer,
+		Description:   "composeci: stage workers (every worker of every process)",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       e.opts.TaskAckWait,
+		MaxDeliver:    e.opts.MaxDeliver,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// handBackOrphans gives back at once what the previous run of this process
+// held. With the embedded server no other process holds a task or an event
+// across a restart: one delivered but not acknowledged was held by the
+// previous run, killed before it acked, and the server would deliver it
+// again only after its AckWait. Such a consumer is made afresh — the
+// workers' on the work queue, where every unacknowledged task is still in
+// the stream; the dispatcher's from just past its acknowledged floor — so
+// the tasks and events come again now. Every stage and every dispatch is
+// idempotent, and a stage's lease in its workflow record still keeps a
+// second run from starting while a first one could hold it.
+func (e *Engine) handBackOrphans(ctx context.Context, s *session) error {
+	for _, c := range []struct {
+		stream jetstream.Stream
+		config func(*jetstream.ConsumerInfo) jetstream.ConsumerConfig
+	}{
+		{s.tasks, func(*jetstream.ConsumerInfo) jetstream.ConsumerConfig { return e.workerConfig() }},
+		{s.events, func(info *jetstream.ConsumerInfo) jetstream.ConsumerConfig {
+			cfg := e.dispatcherConfig()
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
+			return cfg
+		}},
+	} {
+		err := retryJS(ctx, e.log, e.opts.OpTimeout, "handing back what the last run held", func(ctx context.Context) error {
+			cons, err := c.stream.Consumer(ctx, c.config(&jetstream.ConsumerInfo{}).Durable)
+			if err != nil {
+				return err
+			}
+			info, err := cons.Info(ctx)
+			if err != nil || info.NumAckPending == 0 {
+				return err
+			}
+			cfg := c.config(info)
+			if err := c.stream.DeleteConsumer(ctx, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return err
+			}
+			if _, err := c.stream.CreateOrUpdateConsumer(ctx, cfg); err != nil {
+				return err
+			}
+			e.log.Info("handed back what the last run of this process held", "consumer", cfg.Durable, "unacknowledged", info.NumAckPending)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lookUp finds the streams and the bucket a working process made.

@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -159,6 +162,36 @@ func leaseHolder() string {
 	return fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())
 }
 
+// deadHolder reports whether a lease ("<task id>@<host>/<pid>/<n>#<seq>")
+// was taken by a process of this host that no longer runs: a worker killed
+// mid-stage, whose lease would otherwise keep its stage from running again
+// until it lapsed. A process of another host, this process, a live one or
+// a lease that does not parse is not known dead.
+func deadHolder(lease string, alive func(pid int) bool) bool {
+	_, holder, ok := strings.Cut(lease, "@")
+	if !ok {
+		return false
+	}
+	holder, _, _ = strings.Cut(holder, "#")
+	parts := strings.Split(holder, "/")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || parts[0] != host || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return !alive(pid)
+}
+
+// processAlive reports whether a process with this pid runs (on Unix, a
+// signal 0 reaches it, or it exists but is another user's).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // stageLease is a worker's claim, in the workflow record, to be the one
 // running the pending stage: taken by compare-and-set before the stage
 // runs, renewed with the task's heartbeats, cleared by the outcome. A
@@ -193,7 +226,9 @@ func (l *stageLease) claim(ctx context.Context, msg jetstream.Msg, r *record, re
 	defer cancel()
 	for range maxCASRounds {
 		now := time.Now()
-		if r.leasedByOther(l.id, now) {
+		if r.leasedByOther(l.id, now) && deadHolder(r.Lease, processAlive) {
+			l.log.Info("the stage's lease was held by a process of this host that is gone; taking it over", "lease", r.Lease)
+		} else if r.leasedByOther(l.id, now) {
 			wait := time.Until(r.LeaseUntil) + 100*time.Millisecond
 			l.log.Info("another worker runs this stage now; task put back until its lease lapses", "lease", r.Lease, "in", wait)
 			_ = msg.NakWithDelay(wait)
