@@ -212,7 +212,7 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 			if prevSourcesErr == nil && sourcesErr == nil {
 				g.packages = &reports.PackageInput{Old: prevSources, New: sources}
 			} else if err := ctx.Err(); err != nil {
-				return g, err
+				return g, fmt.Errorf("reading the source packages of %s and %s: %w", previous.ID, cm.ID, err)
 			} else {
 				g.packagesNote = strings.Join(slices.DeleteFunc([]string{
 					c.packagesUnread(ctx, previous, prevSourcesErr), c.packagesUnread(ctx, cm, sourcesErr)},
