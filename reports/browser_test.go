@@ -34,9 +34,11 @@ const browserLocation = "https://kojipkgs.fedoraproject.org/compose/rawhide/" + 
 
 // browserExample is the report of checkstest.Example: missing images, new,
 // known and fixed failures, soft failures, an incomplete, skipped and
-// cancelled job, an image diff.
-func browserExample() Report {
-	return Build(checks.Run(checkstest.Example()), Meta{Status: "FINISHED_INCOMPLETE", Location: browserLocation, GeneratedAt: browserAt})
+// cancelled job, an image diff, source packages changed.
+func browserExample(t testing.TB) Report {
+	in := checkstest.Example()
+	return Build(checks.Run(in), Meta{Status: "FINISHED_INCOMPLETE", Location: browserLocation, GeneratedAt: browserAt,
+		Packages: examplePackages(t, in)})
 }
 
 // browserFirst is the first compose of a stream: no previous compose, tests
@@ -45,14 +47,15 @@ func browserFirst() Report {
 	in := checkstest.Example()
 	in.Previous = nil
 	in.Jobs[1].State, in.Jobs[1].Result, in.Jobs[1].TFinished = openqa.StateRunning, openqa.ResultNone, ""
-	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: browserAt})
+	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: browserAt, PackagesNote: "no previous compose to compare with"})
 }
 
 // browserHostile is browserExample with markup in every test name, flavor
 // and machine (in both composes, so that failures still compare as new,
 // known and fixed), in an image, in the compose's status, and javascript:
-// URLs for the compose, one job and every previous job.
-func browserHostile() Report {
+// URLs for the compose, one job and every previous job, and markup in a
+// package's name and version (which rpms.json could carry).
+func browserHostile(t testing.TB) Report {
 	in := checkstest.Example()
 	spoil := func(jobs []openqa.Job) {
 		for i := range jobs {
@@ -71,7 +74,14 @@ func browserHostile() Report {
 	}
 	in.Images = append(in.Images, fedfind.Image{Variant: "Server", Subvariant: pwnScript, Type: "dvd", Format: "iso",
 		Arch: "x86_64", Path: pwnAttr, Identity: pwnScript + "-dvd-iso", Size: 1 << 30})
-	return Build(checks.Run(in), Meta{Status: "FINISHED" + pwnScript, Location: pwnURL, GeneratedAt: browserAt})
+	pkgs := examplePackages(t, in)
+	for _, sp := range []*fedfind.SourcePackages{pkgs.Old, pkgs.New} {
+		for i := range sp.Trees {
+			sp.Trees[i].Packages = append([]fedfind.NEVR{{Name: pwnScript, EVR: fedfind.EVR{Version: pwnAttr, Release: pwnSingle + sp.Compose.ID}}},
+				sp.Trees[i].Packages...)
+		}
+	}
+	return Build(checks.Run(in), Meta{Status: "FINISHED" + pwnScript, Location: pwnURL, GeneratedAt: browserAt, Packages: pkgs})
 }
 
 // browserSections are the section headings a QA engineer reads, in order,
@@ -94,9 +104,14 @@ func browserSections(r Report) []string {
 		}
 	}
 	if r.HasPrevious() {
-		return append(s, "Image diff against "+r.PreviousComposeID)
+		s = append(s, "Image diff against "+r.PreviousComposeID)
+	} else {
+		s = append(s, "Image diff")
 	}
-	return append(s, "Image diff")
+	if r.Packages != nil {
+		return append(s, "Source packages against "+r.Packages.Old)
+	}
+	return append(s, "Source packages")
 }
 
 // browserHref is the href of a link to u: u itself when it is http(s), else
@@ -183,9 +198,9 @@ func TestBrowserReport(t *testing.T) {
 		report  Report
 		hostile bool
 	}{
-		{"example", browserExample(), false},
+		{"example", browserExample(t), false},
 		{"first", browserFirst(), false},
-		{"hostile", browserHostile(), true},
+		{"hostile", browserHostile(t), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.report
@@ -317,6 +332,10 @@ func TestBrowserReport(t *testing.T) {
 					if !strings.Contains(s.Text, j.Test+"@"+j.Machine) {
 						t.Errorf("%s: %q is not shown as text in %q", head, j.Test+"@"+j.Machine, s.Text)
 					}
+					// A new failure names the packages upgraded where it ran.
+					if up := j.UpgradedLine(failurePackages); !strings.Contains(s.Text, up) {
+						t.Errorf("%s: %q is not shown for job %d in %q", head, up, j.JobID, s.Text)
+					}
 					// A previous job is named with its result, never a bare link.
 					if prev := fmt.Sprintf("previous: job %d, %s", j.PreviousJobID, j.PreviousResult); j.PreviousJobID != 0 && !strings.Contains(s.Text, prev) {
 						t.Errorf("%s: %q is not shown for job %d in %q", head, prev, j.JobID, s.Text)
@@ -344,6 +363,26 @@ func TestBrowserReport(t *testing.T) {
 				}
 			} else if s := byHead["Image diff"]; !strings.Contains(s.Text, "No previous compose") {
 				t.Errorf("image diff without a previous compose says %q", s.Text)
+			}
+			// The source packages: the counts, then every change a row.
+			if p := r.Packages; p != nil {
+				s := byHead["Source packages against "+p.Old]
+				counts, rows, _ := strings.Cut(s.Text, "\n")
+				if counts != p.Counts()+"." {
+					t.Errorf("the packages section opens with %q, want the counts %q", counts, p.Counts())
+				}
+				for _, g := range p.Groups(listedPackages) {
+					if !strings.Contains(rows, fmt.Sprintf("%s (%d)", g.Title, g.Total)) {
+						t.Errorf("packages: no %s (%d) in %q", g.Title, g.Total, rows)
+					}
+					for _, row := range g.Rows {
+						if want := row.Name + "\t" + row.From + "\t" + row.To; !strings.Contains(rows, want) {
+							t.Errorf("packages: no row %q in %q", want, rows)
+						}
+					}
+				}
+			} else if s := byHead["Source packages"]; !strings.HasPrefix(s.Text, "Not compared: "+r.PackagesNote+".\n") {
+				t.Errorf("source packages not compared say %q", s.Text)
 			}
 
 			// Nothing ran that the page did not mean to run, and the page
@@ -377,12 +416,73 @@ func TestBrowserReport(t *testing.T) {
 			}
 			if tc.hostile {
 				text := p.Text()
-				for _, s := range []string{pwnScript, pwnAttr, pwnSingle, pwnURL, "FINISHED" + pwnScript} {
+				for _, s := range []string{pwnScript, pwnAttr, pwnSingle, pwnURL, "FINISHED" + pwnScript, pwnSingle + checkstest.ExampleCompose} {
 					if !strings.Contains(text, s) {
 						t.Errorf("the page does not show %q as text", s)
 					}
 				}
 			}
 		})
+	}
+}
+
+// TestBrowserPackagesOnAPhone: a mass rebuild's packages section on a
+// 390 px screen lists the first listedPackages of each kind and counts the
+// rest, in a table that scrolls sideways inside the screen rather than
+// widen it.
+func TestBrowserPackagesOnAPhone(t *testing.T) {
+	in := checkstest.Example()
+	var pkgs []pkg
+	for i := range listedPackages + 50 {
+		pkgs = append(pkgs, pkg{fmt.Sprintf("golang-github-prometheus-client-model-%03d", i), "0.6.1-1.fc44", "0.6.1-2.fc44.mass_rebuild", []string{"Server/x86_64"}})
+	}
+	old, new := sources(t, checkstest.ExamplePrevious, checkstest.ExampleCompose, pkgs)
+	r := Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: browserAt, Packages: &PackageInput{Old: old, New: new, Images: in.Images}})
+	rd, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var html bytes.Buffer
+	if err := rd.HTML(&html, r); err != nil {
+		t.Fatal(err)
+	}
+	p := browsertest.New(t)
+	p.SetViewport(390, 800)
+	p.Open(browsertest.Serve(t, html.Bytes()))
+	defer p.Screenshot("packages-390")
+	type box struct {
+		Client, Scroll, Right float64
+		Rows                  int
+		Last                  string
+	}
+	b := browsertest.Eval[box](p, `(() => {
+		const w = document.querySelector("#packages ~ div.wrap"), rows = w.querySelectorAll("tbody tr");
+		return {client: w.clientWidth, scroll: w.scrollWidth, right: w.getBoundingClientRect().right,
+			rows: rows.length, last: rows[rows.length - 1].innerText};
+	})()`)
+	if b.Right > 390 || b.Client > 390 {
+		t.Errorf("the packages table's box is %.0f px wide, ends at %.0f px: wider than the screen", b.Client, b.Right)
+	}
+	if b.Scroll <= b.Client {
+		t.Errorf("the packages table (%.0f px) does not scroll in its box (%.0f px)", b.Scroll, b.Client)
+	}
+	// A group row, the listed packages, the count of the rest.
+	if b.Rows != 1+listedPackages+1 || b.Last != "and 50 more (report.json lists them all)" {
+		t.Errorf("%d rows, the last %q", b.Rows, b.Last)
+	}
+	// Every new failure on Server/x86_64 names five and counts the rest.
+	text, server := p.Text(), 0
+	for _, j := range r.OpenQA.NewFailures {
+		if j.UpgradedTree != "Server/x86_64" {
+			continue
+		}
+		server++
+		line := j.UpgradedLine(failurePackages)
+		if !strings.Contains(text, line) || !strings.HasSuffix(line, fmt.Sprintf(" and %d more", listedPackages+50-failurePackages)) {
+			t.Errorf("%s: %q", j.Test, line)
+		}
+	}
+	if server == 0 {
+		t.Error("no new failure on Server/x86_64")
 	}
 }

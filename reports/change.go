@@ -230,7 +230,8 @@ const contentKeyScheme = 1
 // out generated_at, the location, job ids and URLs, durations, job states
 // while pending, the per-arch counts (they follow from the lists) and the
 // re-run audit trail: re-checking a compose whose clones got new job ids
-// is not a new version.
+// is not a new version. It leaves out the source packages too: they are
+// context, fixed for a pair of composes, not a finding.
 func ContentKey(r Report) string {
 	type doomed struct {
 		Reasons     []string `json:"reasons"`

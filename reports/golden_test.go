@@ -25,10 +25,13 @@ var generatedAt = time.Date(2026, 11, 22, 18, 30, 0, 0, time.UTC)
 
 const exampleLocation = "https://kojipkgs.fedoraproject.org/compose/rawhide/Fedora-Rawhide-20261122.n.0/compose"
 
-// exampleReport is the report of checkstest.Example.
+// exampleReport is the report of checkstest.Example, with the source
+// packages of examplePackages.
 func exampleReport(t testing.TB) Report {
 	t.Helper()
-	return Build(checks.Run(checkstest.Example()), Meta{Status: "FINISHED_INCOMPLETE", Location: exampleLocation, GeneratedAt: generatedAt})
+	in := checkstest.Example()
+	return Build(checks.Run(in), Meta{Status: "FINISHED_INCOMPLETE", Location: exampleLocation, GeneratedAt: generatedAt,
+		Packages: examplePackages(t, in)})
 }
 
 // firstReport is a report with no previous compose and tests still
@@ -39,7 +42,7 @@ func firstReport(t testing.TB) Report {
 	in.Previous = nil
 	in.Jobs[1].State, in.Jobs[1].Result, in.Jobs[1].TFinished = openqa.StateRunning, openqa.ResultNone, ""
 	in.Jobs[5].State, in.Jobs[5].Result, in.Jobs[5].TStarted, in.Jobs[5].TFinished = openqa.StateScheduled, openqa.ResultNone, "", ""
-	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: generatedAt})
+	return Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: generatedAt, PackagesNote: "no previous compose to compare with"})
 }
 
 // doomedReport is the report of a compose that ended DOOMED, with Koji's
@@ -205,7 +208,7 @@ func TestSchemaKeys(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"compose_id", "diff", "generated_at", "location", "missing_expected", "openqa",
+	want := []string{"compose_id", "diff", "generated_at", "location", "missing_expected", "openqa", "packages",
 		"previous_compose_id", "problem", "release", "reruns", "schema_version", "status", "stream", "subvariants", "summary"}
 	if got := slices.Sorted(maps.Keys(doc)); !slices.Equal(got, want) {
 		t.Errorf("top-level keys %v\nwant %v", got, want)
@@ -230,7 +233,7 @@ func TestSchemaKeys(t *testing.T) {
 	if err := json.Unmarshal(oq["new_failures"], &jobs); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"test", "flavor", "arch", "machine", "job_id", "url", "result", "confirmed"} {
+	for _, k := range []string{"test", "flavor", "arch", "machine", "job_id", "url", "result", "confirmed", "upgraded_packages"} {
 		if _, ok := jobs[0][k]; !ok {
 			t.Errorf("a new failure lacks %q", k)
 		}

@@ -135,7 +135,18 @@ type view struct {
 	// audit trail of re-runs.
 	ExpiredIssues []knownView
 	RerunList     []rerunView
+	// PackageGroups are the packages section's lists, each cut at
+	// listedPackages.
+	PackageGroups []PackageGroup
 }
+
+// listedPackages is how many packages of each kind of change the text and
+// HTML reports list (the JSON lists them all): a mass rebuild upgrades
+// thousands. failurePackages is how many a new failure names.
+const (
+	listedPackages  = 200
+	failurePackages = 5
+)
 
 // knownView is an expired registry entry as the report lists it.
 type knownView struct {
@@ -177,6 +188,9 @@ type jobView struct {
 	// NoteOwnLine puts the note of the text report on a line of its own,
 	// to keep lines short enough for email.
 	NoteOwnLine bool
+	// Upgraded names the packages upgraded where a new failure ran (see
+	// Job.UpgradedLine); "" when they were not compared.
+	Upgraded string
 }
 
 // notePart is a piece of a note, a link when Href is set.
@@ -255,6 +269,18 @@ func (v *view) extras() {
 	for _, rr := range v.Report.Reruns {
 		v.RerunList = append(v.RerunList, rerunView{Rerun: rr, When: rr.At.UTC().Format("2006-01-02 15:04")})
 	}
+	if v.Packages != nil {
+		v.PackageGroups = v.Packages.Groups(listedPackages)
+	}
+}
+
+// PackagesNotCompared says why the report has no packages section, as a
+// phrase.
+func (v view) PackagesNotCompared() string {
+	if v.PackagesNote != "" {
+		return v.PackagesNote
+	}
+	return "the check did not read them"
 }
 
 // comparison says why a list that needs a previous compose (known
@@ -328,9 +354,10 @@ func jobs(r Report, list []Job, empty string, now func(Job) string) jobList {
 			note.WriteString(p.Text)
 		}
 		jv.Note = note.String()
+		jv.Upgraded = j.UpgradedLine(failurePackages)
 		// "    test@machine (note)"
 		jv.NoteOwnLine = jv.Note != "" && utf8.RuneCountInString(j.Test+j.Machine+jv.Note)+8 > textWidth
-		out.Notes = out.Notes || jv.Note != ""
+		out.Notes = out.Notes || jv.Note != "" || jv.Upgraded != ""
 		g := &out.Groups[len(out.Groups)-1]
 		g.Jobs = append(g.Jobs, jv)
 	}

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,6 +79,12 @@ type Report struct {
 	// Reruns are the openQA re-runs composeci made of the compose's jobs,
 	// oldest first: who asked, when, why, and the old and new job.
 	Reruns []Rerun `json:"reruns"`
+	// Packages are the source packages the compose added, removed,
+	// upgraded and downgraded against the previous compose; nil when they
+	// were not compared (no previous compose, or a compose without
+	// rpms.json), and then PackagesNote says why.
+	Packages     *Packages `json:"packages"`
+	PackagesNote string    `json:"packages_note,omitempty"`
 }
 
 // Rerun is one openQA job composeci restarted, from the compose's audit
@@ -218,6 +225,16 @@ type Job struct {
 	// KnownIssue is the registry entry that matches the failure: a known
 	// issue raises no alarm.
 	KnownIssue *KnownIssueRef `json:"known_issue,omitempty"`
+	// UpgradedPackages, on a new failure when the source packages were
+	// compared, are the packages upgraded in the variant and arch of its
+	// image (UpgradedTree, "Variant/arch"; "" when the image or its tree
+	// is unknown and the list is the whole compose's): those whose names
+	// occur in the test's name or a module it failed in first, then the
+	// rest by name, at most MaxFailurePackages; UpgradedMore counts the
+	// rest. Absent on other lists, and [] when nothing was upgraded there.
+	UpgradedPackages []UpgradedPackage `json:"upgraded_packages,omitzero"`
+	UpgradedMore     int               `json:"upgraded_packages_more,omitempty"`
+	UpgradedTree     string            `json:"upgraded_packages_tree,omitempty"`
 }
 
 // Counts are the outcomes of a set of tests.
@@ -268,6 +285,12 @@ type Meta struct {
 	GeneratedAt time.Time
 	// Reruns are the compose's re-runs, from its audit trail.
 	Reruns []Rerun
+	// Packages are the two composes' source packages, for the packages
+	// section and the upgraded packages of each new failure; nil when they
+	// were not read, and then PackagesNote says why ("no previous compose
+	// to compare with", "... has no rpms.json").
+	Packages     *PackageInput
+	PackagesNote string
 }
 
 // Build makes the report of findings f.
@@ -335,6 +358,18 @@ func Build(f checks.Findings, meta Meta) Report {
 		r.OpenQA.NewFailures[i].Confirmed = &confirmed
 	}
 	r.Reruns = nonNil(meta.Reruns)
+	r.PackagesNote = meta.PackagesNote
+	if in := meta.Packages; in != nil && in.Old != nil && in.New != nil {
+		var x packageIndex
+		r.Packages, x = packagesOf(in)
+		for i := range r.OpenQA.NewFailures {
+			j := &r.OpenQA.NewFailures[i]
+			// The modules of the job that failed: the first try, and
+			// composeci's re-run of it.
+			modules := slices.Concat(in.FailedModules[j.JobID], in.FailedModules[j.RerunJobID])
+			x.upgradesOf(j, modules)
+		}
+	}
 	return r
 }
 

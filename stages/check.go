@@ -59,7 +59,8 @@ func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 	if g.doomed != nil {
 		return *g.doomed, nil
 	}
-	return reports.Build(checks.Run(g.in), reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns}), nil
+	return reports.Build(checks.Run(g.in), reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns,
+		Packages: g.packages, PackagesNote: g.packagesNote}), nil
 }
 
 // Input gathers what the checks look at for cm: its images, the previous
@@ -77,23 +78,30 @@ type gathered struct {
 	in     checks.Input
 	reruns []reports.Rerun
 	// doomed is the short report of a compose whose STATUS says it ended
-	// without a result (with status only).
+	// without a result (for the report only).
 	doomed *reports.Report
+	// packages are the two composes' source packages (for the report
+	// only); nil when they were not read, and then packagesNote says why.
+	packages     *reports.PackageInput
+	packagesNote string
 }
 
-// gather reads the checks' input (and cm's STATUS, with status). The
-// requests go out in two waves, so that the check costs the round trips of
-// its longest chain rather than of every request in turn: first cm's
-// STATUS, its images, its openQA jobs and the search for the previous
-// compose (a listing, then STATUS probes) together; then the previous
-// compose's images and openQA jobs together (see docs/performance.md,
-// "The check's critical path"). When several requests fail, the error
-// returned is the first in the order they were once made one after
-// another — STATUS, images, previous compose, openQA jobs, previous
-// images, previous jobs — not the first to come back, so a failing check
-// names the same failure every time; and a doomed STATUS wins over them
-// all, since a doomed compose may have no images to read.
-func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose, withStatus bool) (gathered, error) {
+// gather reads the checks' input, and with forReport what only the report
+// needs: cm's STATUS and both composes' source packages. The requests go
+// out in two waves, so that the check costs the round trips of its longest
+// chain rather than of every request in turn: first cm's STATUS, its
+// images, its openQA jobs and the search for the previous compose (a
+// listing, then STATUS probes) together; then the previous compose's
+// images and openQA jobs and both composes' rpms.json together (see
+// docs/performance.md, "The check's critical path"). When several
+// requests fail, the error returned is the first in the order they were
+// once made one after another — STATUS, images, previous compose, openQA
+// jobs, previous images, previous jobs — not the first to come back, so a
+// failing check names the same failure every time; and a doomed STATUS
+// wins over them all, since a doomed compose may have no images to read.
+// An rpms.json that cannot be read fails nothing: older composes and some
+// others have none, and the report says the packages were not compared.
+func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose, forReport bool) (gathered, error) {
 	ff := c.Fedfind
 	exp := c.Expected
 	if exp == nil {
@@ -110,12 +118,14 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 		prevImages                    []fedfind.Image
 		prevJobs                      []openqa.Job
 		prevImagesErr, prevJobsErr    error
+		sources, prevSources          *fedfind.SourcePackages
+		sourcesErr, prevSourcesErr    error
 	)
 	// Every goroutine keeps its own error and returns nil: which error
 	// counts is decided after both waves by a fixed order, not by which
 	// request failed first, so no request cancels the others.
 	var first errgroup.Group
-	if withStatus {
+	if forReport {
 		first.Go(func() error {
 			g.status, statusErr = ff.Status(ctx, cm)
 			return nil
@@ -143,7 +153,7 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 	case errors.Is(statusErr, fedfind.ErrComposeNotFound):
 		// The tree is gone; its images come from the metadata archive.
 		g.status, statusErr = "UNKNOWN (tree garbage-collected; metadata from the archive)", nil
-	case withStatus && statusErr == nil && g.status.Failed():
+	case forReport && statusErr == nil && g.status.Failed():
 		d := reports.Doomed{Reasons: []string{fmt.Sprintf("STATUS is %s: the compose ended without a result", g.status)}}
 		var r reports.Report
 		var err error
@@ -180,6 +190,16 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 				return nil
 			})
 		}
+		if forReport {
+			second.Go(func() error {
+				prevSources, prevSourcesErr = ff.SourcePackages(ctx, previous, fedfind.SourceOptions{})
+				return nil
+			})
+			second.Go(func() error {
+				sources, sourcesErr = ff.SourcePackages(ctx, cm, fedfind.SourceOptions{})
+				return nil
+			})
+		}
 		_ = second.Wait()
 		if prevImagesErr != nil {
 			return g, fmt.Errorf("previous compose: %w", prevImagesErr)
@@ -188,6 +208,19 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 			return g, fmt.Errorf("openQA jobs of %s: %w", previous.ID, prevJobsErr)
 		}
 		in.Previous = &checks.Previous{Compose: previous.ID, Images: prevImages, Jobs: prevJobs}
+		if forReport {
+			if prevSourcesErr == nil && sourcesErr == nil {
+				g.packages = &reports.PackageInput{Old: prevSources, New: sources}
+			} else if err := ctx.Err(); err != nil {
+				return g, fmt.Errorf("reading the source packages of %s and %s: %w", previous.ID, cm.ID, err)
+			} else {
+				g.packagesNote = strings.Join(slices.DeleteFunc([]string{
+					c.packagesUnread(ctx, previous, prevSourcesErr), c.packagesUnread(ctx, cm, sourcesErr)},
+					func(s string) bool { return s == "" }), "; ")
+			}
+		}
+	} else if forReport {
+		g.packagesNote = "no previous compose to compare with"
 	}
 	if c.Ledger != nil && c.OpenQA != nil {
 		// Complete the trail first: a re-run made just before a crash
@@ -208,8 +241,31 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 	if in.FailedModules, err = c.failedModules(ctx, in); err != nil {
 		return g, err
 	}
+	if g.packages != nil {
+		g.packages.Images, g.packages.FailedModules = in.Images, in.FailedModules
+	}
 	g.in = in
 	return g, nil
+}
+
+// packagesUnread logs why the source packages of cm could not be read (err;
+// nil: they were) and says it for the report: "" when they were read. A
+// compose without rpms.json is no surprise, logged at info; any other
+// failure is a warning.
+func (c Check) packagesUnread(ctx context.Context, cm *fedfind.Compose, err error) string {
+	log := logOrDiscard(c.Logger)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, fedfind.ErrComposeNotFound):
+		log.InfoContext(ctx, "source packages not compared: the compose's tree is gone", "compose", cm.ID, "err", err)
+		return "the tree of " + cm.ID.String() + " is gone, and the metadata archive keeps no rpms.json"
+	case errors.Is(err, httpclient.ErrNotFound):
+		log.InfoContext(ctx, "source packages not compared: no rpms.json", "compose", cm.ID, "err", err)
+		return cm.ID.String() + " has no rpms.json"
+	}
+	log.WarnContext(ctx, "source packages not compared: reading rpms.json failed", "compose", cm.ID, "err", err)
+	return "the rpms.json of " + cm.ID.String() + " could not be read"
 }
 
 func (c Check) now() time.Time {

@@ -40,6 +40,7 @@ func TestCheckCriticalPath(t *testing.T) {
 	status := func(id string) string { return tree + id + "/STATUS" }
 	images := func(id string) string { return tree + id + "/compose/metadata/images.json" }
 	jobs := func(id string) string { return "openqa jobs of " + id }
+	rpms := func(id string) string { return tree + id + "/compose/metadata/rpms.json" }
 	tests := []struct {
 		name          string
 		givenPrevious bool
@@ -49,16 +50,16 @@ func TestCheckCriticalPath(t *testing.T) {
 		{"previous compose searched", false, false, [][]string{
 			{tree, status(stToday), images(stToday), jobs(stToday)},
 			{status(stPrev)},
-			{images(stPrev), jobs(stPrev)},
+			{images(stPrev), jobs(stPrev), rpms(stPrev), rpms(stToday)},
 		}},
 		{"previous compose given", true, false, [][]string{
 			{status(stToday), images(stToday), jobs(stToday)},
-			{images(stPrev), jobs(stPrev)},
+			{images(stPrev), jobs(stPrev), rpms(stPrev), rpms(stToday)},
 		}},
 		{"without openQA", false, true, [][]string{
 			{tree, status(stToday), images(stToday)},
 			{status(stPrev)},
-			{images(stPrev)},
+			{images(stPrev), rpms(stPrev), rpms(stToday)},
 		}},
 	}
 	for _, tc := range tests {
@@ -121,6 +122,9 @@ func TestCheckCriticalPath(t *testing.T) {
 			}
 			if res.r.ComposeID != stToday || res.r.PreviousComposeID != stPrev {
 				t.Errorf("report of %s against %s", res.r.ComposeID, res.r.PreviousComposeID)
+			}
+			if p := res.r.Packages; p == nil || p.Old != stPrev || p.New != stToday {
+				t.Errorf("packages %+v (%s)", p, res.r.PackagesNote)
 			}
 			if waves := gate.Waves(); len(waves) != len(tc.waves) {
 				t.Errorf("%d waves, want %d: %q", len(waves), len(tc.waves), waves)

@@ -278,13 +278,38 @@ func dashboardWorld(t *testing.T) (*httptest.Server, string) {
 		KnownIssue: &reports.KnownIssueRef{ID: 7, Reason: "firmware hangs", Bug: "https://bugzilla.redhat.com/show_bug.cgi?id=7"}})
 	r.OpenQA.ExpiredKnownIssues = []reports.KnownIssueRef{{ID: 3, Reason: "old kernel bug", Expires: time.Now().Add(-time.Hour)}}
 	r.Reruns = []reports.Rerun{{At: time.Now(), By: "alice", Scope: "job", JobID: 1001, RerunJobID: 2001, Test: "install_default", Reason: "the mirror was down"}}
+	// The source packages (one with markup for a name), and what the new
+	// failures list of them.
+	evr := func(s string) fedfind.EVR {
+		e, err := fedfind.ParseEVR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	r.Packages = &reports.Packages{Old: checkstest.ExamplePrevious, New: checkstest.ExampleCompose, SourceChanges: fedfind.SourceChanges{
+		Added:   []fedfind.PackageRef{{Name: "newpkg", NEVR: fedfind.NEVR{Name: "newpkg", EVR: evr("0.1-1.fc44")}}},
+		Removed: []fedfind.PackageRef{},
+		Upgraded: []fedfind.PackageUpdate{{Name: `<script>alert("pkg")</script>`, From: evr("1-1"), To: evr("2-1")},
+			{Name: "gnome-terminal", From: evr("3.54.0-1.fc44"), To: evr("3.56.0-1.fc44")}},
+		Downgraded: []fedfind.PackageUpdate{}, Unchanged: 1200}}
+	for i := range r.OpenQA.NewFailures {
+		r.OpenQA.NewFailures[i].UpgradedPackages, r.OpenQA.NewFailures[i].UpgradedTree = []reports.UpgradedPackage{}, "Server/aarch64"
+		if r.OpenQA.NewFailures[i].Flavor == "Workstation-live-iso" {
+			r.OpenQA.NewFailures[i].UpgradedPackages = []reports.UpgradedPackage{
+				{Name: "gnome-terminal", From: evr("3.54.0-1.fc44"), To: evr("3.56.0-1.fc44"), Matched: "test"},
+				{Name: `<script>alert("pkg")</script>`, From: evr("1-1"), To: evr("2-1")}}
+			r.OpenQA.NewFailures[i].UpgradedTree, r.OpenQA.NewFailures[i].UpgradedMore = "Workstation/x86_64", 7
+		}
+	}
 	archive := reports.Archive{Dir: dir}
 	if _, err := archive.Write(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
 	// The previous compose's report too: two composes make a chart.
 	prev := checks.Input{Compose: in.Previous.Compose, Images: in.Previous.Images, Jobs: in.Previous.Jobs, Expected: in.Expected}
-	if _, err := archive.Write(context.Background(), reports.Build(checks.Run(prev), reports.Meta{Status: "FINISHED", GeneratedAt: time.Now()})); err != nil {
+	if _, err := archive.Write(context.Background(), reports.Build(checks.Run(prev), reports.Meta{Status: "FINISHED", GeneratedAt: time.Now(),
+		PackagesNote: "no previous compose to compare with"})); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -331,7 +356,14 @@ func TestDashboardPages(t *testing.T) {
 			`href="https://openqa.example.org/tests/overview?version=Rawhide&amp;build=` + id + `"`, "Missing expected images (2)", `href="/composes/` + checkstest.ExamplePrevious + `"`,
 			"confirmed: failed again when re-run", `<a href="` + checkstest.OpenQABase + `/tests/2001">#2001</a>`, "Flaky (1)", "base_services_start",
 			"known issue #7: firmware hangs", `href="https://bugzilla.redhat.com/show_bug.cgi?id=7"`, "Expired known issues (1)", "old kernel bug",
-			"Re-runs (1)", "alice", "the mirror was down"}},
+			"Re-runs (1)", "alice", "the mirror was down",
+			`Source packages against <span class="id">` + checkstest.ExamplePrevious + `</span>`, "<p>1 added, 0 removed, 2 upgraded, 0 downgraded, 1200 unchanged.</p>",
+			`<tr><td>added</td><td class="id">newpkg</td><td class="id"></td><td class="id">0.1-1.fc44</td></tr>`,
+			`<tr><td>upgraded</td><td class="id">gnome-terminal</td><td class="id">3.54.0-1.fc44</td><td class="id">3.56.0-1.fc44</td></tr>`,
+			`&lt;script&gt;alert(&#34;pkg&#34;)&lt;/script&gt;`,
+			`<div class="note upgraded">upgraded in Workstation/x86_64: gnome-terminal, &lt;script&gt;alert(&#34;pkg&#34;)&lt;/script&gt; and 7 more</div>`,
+			`<div class="note upgraded">no package upgraded in Server/aarch64</div>`}},
+		{"/composes/" + checkstest.ExamplePrevious, 200, []string{`<h2 id="packages">Source packages</h2>`, "<p>Not compared: no previous compose to compare with.</p>"}},
 		{"/composes/Fedora-Rawhide-20261123.n.0", 200, []string{`http-equiv="refresh"`, "not done yet", "No report yet"}},
 		{"/composes/Fedora-Rawhide-20200101.n.0", 404, nil},
 		{"/composes/not-a-compose", 400, nil},

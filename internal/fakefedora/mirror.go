@@ -54,6 +54,9 @@ type ComposeSpec struct {
 	// build (see PackageSpec and Packages); nil lists RPMs made-up ones.
 	// Two composes that differ here differ in a package diff.
 	Packages []PackageSpec
+	// NoRPMs: the compose has no rpms.json (404), as older composes and
+	// composes that gather no packages.
+	NoRPMs bool
 	// FormatVersion of the productmd files; default "1.2".
 	FormatVersion string
 	// Variants beyond those the images name (e.g. "Everything" for the
@@ -349,6 +352,10 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProductmd(w, mc.images())
 		}
 	case "compose/metadata/rpms.json":
+		if mc.spec.NoRPMs {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if mc.spec.Packages != nil {
 			WriteRPMsOf(w, mc.spec.ID, mc.spec.FormatVersion, mc.spec.Packages)
