@@ -256,7 +256,7 @@ func TestDemo(t *testing.T) {
 		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
 		"New failures (2)", "New failures (1)", "Flaky (1)", "Known issue 1 registered: desktop_terminal KDE-live-iso", "known issue #1: konsole crashes at start",
 		"Re-run job", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
-		"confirm: re-running", "flaky",
+		"confirm: re-running", "flaky", "upgraded in KDE/x86_64: gnome-terminal", "^ gnome-terminal  3.58.0-1.fc44      -> 3.58.1-1.fc44",
 		"0 posted, 10 already scheduled", "[exit 0]",
 		"* check done:", "* report mailed to 1 recipient", "The mail relay received 1 mail about it",
 		"Subject:    Fedora-Rawhide-20261124.n.0 compose check: FINISHED", "| Fedora-Rawhide-20261124.n.0 compose check report",

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +150,26 @@ type demoWorld struct {
 	hubURL string
 }
 
+// The source packages of the demo's Rawhide nightlies: today's upgrades
+// the KDE terminal's package among others, which the report puts first
+// beside the terminal test's failure.
+var (
+	demoPrevPackages = []string{"anaconda-44.12-1.fc44", "bash-5.3.0-2.fc44", "cockpit-350-1.fc44", "gnome-terminal-3.58.0-1.fc44",
+		"kernel-6.18.0-0.rc6.fc44", "konsole-25.08.3-1.fc44", "python-oldlib-1.2-3.fc44"}
+	demoPackagesToday = []string{"anaconda-44.13-1.fc44", "bash-5.3.0-2.fc44", "cockpit-351-1.fc44", "gnome-terminal-3.58.1-1.fc44",
+		"kernel-6.18.0-0.rc7.fc44", "konsole-25.08.3-1.fc44", "rust-newcrate-0.4.0-1.fc44"}
+)
+
+// demoPackages are source packages built in every variant the demo's
+// images use.
+func demoPackages(nevrs ...string) []fakefedora.PackageSpec {
+	specs := fakefedora.Packages(nevrs...)
+	for i := range specs {
+		specs[i].Variants = []string{"Everything", "KDE", "Server", "Workstation"}
+	}
+	return specs
+}
+
 // startDemoWorld starts the simulated Fedora and writes dir/composeci.toml,
 // whose settings point composeci at it and keep its data in dir.
 func startDemoWorld(dir string) (*demoWorld, error) {
@@ -156,9 +177,9 @@ func startDemoWorld(dir string) (*demoWorld, error) {
 	m := w.mirror
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "DOOMED"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoPrevRawhide, Status: "FINISHED"})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoPrevRawhide, Status: "FINISHED", Packages: demoPackages(demoPrevPackages...)})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261122.n.0", Status: "FINISHED"})
-	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoRawhide, Status: "STARTED", Images: troubledImages(demoRawhide)})
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoRawhide, Status: "STARTED", Images: troubledImages(demoRawhide), Packages: demoPackages(demoPackagesToday...)})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: demoBranched, Status: "STARTED"})
 	w.root = m.Start()
 
@@ -365,8 +386,11 @@ func (d *demo) run(cmd *cobra.Command) error {
 
 	d.say("what changed since then", `
 		The image diff against the previous compose: a new Budgie live image, the
-		missing aarch64 Server boot image, and a KDE live image 15% larger.`)
+		missing aarch64 Server boot image, and a KDE live image 15% larger. Then the
+		source packages, read from each compose's rpms.json and ordered as RPM orders
+		versions: the check report lists them too, beside each new failure.`)
 	d.sh(ctx, "diff", demoRawhide)
+	d.sh(ctx, "pkgdiff", demoRawhide)
 
 	d.say("schedule the openQA tests", `
 		One POST per tested image and arch (and the image-less upgrade flavors), with
@@ -534,7 +558,8 @@ func (d *demo) listenStep(ctx context.Context) error {
 		while Koji builds, Pungi finishes and openQA tests. The report is mailed once,
 		to the simulated mail relay. A crash or restart at any point would lose and
 		double nothing.`)
-	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: demoTomorrow, Status: "STARTED"})
+	w.mirror.MustAddCompose(fakefedora.ComposeSpec{ID: demoTomorrow, Status: "STARTED",
+		Packages: demoPackages(append(slices.Clone(demoPackagesToday[:len(demoPackagesToday)-1]), "rust-newcrate-0.4.1-1.fc44")...)})
 	w.hub.SetNow(time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC))
 	w.hub.AddNightlyImageTasks(demoTomorrow, "20261124.n.0", "Rawhide", 9, fakefedora.KojiRunSchedule(time.Minute, 40*time.Minute, fakefedora.KojiClosed)...)
 
