@@ -14,7 +14,6 @@
 package listener
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +30,6 @@ import (
 	"github.com/composeci/composeci/internal/redact"
 	"github.com/composeci/composeci/listener/event"
 	"github.com/composeci/composeci/listener/fedmsg"
-	"github.com/composeci/composeci/listener/kvstore"
 	"github.com/composeci/composeci/listener/poller"
 	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/stages"
@@ -53,12 +51,6 @@ type Options struct {
 	Workflow workflow.Options
 	// Stages runs the compose stages; required when Workflow.Workers > 0.
 	Stages *stages.Compose
-	// TriageOnBus keeps the registry of known issues and the re-run
-	// ledgers (Stages.Check.Known and .Ledger, which it sets) in buckets on
-	// the workflow's NATS, shared by every process of the deployment: for a
-	// deployment whose workers run on other hosts. Without it, Stages keeps
-	// what it was given (files under the data directory).
-	TriageOnBus bool
 	// Started, when set, is called at the end of Start, when the data
 	// directory is this process's and the bus is up; an error stops it.
 	Started func(ctx context.Context) error
@@ -195,13 +187,6 @@ func (l *Listener) Start(ctx context.Context) (err error) {
 	}
 	l.addCleanup(engine.Close)
 	l.metrics.watch(engine, o.Stages, l.consumer)
-	if o.TriageOnBus && o.Stages != nil {
-		st, err := kvstore.OnBus(ctx, engine.Bus(), kvstore.Options{Prefix: cmp.Or(wo.Prefix, workflow.DefaultPrefix), Logger: o.Logger})
-		if err != nil {
-			return fmt.Errorf("the stores of known issues and re-runs: %w", err)
-		}
-		o.Stages.Check.Known, o.Stages.Check.Ledger = st.Registry, st.Ledger
-	}
 
 	if o.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", o.HTTPAddr)
@@ -331,6 +316,11 @@ func (l *Listener) handler(engine *workflow.Engine, others []part) http.Handler 
 	}
 	if c := l.opts.Stages; c != nil {
 		wo.Known = c.Check.Known
+		if c.Check.Archive != nil {
+			// The report store the stages write: the data directory's, or
+			// the deployment's in NATS, which every host reads alike.
+			wo.Reports = c.Check.Archive
+		}
 		if c.Check.OpenQA != nil && c.Check.OpenQA.HasCredentials() && c.Check.Ledger != nil && c.Fedfind != nil {
 			wo.Rerun = func(ctx context.Context, req triage.Request) (triage.Result, error) {
 				return l.rerun(ctx, engine, req)

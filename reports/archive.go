@@ -54,6 +54,11 @@ const (
 	FileHTML  = "report.html"
 	FileIndex = "index.json"
 	lockFile  = ".index.lock"
+	// FileVersions, beside a compose's canonical report, lists its
+	// versions; each is kept in versions/<version>/.
+	FileVersions = "versions.json"
+	versionsDir  = "versions"
+	reportLock   = ".report.lock"
 )
 
 // ErrNotFound is wrapped when the archive has no such report or release.
@@ -147,14 +152,22 @@ func entryOf(r Report) IndexEntry {
 		Status: r.Status, Problem: r.Problem, Summary: r.Summary}
 }
 
-// Written names the files Write wrote.
+// Written says what Write stored.
 type Written struct {
+	// Dir and the file names are the canonical report's files on disk (a
+	// store that is not a directory leaves them empty).
 	Dir                     string
 	JSON, Text, HTML, Index string
 	// Path is the report's directory relative to the archive root, with
 	// slashes ("rawhide/Fedora-Rawhide-20261122.n.0"): where the web
 	// serves it under /reports/, and what a workflow records.
 	Path string
+	// Version is the version written (the report's ContentKey).
+	Version string
+	// Canonical is true when it is now the compose's canonical report;
+	// otherwise Kept says why the canonical one was kept.
+	Canonical bool
+	Kept      string
 }
 
 // location validates a compose ID and returns it parsed with its release
@@ -225,9 +238,12 @@ func (a Archive) openRoot(create bool) (*os.Root, error) {
 	return root, nil
 }
 
-// Write stores r (JSON, text and HTML) and records it in its release's
-// index, replacing an earlier report of the same compose. r.Release must be
-// the compose's release: a report is never filed under another one.
+// Write stores r (JSON, text and HTML) as a version of its compose's
+// report, under versions/<version>/, and — unless it knows less than the
+// canonical report (KnowsLess) — as the canonical report beside them,
+// recorded in its release's index. r.Release must be the compose's
+// release: a report is never filed under another one. Writers of one
+// compose take turns under a lock.
 func (a Archive) Write(ctx context.Context, r Report) (Written, error) {
 	_, rel, dir, err := a.location(r.ComposeID)
 	if err != nil {
@@ -247,35 +263,196 @@ func (a Archive) Write(ctx context.Context, r Report) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
+	version := ContentKey(r)
 	root, err := a.openRoot(true)
 	if err != nil {
 		return Written{}, err
 	}
 	defer root.Close()
-	if err := root.MkdirAll(dir, 0o755); err != nil {
+	vdir := path.Join(dir, versionsDir, version)
+	if err := root.MkdirAll(vdir, 0o755); err != nil {
 		return Written{}, fmt.Errorf("archive: %w", err)
 	}
-	// Text and HTML first, JSON last: a reader that finds the JSON finds
-	// the renderings of the same report (or of an older one being replaced).
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{FileText, out.Text}, {FileHTML, out.HTML}, {FileJSON, out.JSON}} {
-		if err := ctx.Err(); err != nil {
+	unlock, err := lockExclusive(ctx, root, path.Join(dir, reportLock))
+	if err != nil {
+		return Written{}, fmt.Errorf("archive: locking the report of %s: %w", r.ComposeID, err)
+	}
+	defer unlock()
+	files := func(dir string) error {
+		// Text and HTML first, JSON last: a reader that finds the JSON
+		// finds the renderings of the same report (or of an older one
+		// being replaced).
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{FileText, out.Text}, {FileHTML, out.HTML}, {FileJSON, out.JSON}} {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := writeAtomic(root, path.Join(dir, f.name), f.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := files(vdir); err != nil {
+		return Written{}, err
+	}
+	doc, err := a.readVersions(root, dir, r.ComposeID)
+	if err != nil {
+		return Written{}, err
+	}
+	var canonical *Report
+	if c, err := readReport(root, path.Join(dir, FileJSON)); err == nil {
+		canonical = &c
+		if doc.Canonical == "" { // an archive from before versions were kept
+			doc.Canonical = ContentKey(c)
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		a.logger().WarnContext(ctx, "the canonical report is unreadable; replacing it", "compose", r.ComposeID, "err", err)
+	}
+	w := Written{Path: dir, Version: version}
+	w.Canonical, w.Kept = doc.Add(r, version, time.Now(), canonical)
+	if w.Canonical {
+		if err := files(dir); err != nil {
 			return Written{}, err
 		}
-		if err := writeAtomic(root, path.Join(dir, f.name), f.data); err != nil {
+		if _, err := a.updateIndex(ctx, root, rel, func(ix *Index) { ix.upsert(entryOf(r)) }); err != nil {
 			return Written{}, err
 		}
 	}
-	if _, err := a.updateIndex(ctx, root, rel, func(ix *Index) { ix.upsert(entryOf(r)) }); err != nil {
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return Written{}, err
+	}
+	if err := writeAtomic(root, path.Join(dir, FileVersions), append(b, '\n')); err != nil {
 		return Written{}, err
 	}
 	full := filepath.Join(a.Dir, filepath.FromSlash(dir))
-	w := Written{Dir: full, JSON: filepath.Join(full, FileJSON), Text: filepath.Join(full, FileText),
-		HTML: filepath.Join(full, FileHTML), Index: filepath.Join(a.Dir, rel, FileIndex), Path: dir}
-	a.logger().DebugContext(ctx, "archived compose check report", "compose", r.ComposeID, "dir", full)
+	w.Dir, w.JSON, w.Text, w.HTML, w.Index = full, filepath.Join(full, FileJSON), filepath.Join(full, FileText),
+		filepath.Join(full, FileHTML), filepath.Join(a.Dir, rel, FileIndex)
+	a.logger().DebugContext(ctx, "archived compose check report", "compose", r.ComposeID, "dir", full, "version", version, "canonical", w.Canonical)
 	return w, nil
+}
+
+// readVersions reads a compose's versions.json (empty when absent).
+func (a Archive) readVersions(root *os.Root, dir, composeID string) (VersionList, error) {
+	doc := VersionList{ComposeID: composeID, Versions: []Version{}}
+	b, err := root.ReadFile(path.Join(dir, FileVersions))
+	if errors.Is(err, fs.ErrNotExist) {
+		return doc, nil
+	}
+	if err != nil {
+		return doc, fmt.Errorf("archive: %w", err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return doc, fmt.Errorf("archive: %s/%s: %w", dir, FileVersions, err)
+	}
+	return doc, nil
+}
+
+// Versions implements Store.
+func (a Archive) Versions(ctx context.Context, composeID string) ([]Version, error) {
+	_, _, dir, err := a.location(composeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	root, err := a.openRoot(false)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	doc, err := a.readVersions(root, dir, composeID)
+	if err != nil {
+		return nil, err
+	}
+	if len(doc.Versions) == 0 {
+		// A report from before versions were kept is its only version.
+		c, err := readReport(root, path.Join(dir, FileJSON))
+		if err != nil {
+			return nil, err
+		}
+		doc.Add(c, ContentKey(c), c.GeneratedAt, nil)
+	}
+	return doc.Versions, nil
+}
+
+// ReadVersion implements Store.
+func (a Archive) ReadVersion(ctx context.Context, composeID, version string) (Report, error) {
+	b, err := a.ReadFile(ctx, composeID, version, FileJSON)
+	if err != nil {
+		return Report{}, err
+	}
+	r, err := ParseReport(b)
+	if err != nil {
+		return Report{}, fmt.Errorf("archive: %s version %s: %w", composeID, version, err)
+	}
+	return r, nil
+}
+
+// ReadFile implements Store.
+func (a Archive) ReadFile(ctx context.Context, composeID, version, name string) ([]byte, error) {
+	_, _, dir, err := a.location(composeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckFileName(name); err != nil {
+		return nil, err
+	}
+	if version != "" {
+		if !ValidVersion(version) {
+			return nil, fmt.Errorf("archive: %w: %q is not a report version", fedfind.ErrInvalidInput, version)
+		}
+		dir = path.Join(dir, versionsDir, version)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	root, err := a.openRoot(false)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	b, err := root.ReadFile(path.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		if version != "" && name != "" {
+			// A report from before versions were kept: its one version
+			// is the canonical file.
+			if c, cerr := readReport(root, path.Join(path.Dir(path.Dir(dir)), FileJSON)); cerr == nil && ContentKey(c) == version {
+				return root.ReadFile(path.Join(path.Dir(path.Dir(dir)), name))
+			}
+		}
+		return nil, fmt.Errorf("archive: %s of %s: %w", name, composeID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	return b, nil
+}
+
+// CheckFileName accepts the files of a report.
+func CheckFileName(name string) error {
+	switch name {
+	case FileJSON, FileText, FileHTML:
+		return nil
+	}
+	return fmt.Errorf("archive: %w: %q is not a report file", fedfind.ErrInvalidInput, name)
+}
+
+// ValidVersion accepts a ContentKey: 32 lower-case hex digits.
+func ValidVersion(v string) bool {
+	if len(v) != 32 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Read returns the archived report of a compose.
@@ -440,6 +617,13 @@ func (a Archive) updateIndex(ctx context.Context, root *os.Root, release string,
 		return Index{}, err
 	}
 	return ix, nil
+}
+
+// Upsert adds a report's entry, or replaces the entry of its compose, and
+// keeps the index in compose order.
+func (ix *Index) Upsert(e IndexEntry) {
+	ix.upsert(e)
+	ix.sort()
 }
 
 func (ix *Index) upsert(e IndexEntry) {

@@ -250,9 +250,10 @@ func ContentKey(r Report) string {
 		Diff               map[string][]string `json:"diff"`
 		OpenQA             map[string][]string `json:"openqa"`
 		ExpiredKnownIssues []int64             `json:"expired_known_issues"`
+		OpenQALeftOut      bool                `json:"openqa_left_out,omitempty"`
 	}{
 		Scheme: contentKeyScheme, ComposeID: r.ComposeID, PreviousComposeID: r.PreviousComposeID,
-		Status: printable(r.Status), Problem: r.Problem,
+		Status: printable(r.Status), Problem: r.Problem, OpenQALeftOut: r.OpenQA.LeftOut,
 		Images: r.Summary.Images, ExpectedImages: r.Summary.ExpectedImages,
 	}
 	if r.Doomed != nil {

@@ -287,6 +287,8 @@ func (v view) PackagesNotCompared() string {
 // failures, fixed) is empty.
 func comparison(r Report) string {
 	switch {
+	case r.OpenQA.LeftOut:
+		return "openQA left out"
 	case !r.HasPrevious():
 		return "no previous compose to compare with"
 	case r.OpenQA.PreviousJobs == 0:

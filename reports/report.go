@@ -171,6 +171,9 @@ type Summary struct {
 // OpenQA holds the openQA findings. Every list is sorted by arch, flavor,
 // test and machine.
 type OpenQA struct {
+	// LeftOut is true when the check ran without openQA: the lists are
+	// empty because nobody asked, not because nothing failed.
+	LeftOut bool `json:"left_out,omitempty"`
 	// PreviousJobs is the number of openQA jobs of the previous compose; 0
 	// with a previous compose means it has no results to compare with.
 	PreviousJobs  int   `json:"previous_jobs"`
@@ -291,6 +294,9 @@ type Meta struct {
 	// to compare with", "... has no rpms.json").
 	Packages     *PackageInput
 	PackagesNote string
+	// OpenQALeftOut is true when the check ran without openQA (--no-openqa):
+	// the report says so, and knows less than one with openQA results.
+	OpenQALeftOut bool
 }
 
 // Build makes the report of findings f.
@@ -320,6 +326,7 @@ func Build(f checks.Findings, meta Meta) Report {
 	}
 	o := f.OpenQA
 	r.OpenQA = OpenQA{
+		LeftOut:            meta.OpenQALeftOut,
 		PreviousJobs:       o.PreviousJobs,
 		NewFailures:        jobsOf(o.NewFailures),
 		KnownFailures:      jobsOf(o.KnownFailures),
@@ -502,7 +509,10 @@ func (r Report) summaryParts() []summaryPart {
 	add(s.SoftFailures, "soft failure", "soft failures", "")
 	add(s.Incomplete, "incomplete", "incomplete", "")
 	add(s.Pending, "pending", "pending", "")
-	if s.Tests == 0 {
+	switch {
+	case r.OpenQA.LeftOut:
+		parts = append(parts, summaryPart{"openQA left out", ""})
+	case s.Tests == 0:
 		parts = append(parts, summaryPart{"no openQA results", ""})
 	}
 	if len(parts) == 0 {

@@ -32,7 +32,9 @@ type Check struct {
 	OpenQA *openqa.Client
 	// Expected are the expected-image lists; nil means the built-in ones.
 	Expected fedfind.ExpectedImages
-	Archive  reports.Archive
+	// Archive is where the report goes: the data directory's archive, or a
+	// deployment's store in NATS.
+	Archive reports.Store
 	// Known is the registry of known issues (nil: none); Ledger the audit
 	// trail of re-runs (nil: none), which tells confirmed and flaky
 	// failures apart.
@@ -59,7 +61,7 @@ func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 	if g.doomed != nil {
 		return *g.doomed, nil
 	}
-	return reports.Build(checks.Run(g.in), reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns,
+	return reports.Build(checks.Run(g.in), reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns, OpenQALeftOut: c.OpenQA == nil,
 		Packages: g.packages, PackagesNote: g.packagesNote}), nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -127,7 +125,7 @@ func TestCheckComparesPackages(t *testing.T) {
 		t.Errorf("%s lists, from %q:\n%q\nwant from KDE/x86_64:\n%q", j.Test, j.UpgradedTree, got, want)
 	}
 	// The archived text report shows both.
-	text, err := os.ReadFile(filepath.Join(w.st.Check.Archive.Dir, "rawhide", stToday, reports.FileText))
+	text, err := w.st.Check.Archive.ReadFile(context.Background(), stToday, "", reports.FileText)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // goes to the error lists too (it is a problem) and ends the workflow as
 // doomed.
 type Report struct {
-	Archive reports.Archive
+	Archive reports.Store
 	// Mailer and Routing send reports; a nil Mailer sends none.
 	Mailer  *reports.Mailer
 	Routing reports.Routing

@@ -34,10 +34,13 @@ type Workflows interface {
 	ResultsAfter(ctx context.Context, after uint64, limit int, keep func(workflow.Workflow) bool) ([]workflow.Result, bool, error)
 }
 
-// Reports is what the web reads of the report archive (reports.Archive is
+// Reports is what the web reads of the report store (reports.Store is
 // one).
 type Reports interface {
 	Read(ctx context.Context, composeID string) (reports.Report, error)
+	ReadVersion(ctx context.Context, composeID, version string) (reports.Report, error)
+	ReadFile(ctx context.Context, composeID, version, name string) ([]byte, error)
+	Versions(ctx context.Context, composeID string) ([]reports.Version, error)
 	Index(ctx context.Context, release string) (reports.Index, error)
 	Releases(ctx context.Context) ([]string, error)
 }
@@ -130,8 +133,8 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /streams/{stream}", h.pageStream)
 	mux.HandleFunc("GET /composes/{id}", h.pageCompose)
 	mux.Handle("GET /assets/", assets())
-	if o.ReportsDir != "" {
-		mux.Handle("GET /reports/", http.StripPrefix("/reports", reportFiles{dir: o.ReportsDir, log: o.Logger}))
+	if o.Reports != nil {
+		mux.Handle("GET /reports/", http.StripPrefix("/reports", reportFiles{store: o.Reports, log: o.Logger}))
 	}
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/composeci/composeci/listener/event"
 	"github.com/composeci/composeci/listener/workflow"
+	"github.com/composeci/composeci/reports"
+	"github.com/composeci/composeci/reports/reportstest"
 	"github.com/composeci/composeci/web"
 )
 
@@ -110,15 +112,24 @@ func (m *memWorkflows) Stats(context.Context) (workflow.Stats, error) {
 
 func TestAPI(t *testing.T) {
 	reportsDir := t.TempDir()
+	// A real report in the archive (the example compose is
+	// Fedora-Rawhide-20261122.n.0), and beside it what must never be
+	// served: the mail ledger (it lists recipients), stray files, locks.
+	complete, noOpenQA, _ := reportstest.Reports(time.Now())
+	archive := reports.Archive{Dir: reportsDir}
+	if _, err := archive.Write(context.Background(), complete); err != nil {
+		t.Fatal(err)
+	}
+	older, err := archive.Write(context.Background(), noOpenQA) // a version that knows less
+	if err != nil {
+		t.Fatal(err)
+	}
 	compose := filepath.Join(reportsDir, "rawhide", "Fedora-Rawhide-20261122.n.0")
-	os.MkdirAll(compose, 0o755)
 	for name, content := range map[string]string{
-		"report.txt": "the report\n", "report.json": `{"compose_id": "Fedora-Rawhide-20261122.n.0"}`, "report.html": "<p>the report</p>",
 		"mail.json": `{"sent": [{"recipients": ["secret-list@example.org"]}]}`, "notes.txt": "not a report",
 	} {
 		os.WriteFile(filepath.Join(compose, name), []byte(content), 0o644)
 	}
-	os.WriteFile(filepath.Join(reportsDir, "rawhide", "index.json"), []byte(`{"release": "rawhide"}`), 0o644)
 	os.WriteFile(filepath.Join(reportsDir, "rawhide", ".index.lock"), nil, 0o644)
 	os.MkdirAll(filepath.Join(reportsDir, "rawhide", "not-a-compose"), 0o755)
 	m := &memWorkflows{lastEvent: time.Now(), wfs: map[string]workflow.Workflow{
@@ -159,10 +170,15 @@ func TestAPI(t *testing.T) {
 		{"POST", "/api/v1/workflows/Fedora-44-20261122.n.0/retry", 202, "retrying"},
 		{"POST", "/api/v1/workflows/Fedora-Rawhide-20261123.n.0/retry", 409, "did not fail"},
 		{"GET", "/api/v1/stats", 200, `"workflows"`},
-		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.txt", 200, "the report"},
-		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.json", 200, "compose_id"},
-		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.html", 200, "<p>the report</p>"},
-		{"GET", "/reports/rawhide/index.json", 200, `"release"`},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.txt", 200, "compose check report"},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.json", 200, `"compose_id": "Fedora-Rawhide-20261122.n.0"`},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/report.html", 200, "<html"},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/v/", 200, `href="` + older.Version + `/"`},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/v/" + older.Version + "/report.txt", 200, "left out"},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/v/" + strings.Repeat("0", 32) + "/report.txt", 404, ""},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/v/..%2F..%2Fmail.json/report.txt", 404, ""},
+		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/versions.json", 404, ""},
+		{"GET", "/reports/rawhide/index.json", 200, `"release": "rawhide"`},
 		{"GET", "/reports/", 200, `href="rawhide/"`},
 		{"GET", "/reports/rawhide/", 200, `href="Fedora-Rawhide-20261122.n.0/"`},
 		{"GET", "/reports/rawhide/Fedora-Rawhide-20261122.n.0/", 200, `href="report.html"`},

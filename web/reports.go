@@ -1,30 +1,30 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path"
-	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/reports"
 )
 
-// reportFiles serves the report archive: each release's index.json and each
-// report's JSON, text and HTML, with plain listings of releases and
-// composes. Nothing else in the archive directory is served — not the lock
-// files, not the mail ledgers (they list recipients) — and every name is
-// validated before it reaches the filesystem, which is opened through an
-// os.Root.
+// reportFiles serves the report store: each release's index.json and each
+// report's JSON, text and HTML (the canonical version, and every version
+// under v/<version>/), with plain listings of releases, composes and
+// versions. Nothing else is served — not the lock files, not the mail
+// ledgers (they list recipients) — and every name is validated before it
+// reaches the store.
 type reportFiles struct {
-	dir string
-	log *slog.Logger
+	store Reports
+	log   *slog.Logger
 }
 
 // reportFileTypes are the files served, with their content types.
@@ -45,27 +45,75 @@ func (h reportFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		parts = nil
 	}
 	dir := strings.HasSuffix(p, "/")
+	ctx := r.Context()
 	switch {
 	case len(parts) == 0:
-		h.listing(w, r, "", "Releases", h.releases)
+		h.listing(w, r, "", "Releases", func() ([]string, error) {
+			rels, err := h.store.Releases(ctx)
+			for i := range rels {
+				rels[i] += "/"
+			}
+			return rels, err
+		})
 	case !reports.ValidRelease(parts[0]):
 		http.NotFound(w, r)
 	case len(parts) == 1 && dir:
-		h.listing(w, r, parts[0], "Reports of "+parts[0], func(root *os.Root) ([]string, error) { return h.composes(root, parts[0]) })
+		h.listing(w, r, parts[0], "Reports of "+parts[0], func() ([]string, error) {
+			ix, err := h.store.Index(ctx, parts[0])
+			if err != nil {
+				return nil, err
+			}
+			out := []string{reports.FileIndex}
+			for _, e := range ix.Reports {
+				out = append(out, e.ComposeID+"/")
+			}
+			return out, nil
+		})
 	case len(parts) == 1:
 		http.Redirect(w, r, "/reports/"+parts[0]+"/", http.StatusMovedPermanently)
 	case len(parts) == 2 && parts[1] == reports.FileIndex && !dir:
-		h.file(w, r, path.Join(parts[0], reports.FileIndex), "application/json")
+		ix, err := h.store.Index(ctx, parts[0])
+		if err != nil {
+			h.missing(w, r, err)
+			return
+		}
+		b, err := json.MarshalIndent(ix, "", "  ")
+		if err != nil {
+			h.missing(w, r, err)
+			return
+		}
+		h.serve(w, r, append(b, '\n'), "application/json")
 	case len(parts) == 2 && !h.composeOf(parts[0], parts[1]):
 		http.NotFound(w, r)
 	case len(parts) == 2 && dir:
-		h.listing(w, r, parts[0]+"/"+parts[1], "Report of "+parts[1], func(root *os.Root) ([]string, error) {
-			return h.reportFiles(root, path.Join(parts[0], parts[1]))
+		h.listing(w, r, parts[0]+"/"+parts[1], "Report of "+parts[1], func() ([]string, error) {
+			if _, err := h.store.Read(ctx, parts[1]); err != nil {
+				return nil, err
+			}
+			return []string{reports.FileHTML, reports.FileJSON, reports.FileText, "v/"}, nil
 		})
 	case len(parts) == 2:
 		http.Redirect(w, r, "/reports/"+parts[0]+"/"+parts[1]+"/", http.StatusMovedPermanently)
 	case len(parts) == 3 && !dir && reportFileTypes[parts[2]] != "" && h.composeOf(parts[0], parts[1]):
-		h.file(w, r, path.Join(parts...), reportFileTypes[parts[2]])
+		h.file(w, r, parts[1], "", parts[2])
+	case len(parts) == 3 && parts[2] == "v" && dir && h.composeOf(parts[0], parts[1]):
+		h.listing(w, r, parts[0]+"/"+parts[1], "Versions of the report of "+parts[1], func() ([]string, error) {
+			vs, err := h.store.Versions(ctx, parts[1])
+			var out []string
+			for i := len(vs) - 1; i >= 0; i-- { // newest first
+				out = append(out, vs[i].Version+"/")
+			}
+			return out, err
+		})
+	case len(parts) == 4 && parts[2] == "v" && dir && reports.ValidVersion(parts[3]) && h.composeOf(parts[0], parts[1]):
+		h.listing(w, r, parts[0]+"/"+parts[1]+"/v", "Version "+parts[3]+" of the report of "+parts[1], func() ([]string, error) {
+			if _, err := h.store.ReadVersion(ctx, parts[1], parts[3]); err != nil {
+				return nil, err
+			}
+			return []string{reports.FileHTML, reports.FileJSON, reports.FileText}, nil
+		})
+	case len(parts) == 5 && parts[2] == "v" && !dir && reports.ValidVersion(parts[3]) && reportFileTypes[parts[4]] != "" && h.composeOf(parts[0], parts[1]):
+		h.file(w, r, parts[1], parts[3], parts[4])
 	default:
 		http.NotFound(w, r)
 	}
@@ -82,82 +130,28 @@ func (h reportFiles) composeOf(release, id string) bool {
 	return err == nil && rel == release
 }
 
-func (h reportFiles) open() (*os.Root, error) { return os.OpenRoot(h.dir) }
+func (h reportFiles) file(w http.ResponseWriter, r *http.Request, composeID, version, name string) {
+	b, err := h.store.ReadFile(r.Context(), composeID, version, name)
+	if err != nil {
+		h.missing(w, r, err)
+		return
+	}
+	h.serve(w, r, b, reportFileTypes[name])
+}
 
-func (h reportFiles) file(w http.ResponseWriter, r *http.Request, name, contentType string) {
-	root, err := h.open()
-	if err != nil {
-		h.missing(w, r, err)
-		return
-	}
-	defer root.Close()
-	f, err := root.Open(name)
-	if err != nil {
-		h.missing(w, r, err)
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		http.NotFound(w, r)
-		return
-	}
+func (h reportFiles) serve(w http.ResponseWriter, r *http.Request, b []byte, contentType string) {
 	w.Header().Set("Content-Type", contentType)
 	setSafetyHeaders(w)
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 }
 
 func (h reportFiles) missing(w http.ResponseWriter, r *http.Request, err error) {
-	if !errors.Is(err, fs.ErrNotExist) {
-		h.log.ErrorContext(r.Context(), "reading the report archive", "path", r.URL.Path, "err", err)
+	if !errors.Is(err, reports.ErrNotFound) && !errors.Is(err, fedfind.ErrInvalidInput) && !errors.Is(err, fs.ErrNotExist) {
+		h.log.ErrorContext(r.Context(), "reading the report store", "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	http.NotFound(w, r)
-}
-
-// releases lists the release directories.
-func (h reportFiles) releases(root *os.Root) ([]string, error) {
-	return h.entries(root, ".", func(e fs.DirEntry) (string, bool) {
-		return e.Name() + "/", e.IsDir() && reports.ValidRelease(e.Name())
-	})
-}
-
-// composes lists a release's index and its compose directories.
-func (h reportFiles) composes(root *os.Root, release string) ([]string, error) {
-	return h.entries(root, release, func(e fs.DirEntry) (string, bool) {
-		if e.Name() == reports.FileIndex && e.Type().IsRegular() {
-			return e.Name(), true
-		}
-		return e.Name() + "/", e.IsDir() && h.composeOf(release, e.Name())
-	})
-}
-
-// reportFiles lists the report files of a compose.
-func (h reportFiles) reportFiles(root *os.Root, dir string) ([]string, error) {
-	return h.entries(root, dir, func(e fs.DirEntry) (string, bool) {
-		return e.Name(), e.Type().IsRegular() && reportFileTypes[e.Name()] != ""
-	})
-}
-
-func (h reportFiles) entries(root *os.Root, dir string, keep func(fs.DirEntry) (string, bool)) ([]string, error) {
-	f, err := root.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ents, err := f.ReadDir(-1)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if name, ok := keep(e); ok {
-			out = append(out, name)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 // listingPage is the page of a directory of the archive, parsed on first
@@ -181,14 +175,8 @@ const listingHTML = `<!DOCTYPE html>
 </body></html>
 `
 
-func (h reportFiles) listing(w http.ResponseWriter, r *http.Request, parent, title string, list func(*os.Root) ([]string, error)) {
-	root, err := h.open()
-	if err != nil {
-		h.missing(w, r, err)
-		return
-	}
-	defer root.Close()
-	names, err := list(root)
+func (h reportFiles) listing(w http.ResponseWriter, r *http.Request, parent, title string, list func() ([]string, error)) {
+	names, err := list()
 	if err != nil {
 		h.missing(w, r, err)
 		return

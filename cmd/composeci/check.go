@@ -30,7 +30,11 @@ skipped tests listed apart, and the re-run audit trail.
 
 The report is archived as <data>/reports/<release>/<compose-id>/report.json,
 report.txt and report.html (written atomically; <release>/index.json lists
-them) and printed as text. --json FILE writes the JSON there as well;
+them) and printed as text. Every version is kept (versions/<version>/); a
+report that knows less than the archived one — made without openQA, or with
+results still pending — is kept as a version but never replaces it. A
+deployment on NATS (--nats, or what its listen recorded in --data) keeps its
+reports there instead, for every host to read. --json FILE writes the JSON there as well;
 --json - prints the JSON instead of the text.
 
 --email mails it (text and HTML) to the recipients of --routing FILE (per
@@ -45,8 +49,9 @@ report is mailed as an update in the first mail's thread (--force-email
 sends anyway).
 
 Exit codes: 0 nothing missing and no new failure, 1 an expected image is
-missing or a test failed for the first time, 2 error (when telling fails the
-report is still archived).`
+missing or a test failed for the first time, 3 nothing wrong yet but openQA
+results are pending (not clean: check again when they are in), 2 error (when
+telling fails the report is still archived).`
 
 type checkOpts struct {
 	oq           openqaFlags
@@ -105,7 +110,7 @@ func (o *mailFlags) add(cmd *cobra.Command) {
 // reporter builds the channels that tell of reports: mail with email (or
 // with --notify and --mail-from), the routing's webhooks and Fedora
 // Messaging with --notify. close releases the broker connection.
-func (o *mailFlags) reporter(a *app, archive reports.Archive, email bool) (rs stages.Report, closeFn func(), err error) {
+func (o *mailFlags) reporter(a *app, archive reports.Store, email bool) (rs stages.Report, closeFn func(), err error) {
 	rs = stages.Report{Archive: archive, Logger: a.log, BaseURL: o.publicURL}
 	closeFn = func() {}
 	if o.publishURL != "" && !o.notify {
@@ -181,9 +186,14 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 	if err != nil {
 		return err
 	}
-	archive := reports.DataArchive(a.g.data)
-	archive.Logger = a.log
-	rs, closeReporter, err := o.mail.reporter(a, archive, o.email)
+	// The reports, ledgers and known issues: under --data, or a
+	// deployment's in NATS.
+	st, err := o.stores.stores(ctx, cmd, a)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rs, closeReporter, err := o.mail.reporter(a, st.Reports, o.email)
 	if err != nil {
 		return withCode(exitError, err)
 	}
@@ -203,43 +213,46 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		}
 	}
 	// The pipeline's check stage, run by hand.
-	check := stages.Check{Fedfind: ff, Expected: exp, Archive: archive, Logger: a.log}
+	check := stages.Check{Fedfind: ff, Expected: exp, Archive: st.Reports, Logger: a.log}
 	if !o.noOpenQA {
 		if check.OpenQA, err = o.oq.client(cmd, a); err != nil {
 			return err
 		}
 		// Known issues and composeci's re-runs class the failures.
-		var closeStores func()
-		if check.Known, check.Ledger, closeStores, err = o.stores.stores(ctx, cmd, a); err != nil {
-			return err
-		}
-		defer closeStores()
+		check.Known, check.Ledger = st.Known, st.Ledger
 	}
 	r, err := check.Build(ctx, cm, prev)
 	if err != nil {
 		return err
 	}
-	written, err := archive.Write(ctx, r)
+	written, err := st.Reports.Write(ctx, r)
 	if err != nil {
 		return err
 	}
-	if err := o.print(a, r, written); err != nil {
+	if err := o.print(a, r, written, st.OnNATS); err != nil {
 		return err
 	}
-	if o.email || o.mail.notify {
+	switch {
+	case (o.email || o.mail.notify) && !written.Canonical:
+		fmt.Fprintln(a.stderr, "Nobody told: this report knows less than the archived one.")
+	case o.email || o.mail.notify:
 		if err := o.send(ctx, a, rs, r); err != nil {
 			return err
 		}
 	}
-	if r.Problem {
+	switch {
+	case r.Problem:
 		return negative()
+	case !r.Summary.ResultsComplete:
+		// Not clean: not every result is in.
+		return withCode(exitPending, nil)
 	}
 	return nil
 }
 
 // print writes the report where --json says, the text otherwise, and where
 // it was archived.
-func (o *checkOpts) print(a *app, r reports.Report, w reports.Written) error {
+func (o *checkOpts) print(a *app, r reports.Report, w reports.Written, onNATS string) error {
 	var js bytes.Buffer
 	if o.jsonOut != "" {
 		if err := reports.RenderJSON(&js, r); err != nil {
@@ -262,6 +275,13 @@ func (o *checkOpts) print(a *app, r reports.Report, w reports.Written) error {
 		if err := reports.RenderText(a.stdout, r); err != nil {
 			return err
 		}
+	}
+	if !w.Canonical {
+		fmt.Fprintf(note, "\nThis report is kept as version %s, but the archived report stays the one before: %s.\n", w.Version, w.Kept)
+	}
+	if onNATS != "" {
+		fmt.Fprintf(note, "\nReport stored in the deployment's %s as %s, version %s; the dashboard serves it under /reports/%s/.\n", onNATS, w.Path, w.Version, w.Path)
+		return nil
 	}
 	html := w.HTML
 	if abs, err := filepath.Abs(html); err == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/reports"
 )
 
 // checkWorld is the demo's world with today's nightlies finished and
@@ -136,5 +138,67 @@ func TestCheckEmailOnce(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, nil, append([]string{"check", demoRawhide, "--email", "--mail-from", "a@example.org", "--smtp", "nohostport"}, w.flags()...)...); code != 2 {
 		t.Errorf("bad --smtp: exit %d", code)
+	}
+}
+
+// TestCheckNeverArchivesLess: a check that knows less than the archived
+// report — run without openQA, or while results are pending — is kept as
+// a version but replaces nothing, and a check with pending results is not
+// "clean": it exits 3.
+func TestCheckNeverArchivesLess(t *testing.T) {
+	w, _ := mailWorld(t, t.TempDir())
+	w.mirror.SetStatus(demoBranched, "FINISHED")
+	flags := w.flags()
+	if code, out, errOut := runCLI(t, nil, append([]string{"schedule", demoBranched}, flags...)...); code != 0 {
+		t.Fatalf("schedule: %d\n%s%s", code, out, errOut)
+	}
+	archived := func() reports.Report {
+		t.Helper()
+		r, err := reports.DataArchive(w.dir).Read(context.Background(), demoBranched)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	// Every result pending: not clean.
+	code, out, errOut := runCLI(t, nil, append([]string{"check", demoBranched}, flags...)...)
+	if code != 3 || !strings.Contains(out, "pending") {
+		t.Fatalf("check with pending results: exit %d, want 3\n%s%s", code, out, errOut)
+	}
+	w.oq.Settle()
+	if code, out, errOut := runCLI(t, nil, append([]string{"check", demoBranched}, flags...)...); code != 0 {
+		t.Fatalf("check with every result: exit %d\n%s%s", code, out, errOut)
+	}
+	complete := archived()
+	if !complete.Summary.ResultsComplete || complete.Summary.Jobs == 0 {
+		t.Fatalf("the complete report was not archived: %+v", complete.Summary)
+	}
+
+	// Without openQA: kept apart, the archive keeps its openQA results.
+	code, out, errOut = runCLI(t, nil, append([]string{"check", demoBranched, "--no-openqa"}, flags...)...)
+	if code != 0 || !strings.Contains(errOut+out, "the archived report stays the one before") || !strings.Contains(out, "openQA:    left out") ||
+		strings.Contains(out, "has no openQA results") {
+		t.Errorf("check --no-openqa: exit %d\n%s%s", code, out, errOut)
+	}
+	if r := archived(); r.Summary.Jobs != complete.Summary.Jobs || r.OpenQA.LeftOut {
+		t.Errorf("check --no-openqa replaced the archived report: %d jobs, left out %v", r.Summary.Jobs, r.OpenQA.LeftOut)
+	}
+
+	// Someone restarts a job in openQA: while it runs, a check is pending,
+	// exits 3 and replaces nothing.
+	if _, err := w.oq.Restart(w.oq.Jobs()[len(w.oq.Jobs())-1].ID); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, nil, append([]string{"check", demoBranched}, flags...)...)
+	if code != 3 || !strings.Contains(errOut+out, "its openQA results are incomplete") {
+		t.Errorf("check while a re-run is pending: exit %d\n%s%s", code, out, errOut)
+	}
+	if r := archived(); !r.Summary.ResultsComplete {
+		t.Errorf("a pending check replaced the complete report")
+	}
+	vs, err := reports.DataArchive(w.dir).Versions(context.Background(), demoBranched)
+	if err != nil || len(vs) != 4 {
+		t.Errorf("versions %+v %v, want the 4 checks", vs, err)
 	}
 }

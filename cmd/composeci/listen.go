@@ -16,9 +16,7 @@ import (
 	"github.com/composeci/composeci/listener/fedmsg"
 	"github.com/composeci/composeci/listener/poller"
 	"github.com/composeci/composeci/listener/workflow"
-	"github.com/composeci/composeci/reports"
 	"github.com/composeci/composeci/stages"
-	"github.com/composeci/composeci/triage"
 )
 
 // Exit code of listen and worker when a part kept failing.
@@ -91,6 +89,7 @@ type serviceFlags struct {
 	apiTokenFile    string
 	confirmMax      int
 	closeReporter   func()
+	st              stores
 }
 
 func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
@@ -163,22 +162,25 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 	}
 	ac.Poll = s.completePoll
 	ff := ac.Fedfind
-	archive := reports.DataArchive(a.g.data)
-	archive.Logger = a.log
+	// One host keeps the reports, ledgers and known issues in files under
+	// --data, which the one-shot commands on this host share; a deployment
+	// whose NATS other hosts reach keeps them in NATS, for every host.
+	if at, ok, err := s.sharedAt(); err != nil {
+		return nil, err
+	} else if ok {
+		if s.st, err = natsStores(ctx, a, at, true); err != nil {
+			return nil, err
+		}
+	} else {
+		s.st = fileStores(a)
+	}
 	c := &stages.Compose{
 		Fedfind:       ff,
 		Discover:      stages.Discover{Streams: kinds},
 		AwaitComplete: ac,
 		Schedule:      stages.Schedule{Fedfind: ff},
 		AwaitResults:  stages.AwaitResults{Poll: s.resultsPoll, Grace: s.resultsGrace},
-		Check:         stages.Check{Fedfind: ff, Expected: exp, Archive: archive, Logger: a.log},
-		Report:        stages.Report{Archive: archive, Logger: a.log},
-	}
-	if !s.triageOnBus() {
-		// One host: the stores are files under --data, which the one-shot
-		// commands (known, rerun, check) on this host share.
-		c.Check.Known = triage.FileRegistry{Dir: a.g.data}
-		c.Check.Ledger = triage.FileLedger{Dir: archive.Dir}
+		Check:         stages.Check{Fedfind: ff, Expected: exp, Archive: s.st.Reports, Known: s.st.Known, Ledger: s.st.Ledger, Logger: a.log},
 	}
 	if !s.noOpenQA {
 		oq, err := s.oq.client(cmd, a)
@@ -193,7 +195,7 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		c.AwaitResults.OpenQA, c.Check.OpenQA = oq, oq
 		c.Confirm = stages.Confirm{Max: s.confirmMax, Wait: c.AwaitResults}
 	}
-	if c.Report, s.closeReporter, err = s.mail.reporter(a, archive, s.email); err != nil {
+	if c.Report, s.closeReporter, err = s.mail.reporter(a, s.st.Reports, s.email); err != nil {
 		return nil, withCode(exitError, err)
 	}
 	return c, nil
@@ -204,29 +206,55 @@ func (s *serviceFlags) close() {
 	if s.closeReporter != nil {
 		s.closeReporter()
 	}
+	if s.st.Close != nil {
+		s.st.Close()
+	}
 }
 
-// triageOnBus: a deployment whose NATS other hosts reach keeps its known
-// issues and re-runs there, for every host to see.
-func (s *serviceFlags) triageOnBus() bool { return s.natsURL != "" || s.natsListen != "" }
-
-// markStores records in --data where the known issues and re-runs are, for
-// the one-shot commands on this host to follow.
-func (s *serviceFlags) markStores(a *app) error {
+// sharedAt says where a deployment whose NATS other hosts reach (--nats, or
+// --nats-listen) keeps its shared stores. A --nats-listen port of 0 is
+// given a free port here, so that the embedded server and the stores agree
+// on it.
+func (s *serviceFlags) sharedAt() (storesOnNATS, bool, error) {
 	at := storesOnNATS{URL: s.natsURL, CredsFile: s.natsCreds, Prefix: s.natsPrefix}
-	if at.URL == "" && s.natsListen != "" {
-		host, port, err := net.SplitHostPort(s.natsListen)
-		if err != nil || port == "0" {
-			a.log.Warn("the one-shot commands on this host need --nats to reach the known issues and re-runs", "nats-listen", s.natsListen)
-			return nil
+	if at.URL != "" {
+		return at, true, nil
+	}
+	if s.natsListen == "" {
+		return at, false, nil
+	}
+	host, port, err := net.SplitHostPort(s.natsListen)
+	if err != nil {
+		return at, false, withCode(exitError, fmt.Errorf("--nats-listen %q: want HOST:PORT: %w", s.natsListen, err))
+	}
+	if port == "0" {
+		ln, err := net.Listen("tcp", s.natsListen)
+		if err != nil {
+			return at, false, withCode(exitError, fmt.Errorf("--nats-listen %s: %w", s.natsListen, err))
 		}
-		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-			host = "127.0.0.1"
-		}
-		at.URL = "nats://" + net.JoinHostPort(host, port)
+		_, port, _ = net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+		s.natsListen = net.JoinHostPort(host, port)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	at.URL = "nats://" + net.JoinHostPort(host, port)
+	return at, true, nil
+}
+
+// markStores records in --data where the shared stores are (or that they
+// are files there), for the one-shot commands on this host to follow.
+func (s *serviceFlags) markStores(a *app) error {
+	at, ok, err := s.sharedAt()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		at = storesOnNATS{}
 	}
 	if err := markStores(a.g.data, at); err != nil {
-		return fmt.Errorf("recording where known issues are kept in %s: %w", a.g.data, err)
+		return fmt.Errorf("recording where the reports and known issues are kept in %s: %w", a.g.data, err)
 	}
 	return nil
 }
@@ -248,7 +276,6 @@ func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 			Dispatch:    true,
 			TaskAckWait: s.ackWait,
 		},
-		TriageOnBus:     s.triageOnBus(),
 		Started:         func(context.Context) error { return s.markStores(a) },
 		HTTPAddr:        s.httpAddr,
 		Streams:         s.watch,

@@ -57,6 +57,14 @@ func newServeCmd(a *app) *cobra.Command {
 			// Stages that never run here: they answer "is it done?" and
 			// name openQA pages.
 			c := &stages.Compose{Fedfind: ac.Fedfind, AwaitComplete: ac}
+			// The deployment's reports and known issues, as every host
+			// sees them.
+			st, err := natsStores(ctx, a, storesOnNATS{URL: natsURL, CredsFile: natsCreds, Prefix: natsPrefix}, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c.Check.Archive, c.Check.Known = st.Reports, st.Known
 			if openqaURL != "" {
 				if c.Schedule.OpenQA, err = openqa.New(openqa.Options{BaseURL: openqaURL, Logger: a.log}); err != nil {
 					return withCode(exitError, fmt.Errorf("--openqa: %w", err))
@@ -67,13 +75,12 @@ func newServeCmd(a *app) *cobra.Command {
 				DataDir: a.g.data,
 				Workflow: workflow.Options{Bus: workflow.BusOptions{URL: natsURL, CredsFile: natsCreds, Name: "composeci serve"},
 					Prefix: natsPrefix, ReadOnly: true},
-				Stages:      c,
-				TriageOnBus: true,
-				HTTPAddr:    httpAddr,
-				Streams:     watch,
-				APIToken:    token,
-				Announce:    a.stderr,
-				Logger:      a.log,
+				Stages:   c,
+				HTTPAddr: httpAddr,
+				Streams:  watch,
+				APIToken: token,
+				Announce: a.stderr,
+				Logger:   a.log,
 			})
 		},
 	}

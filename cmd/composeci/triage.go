@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,85 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/composeci/composeci/internal/datadir"
-	"github.com/composeci/composeci/listener/kvstore"
-	"github.com/composeci/composeci/listener/workflow"
 	"github.com/composeci/composeci/stages"
 	"github.com/composeci/composeci/triage"
 )
-
-// storesFile, in a data directory, says that the deployment using it keeps
-// its registry of known issues and re-run ledgers in NATS, and where: the
-// one-shot commands follow it, so that `composeci known add` on the host
-// of a `listen --nats` changes what the pipeline reads.
-const storesFile = "triage-stores.json"
-
-// storesOnNATS is the content of storesFile.
-type storesOnNATS struct {
-	URL       string `json:"nats"`
-	CredsFile string `json:"nats_creds,omitempty"`
-	Prefix    string `json:"nats_prefix"`
-}
-
-// markStores records (or, with an empty URL, forgets) where the service
-// using dataDir keeps its triage stores.
-func markStores(dataDir string, s storesOnNATS) error {
-	file := filepath.Join(dataDir, storesFile)
-	if s.URL == "" {
-		if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return datadir.WriteAtomic(file, append(b, '\n'))
-}
-
-// storeFlags say where the triage stores are for a one-shot command:
-// --nats (and the marker a service left in --data) or files under --data.
-type storeFlags struct {
-	natsURL, natsCreds, natsPrefix string
-}
-
-func (f *storeFlags) add(fl *pflag.FlagSet) {
-	fl.StringVar(&f.natsURL, "nats", "", "NATS of a deployment that keeps known issues and re-runs there (default: what the service using --data recorded, else files under --data)")
-	fl.StringVar(&f.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
-	fl.StringVar(&f.natsPrefix, "nats-prefix", workflow.DefaultPrefix, "the deployment's NATS prefix")
-}
-
-// stores opens the registry and the ledger; close releases them.
-func (f *storeFlags) stores(ctx context.Context, cmd *cobra.Command, a *app) (reg triage.Registry, led triage.Ledger, closeFn func(), err error) {
-	at := storesOnNATS{URL: f.natsURL, CredsFile: f.natsCreds, Prefix: f.natsPrefix}
-	if at.URL == "" {
-		b, err := os.ReadFile(filepath.Join(a.g.data, storesFile))
-		switch {
-		case err == nil:
-			if err := json.Unmarshal(b, &at); err != nil {
-				return nil, nil, nil, withCode(exitError, fmt.Errorf("%s: %w", filepath.Join(a.g.data, storesFile), err))
-			}
-			if cmd.Flags().Changed("nats-prefix") {
-				at.Prefix = f.natsPrefix
-			}
-		case !errors.Is(err, os.ErrNotExist):
-			return nil, nil, nil, withCode(exitError, err)
-		}
-	}
-	if at.URL == "" {
-		return triage.FileRegistry{Dir: a.g.data}, triage.FileLedger{Dir: filepath.Join(a.g.data, "reports")}, func() {}, nil
-	}
-	a.log.Debug("triage stores on NATS", "prefix", at.Prefix)
-	s, err := kvstore.Open(ctx, kvstore.Options{URL: at.URL, CredsFile: at.CredsFile, Prefix: at.Prefix, Logger: a.log})
-	if err != nil {
-		return nil, nil, nil, withCode(exitError, fmt.Errorf("known issues and re-runs: %w", err))
-	}
-	return s.Registry, s.Ledger, s.Close, nil
-}
 
 // remoteFlags send a triage command to a running service's API instead.
 type remoteFlags struct {
@@ -171,8 +91,8 @@ func newKnownCmd(a *app) *cobra.Command {
 		if api != nil {
 			return api.registry(), func() {}, nil
 		}
-		reg, _, closeFn, err := sf.stores(cmd.Context(), cmd, a)
-		return reg, closeFn, err
+		st, err := sf.stores(cmd.Context(), cmd, a)
+		return st.Known, st.Close, err
 	}
 
 	list := &cobra.Command{
@@ -430,12 +350,12 @@ func rerun(cmd *cobra.Command, a *app, sf *storeFlags, rf *remoteFlags, oq *open
 	if !req.DryRun && !client.HasCredentials() {
 		return triage.Result{}, withCode(exitError, errors.New("re-running needs openQA credentials: --openqa-key and --openqa-secret-file (or OPENQA_API_KEY and OPENQA_API_SECRET)"))
 	}
-	reg, led, closeFn, err := sf.stores(ctx, cmd, a)
+	st, err := sf.stores(ctx, cmd, a)
 	if err != nil {
 		return triage.Result{}, err
 	}
-	defer closeFn()
-	check := stages.Check{Fedfind: ff, OpenQA: client, Known: reg, Ledger: led, Logger: a.log}
+	defer st.Close()
+	check := stages.Check{Fedfind: ff, OpenQA: client, Known: st.Known, Ledger: st.Ledger, Archive: st.Reports, Logger: a.log}
 	return check.Rerun(ctx, cm, req)
 }
 

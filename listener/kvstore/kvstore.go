@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,15 +27,22 @@ import (
 
 // Stores are the shared stores of one deployment (one prefix) on NATS.
 type Stores struct {
-	prefix string
-	conn   *nats.Conn
-	// js gives the JetStream context of the moment: a bus that makes its
-	// connection again hands out a new one.
-	js       func(context.Context) (jetstream.JetStream, error)
+	prefix   string
+	replicas int
+	conn     *nats.Conn
+	js       jetstream.JetStream
 	now      func() time.Time
 	timeout  time.Duration
+	log      *slog.Logger
+
+	mu    sync.Mutex
+	ready bool // every bucket exists
+
 	Registry triage.Registry
 	Ledger   triage.Ledger
+	// Reports is the report store: every version of every report, in an
+	// Object Store bucket, and the ledgers of who was told.
+	Reports reports.Store
 }
 
 // Options say where the stores are.
@@ -46,7 +54,12 @@ type Options struct {
 	Prefix string
 	// Replicas of the buckets in a cluster (default 1).
 	Replicas int
-	Logger   *slog.Logger
+	// Lazy returns at once, connecting in the background and making the
+	// buckets on first use: for a service whose NATS server may not be up
+	// yet (the embedded one a listen starts). Without it Open fails at
+	// once when NATS is unreachable, as a one-shot command should.
+	Lazy   bool
+	Logger *slog.Logger
 	// Now is the clock of the registry's history; default time.Now.
 	Now func() time.Time
 }
@@ -64,13 +77,16 @@ func validPrefix(p string) bool {
 	return true
 }
 
-// Open connects to NATS and creates (or finds) the buckets. Close it when
-// done.
+// Open connects to NATS and, unless o.Lazy, makes (or finds) the buckets.
+// Close it when done.
 func Open(ctx context.Context, o Options) (*Stores, error) {
 	if !validPrefix(o.Prefix) {
 		return nil, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", o.Prefix)
 	}
 	opts := []nats.Option{nats.Name("composeci stores"), nats.Timeout(5 * time.Second), nats.MaxReconnects(-1)}
+	if o.Lazy {
+		opts = append(opts, nats.RetryOnFailedConnect(true), nats.ReconnectWait(500*time.Millisecond))
+	}
 	if o.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(o.CredsFile))
 	}
@@ -78,90 +94,113 @@ func Open(ctx context.Context, o Options) (*Stores, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", redact.URL(o.URL), err)
 	}
-	s, err := New(ctx, conn, o)
+	js, err := jetstream.New(conn)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	s.conn = conn
-	return s, nil
-}
-
-// New makes the stores on an open connection (which the caller closes).
-func New(ctx context.Context, conn *nats.Conn, o Options) (*Stores, error) {
-	js, err := jetstream.New(conn)
-	if err != nil {
-		return nil, err
-	}
-	return newStores(ctx, func(context.Context) (jetstream.JetStream, error) { return js, nil }, o)
-}
-
-// OnBus makes the stores on the workflow engine's bus — the embedded
-// server or the external cluster the pipeline runs on — following its
-// connection when it is made again.
-func OnBus(ctx context.Context, bus *workflow.Bus, o Options) (*Stores, error) {
-	if !validPrefix(o.Prefix) {
-		return nil, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", o.Prefix)
-	}
-	return newStores(ctx, bus.JetStream, o)
-}
-
-func newStores(ctx context.Context, jsOf func(context.Context) (jetstream.JetStream, error), o Options) (*Stores, error) {
-	if o.Replicas <= 0 {
-		o.Replicas = 1
-	}
-	s := &Stores{prefix: o.Prefix, js: jsOf, now: o.Now, timeout: 10 * time.Second}
+	s := &Stores{prefix: o.Prefix, replicas: max(o.Replicas, 1), conn: conn, js: js, now: o.Now, timeout: 10 * time.Second, log: o.Logger}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	bucket := func(name, what string) error {
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.Registry, s.Ledger, s.Reports = registry{s}, ledger{s}, &reportStore{s: s}
+	if !o.Lazy {
+		if err := s.ensure(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// ensure makes the buckets once (again after a failure), retrying while
+// the server answers that it is not ready (a fresh cluster elects its
+// leader first).
+func (s *Stores) ensure(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready {
+		return nil
+	}
+	retry := func(name string, f func(context.Context) error) error {
 		var err error
 		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			var js jetstream.JetStream
-			if js, err = jsOf(actx); err == nil {
-				_, err = js.CreateOrUpdateKeyValue(actx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
-					History: 5, Storage: jetstream.FileStorage, Replicas: o.Replicas})
-			}
+			err = f(actx)
 			cancel()
 			var apiErr *jetstream.APIError
 			if err == nil || (errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0) || ctx.Err() != nil {
 				break
 			}
-			time.Sleep(wait) // a fresh cluster elects its leader first
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("bucket %s: %w", name, err)
 		}
 		return nil
 	}
-	if err := bucket(s.bucketName(knownBucket), "the registry of known issues"); err != nil {
-		return nil, err
+	kv := func(which, what string) error {
+		name := s.bucketName(which)
+		return retry(name, func(ctx context.Context) error {
+			_, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
+				History: 5, Storage: jetstream.FileStorage, Replicas: s.replicas})
+			return err
+		})
 	}
-	if err := bucket(s.bucketName(rerunsBucket), "the re-runs of each compose's openQA jobs"); err != nil {
-		return nil, err
+	for _, b := range []struct{ which, what string }{
+		{knownBucket, "the registry of known issues"},
+		{rerunsBucket, "the re-runs of each compose's openQA jobs"},
+		{reportMetaBucket, "the versions of each compose's report, the indexes, the ledgers of mails and deliveries"},
+	} {
+		if err := kv(b.which, b.what); err != nil {
+			return err
+		}
 	}
-	s.Registry, s.Ledger = registry{s}, ledger{s}
-	return s, nil
+	name := s.bucketName(reportsBucket)
+	if err := retry(name, func(ctx context.Context) error {
+		_, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: name,
+			Description: "composeci: every version of every compose check report (JSON, text, HTML)",
+			Storage:     jetstream.FileStorage, Replicas: s.replicas})
+		return err
+	}); err != nil {
+		return err
+	}
+	s.ready = true
+	return nil
 }
 
 // Prefix is the deployment's prefix the stores are under.
 func (s *Stores) Prefix() string { return s.prefix }
 
 const (
-	knownBucket  = "known"
-	rerunsBucket = "reruns"
+	knownBucket      = "known"
+	rerunsBucket     = "reruns"
+	reportMetaBucket = "reportmeta"
+	reportsBucket    = "reports"
 )
 
 func (s *Stores) bucketName(which string) string { return s.prefix + "_" + which }
 
-// bucket finds a bucket on the connection of the moment.
+// bucket finds a key-value bucket, making the buckets first if need be.
 func (s *Stores) bucket(ctx context.Context, which string) (jetstream.KeyValue, error) {
-	js, err := s.js(ctx)
-	if err != nil {
+	if err := s.ensure(ctx); err != nil {
 		return nil, err
 	}
-	return js.KeyValue(ctx, s.bucketName(which))
+	return s.js.KeyValue(ctx, s.bucketName(which))
+}
+
+// objects finds the report files' Object Store bucket.
+func (s *Stores) objects(ctx context.Context) (jetstream.ObjectStore, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	return s.js.ObjectStore(ctx, s.bucketName(reportsBucket))
 }
 
 // Close closes the connection Open made.

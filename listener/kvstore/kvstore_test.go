@@ -14,6 +14,7 @@ import (
 	"github.com/composeci/composeci/internal/testenv"
 	"github.com/composeci/composeci/listener/kvstore"
 	"github.com/composeci/composeci/reports"
+	"github.com/composeci/composeci/reports/reportstest"
 	"github.com/composeci/composeci/triage"
 	"github.com/composeci/composeci/triage/triagetest"
 )
@@ -38,10 +39,13 @@ func open(t *testing.T) *kvstore.Stores {
 		}
 		defer nc.Close()
 		js, _ := jetstream.New(nc)
-		for _, b := range []string{prefix + "_known", prefix + "_reruns"} {
+		for _, b := range []string{prefix + "_known", prefix + "_reruns", prefix + "_reportmeta"} {
 			if err := js.DeleteKeyValue(context.Background(), b); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
 				t.Errorf("deleting %s: %v", b, err)
 			}
+		}
+		if err := js.DeleteObjectStore(context.Background(), prefix+"_reports"); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Errorf("deleting the object store: %v", err)
 		}
 	})
 	return s
@@ -50,6 +54,7 @@ func open(t *testing.T) *kvstore.Stores {
 func TestJetStreamBackends(t *testing.T) {
 	t.Run("registry", func(t *testing.T) { triagetest.Registry(t, open(t).Registry) })
 	t.Run("ledger", func(t *testing.T) { triagetest.Ledger(t, open(t).Ledger) })
+	t.Run("reports", func(t *testing.T) { reportstest.Store(t, open(t).Reports) })
 }
 
 // TestRegistrySharedAcrossProcesses: what one connection (one host)

@@ -108,6 +108,9 @@ func encodeToken(s string) string {
 // buckets: every byte outside [A-Za-z0-9_-] escaped, reversibly.
 func KeyOf(composeID string) string { return encodeToken(composeID) }
 
+// NameOfKey reverses KeyOf.
+func NameOfKey(key string) (string, error) { return decodeToken(key) }
+
 // decodeToken reverses encodeToken; it rejects anything encodeToken cannot
 // have written, so a key in the bucket that is not ours is noticed.
 func decodeToken(s string) (string, error) {
