@@ -18,6 +18,7 @@ import (
 
 	"github.com/composeci/composeci/internal/fakefedora"
 	"github.com/composeci/composeci/internal/testenv"
+	"github.com/composeci/composeci/reports"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -383,6 +384,93 @@ func TestServeReadsAPipelineFromNATS(t *testing.T) {
 }
 
 // deleteNATSPrefix removes a test deployment's streams from a NATS server.
+// TestHostsShareNothingButNATS runs the pipeline as on four hosts that
+// share nothing but an external NATS: a listen that runs no stage, two
+// workers and a serve, each with a data directory of its own. Every stage
+// may run on either worker — the report stage finds the report the other
+// one archived — and a worker killed with SIGKILL mid-run loses nothing:
+// both composes are reported, mailed once each, no openQA product posted
+// twice, and serve shows the reports.
+func TestHostsShareNothingButNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	url := testenv.NATSURL(t)
+	prefix := fmt.Sprintf("H%d", time.Now().UnixNano()%1e12)
+	t.Cleanup(func() { deleteNATSPrefix(t, url, prefix) })
+	w := finishedWorld(t)
+	w.mirror.SetStatus(demoBranched, "FINISHED")
+	w.oq.AutoAdvance(t.Context(), 30*time.Millisecond)
+	common := func(command, dir string) []string {
+		args := []string{command, "--compose-root", w.root, "--koji", w.hubURL, "--data", dir, "--openqa", w.oq.URL(),
+			"--nats", url, "--nats-prefix", prefix, "--watch", "rawhide,branched"}
+		if command != "serve" {
+			args = append(args, "--openqa-key", demoOpenQAKey, "--openqa-secret", demoOpenQASec)
+		}
+		return args
+	}
+	stageFlags := []string{"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "200ms", "--task-ack-wait", "3s",
+		"--email", "--smtp", w.mail.Addr(), "--smtp-tls", "none", "--mail-from", "composeci@example.org", "--mail-to", "qa@example.org"}
+	listenAddr, serveAddr := freeAddr(t), freeAddr(t)
+	listen := startProcess(t, append(append(common("listen", t.TempDir()), "--workers", "0", "--poll-interval", "-1s", "--http", listenAddr,
+		"--api-token-file", w.token), stageFlags...)...)
+	waitHealthy(t, listen, listenAddr)
+	workers := []*process{
+		startProcess(t, append(append(common("worker", t.TempDir()), "--workers", "2", "--http", ""), stageFlags...)...),
+		startProcess(t, append(append(common("worker", t.TempDir()), "--workers", "2", "--http", ""), stageFlags...)...),
+	}
+	serve := startProcess(t, append(common("serve", t.TempDir()), "--http", serveAddr)...)
+	waitHealthy(t, serve, serveAddr)
+
+	trigger(t, listenAddr, demoRawhide)
+	trigger(t, listenAddr, demoBranched)
+	// One worker dies once stages have run on it.
+	testenv.WaitFor(t, 60*time.Second, "openQA to be asked", func() error {
+		if len(w.oq.Posts()) == 0 {
+			return errors.New("no post yet")
+		}
+		return nil
+	})
+	workers[0].signal(t, syscall.SIGKILL)
+	workers[0].wait(t, 10*time.Second)
+
+	for _, id := range []string{demoRawhide, demoBranched} {
+		testenv.WaitFor(t, 90*time.Second, id+" to be done", func() error {
+			if wf, ok := workflowOf(listenAddr, id); !ok || wf.State != "done" {
+				return fmt.Errorf("workflow %+v\nworker 2 said:\n%s", wf, workers[1].out.String())
+			}
+			return nil
+		})
+		rel, _ := reports.ReleaseOf(id)
+		resp, err := http.Get("http://" + serveAddr + "/reports/" + rel + "/" + id + "/report.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), id+" compose check report") {
+			t.Errorf("serve's /reports/ for %s: HTTP %d\n%s", id, resp.StatusCode, b)
+		}
+		if n := mailsAbout(w.mail, id); n != 1 {
+			t.Errorf("%s mailed %d times, want once", id, n)
+		}
+	}
+	var products []string
+	for _, p := range w.oq.Posts() {
+		products = append(products, p.Params["BUILD"]+"/"+p.Params["FLAVOR"]+"/"+p.Params["ARCH"])
+	}
+	slices.Sort(products)
+	if len(slices.Compact(slices.Clone(products))) != len(products) {
+		t.Errorf("openQA posts %v: a product posted twice", products)
+	}
+	for _, p := range []*process{serve, workers[1], listen} {
+		p.signal(t, syscall.SIGTERM)
+		if code := p.wait(t, 30*time.Second); code != 0 {
+			t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
+		}
+	}
+}
+
 func deleteNATSPrefix(t *testing.T, url, prefix string) {
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -393,7 +481,8 @@ func deleteNATSPrefix(t *testing.T, url, prefix string) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, s := range []string{prefix + "_EVENTS", prefix + "_TASKS", prefix + "_RESULTS", "KV_" + prefix + "_workflows"} {
+	for _, s := range []string{prefix + "_EVENTS", prefix + "_TASKS", prefix + "_RESULTS", "KV_" + prefix + "_workflows",
+		"KV_" + prefix + "_known", "KV_" + prefix + "_reruns", "KV_" + prefix + "_reportmeta", "OBJ_" + prefix + "_reports"} {
 		if err := js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			t.Errorf("cleaning up stream %s: %v", s, err)
 		}
