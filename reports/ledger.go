@@ -27,7 +27,16 @@ type MailRecord struct {
 	// InReplyTo is, for an update (a later version mailed to the same
 	// people), the Message-ID of the first mail: the thread it belongs to.
 	InReplyTo string `json:"in_reply_to,omitempty"`
+	// State is MailSending while the mail is being handed to the server
+	// (recorded before, so that a crash leaves a trace), "" once the server
+	// accepted it.
+	State string `json:"state,omitempty"`
 }
+
+// MailSending marks the intent to send a mail, recorded before the SMTP
+// server is asked: a record still in this state after a crash means the
+// mail may or may not have reached the server.
+const MailSending = "sending"
 
 // MailsOf returns every mail recorded of a compose's report, oldest first.
 func (a Archive) MailsOf(ctx context.Context, composeID string) ([]MailRecord, error) {

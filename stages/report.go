@@ -86,9 +86,16 @@ func (s Report) MailOnce(ctx context.Context, r reports.Report, changed, force b
 		return Mailed{To: to, MessageID: first}, err
 	}
 	var issue reports.Issue
+	interrupted := ""
 	for _, m := range mails {
 		if m.MessageID != first && m.InReplyTo != first {
 			continue // another list of recipients
+		}
+		if m.State == reports.MailSending {
+			// The server may have this mail already: send it again under
+			// the same Message-ID, which receivers drop as a duplicate.
+			interrupted = m.MessageID
+			continue
 		}
 		// A record without a version was written before versions were
 		// kept: it counts as this version, never mailed twice.
@@ -99,16 +106,30 @@ func (s Report) MailOnce(ctx context.Context, r reports.Report, changed, force b
 			issue = s.Mailer.UpdateIssue(r.ComposeID, to, version)
 		}
 	}
+	if interrupted != "" {
+		logOrDiscard(s.Logger).WarnContext(ctx, "a send of this report did not complete (a crash, or a failure the server may have accepted); sending it again under the same Message-ID",
+			"compose", r.ComposeID, "message_id", interrupted)
+	}
 	// Once the mail is on its way, a shutdown must not cut it between the
 	// server's acceptance and the ledger: that would mail it again after
 	// the restart. The mailer's own timeout bounds the wait.
 	ctx = context.WithoutCancel(ctx)
+	id := first
+	if issue.Update() {
+		id = issue.MessageID
+	}
+	rec := reports.MailRecord{MessageID: id, Recipients: to, SentAt: time.Now().UTC(), Version: version, InReplyTo: issue.InReplyTo, State: reports.MailSending}
+	// The intent first: a crash from here on leaves a record that the mail
+	// may be out, and the retry reuses its Message-ID.
+	if err := s.Archive.RecordMail(ctx, r.ComposeID, rec); err != nil {
+		return Mailed{To: to, MessageID: id}, fmt.Errorf("recording the mail before sending it: %w", err)
+	}
 	m, err := s.Mailer.SendIssue(ctx, r, to, issue)
 	if err != nil {
-		return Mailed{To: to, MessageID: first}, err
+		return Mailed{To: to, MessageID: id}, err
 	}
 	done := Mailed{To: to, MessageID: m.MessageID, Sent: true, Update: issue.Update()}
-	rec := reports.MailRecord{MessageID: m.MessageID, Recipients: m.Recipients, SentAt: time.Now().UTC(), Version: version, InReplyTo: issue.InReplyTo}
+	rec.MessageID, rec.Recipients, rec.SentAt, rec.State = m.MessageID, m.Recipients, time.Now().UTC(), ""
 	if err := s.Archive.RecordMail(ctx, r.ComposeID, rec); err != nil {
 		return done, fmt.Errorf("mailed (Message-ID %s), but recording it failed: %w", m.MessageID, err)
 	}

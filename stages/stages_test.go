@@ -345,3 +345,65 @@ func TestConfirmStage(t *testing.T) {
 		})
 	}
 }
+
+// TestMailIntentBeforeSend: the report stage records its intent (with the
+// deterministic Message-ID) before talking to the SMTP server, and the
+// outcome once the server accepted the mail. A send cut after the intent
+// — a crash — is sent again under the same Message-ID, once; a recorded
+// outcome is never sent again; and when the intent cannot be recorded,
+// nothing is sent.
+func TestMailIntentBeforeSend(t *testing.T) {
+	w := newStageWorld(t)
+	ctx := context.Background()
+	w.mirror.SetStatus(stToday, "FINISHED")
+	cm, err := w.st.Fedfind.Resolve(ctx, stToday)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.st.Check.Build(ctx, cm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.Check.Archive.Write(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	to := w.st.Report.Routing.RecipientsWhen(r, true)
+	id := w.st.Report.Mailer.MessageID(r.ComposeID, to)
+	// A crash after the intent: the ledger says "sending".
+	if err := w.st.Report.Archive.RecordMail(ctx, r.ComposeID, reports.MailRecord{MessageID: id, Recipients: to,
+		Version: reports.ContentKey(r), State: reports.MailSending}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := w.st.Report.MailOnce(ctx, r, true, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := w.mail.Messages()
+	if len(msgs) != 1 || msgs[0].Header("Message-ID") != "<"+id+">" {
+		t.Fatalf("after an interrupted send: %d mails (want 1 with Message-ID %s)", len(msgs), id)
+	}
+	mails, _ := w.st.Report.Archive.MailsOf(ctx, r.ComposeID)
+	if len(mails) != 1 || mails[0].State != "" || mails[0].MessageID != id {
+		t.Errorf("the ledger after the resend: %+v", mails)
+	}
+
+	// The intent cannot be recorded: nothing is sent.
+	broken := w.st.Report
+	broken.Archive = failingLedger{Store: broken.Archive}
+	next := r
+	next.Status = "FINISHED_INCOMPLETE" // another version
+	if _, err := broken.MailOnce(ctx, next, true, false); err == nil || !strings.Contains(err.Error(), "before sending") {
+		t.Errorf("MailOnce with a ledger that cannot record: %v", err)
+	}
+	if n := len(w.mail.Messages()); n != 1 {
+		t.Errorf("%d mails after a failed intent, want still 1", n)
+	}
+}
+
+// failingLedger is a report store whose mail ledger cannot record.
+type failingLedger struct{ reports.Store }
+
+func (failingLedger) RecordMail(context.Context, string, reports.MailRecord) error {
+	return errors.New("disk full")
+}
