@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -288,6 +290,22 @@ func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 	}, nil
 }
 
+// durableQueueName is the durable AMQP queue of a deployment: a UUID (the
+// shape Fedora's public broker demands) derived from the absolute data
+// directory and the NATS prefix, so every start of the same listen uses —
+// and never leaves behind — the same queue.
+func durableQueueName(dataDir, prefix string) (string, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", withCode(exitError, fmt.Errorf("--data: %w", err))
+	}
+	sum := sha256.Sum256([]byte("composeci amqp queue\x00" + abs + "\x00" + prefix))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
 // readToken reads the API token from --api-token-file ("" without one).
 func readToken(path string) (string, error) {
 	if path == "" {
@@ -362,6 +380,14 @@ func newListenCmd(a *app) *cobra.Command {
 				if amqpCA != "" || amqpCert != "" || amqpKey != "" {
 					cfg.CACert, cfg.Cert, cfg.Key = amqpCA, amqpCert, amqpKey
 				}
+				if amqpDurable && cfg.Queue == "" {
+					// A fresh name at every start would leave a durable queue
+					// behind each time, collecting messages nobody reads.
+					if cfg.Queue, err = durableQueueName(a.g.data, s.natsPrefix); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stderr, "composeci: --amqp-durable without --amqp-queue: using queue %s, derived from --data (give --amqp-queue to choose)\n", cfg.Queue)
+				}
 				if amqpDurable {
 					cfg.Durable, cfg.AutoDelete, cfg.Exclusive = true, false, false
 				}
@@ -384,7 +410,7 @@ func newListenCmd(a *app) *cobra.Command {
 	fl.StringVar(&amqpCA, "amqp-ca", "", "CA certificate for an amqps:// broker (default Fedora's, /etc/fedora-messaging/cacert.pem)")
 	fl.StringVar(&amqpCert, "amqp-cert", "", "client certificate for the broker (SASL EXTERNAL; default Fedora's public one)")
 	fl.StringVar(&amqpKey, "amqp-key", "", "client key for --amqp-cert")
-	fl.StringVar(&amqpQueue, "amqp-queue", "", "queue name (default a fresh UUID; a fixed UUID with --amqp-durable survives restarts of about an hour)")
+	fl.StringVar(&amqpQueue, "amqp-queue", "", "queue name (default a fresh UUID; with --amqp-durable, a UUID derived from --data and --nats-prefix, the same at every start; Fedora's broker keeps a durable queue about an hour after its consumer leaves)")
 	fl.StringVar(&amqpExchange, "amqp-exchange", "amq.topic", "exchange the queue is bound to")
 	fl.BoolVar(&amqpDurable, "amqp-durable", false, "declare a durable, shared queue that keeps messages while composeci is down")
 	fl.StringArrayVar(&amqpBindings, "amqp-binding", nil, "routing key to bind (repeatable; default the Pungi status and openQA job.done topics)")

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -363,5 +364,30 @@ func TestListenFromFedoraMessaging(t *testing.T) {
 	}
 	if n := len(mail.Messages()); n != 1 {
 		t.Errorf("%d mails, want 1", n)
+	}
+}
+
+// TestDurableQueueName: --amqp-durable without --amqp-queue uses one queue
+// per deployment, the same at every start — a UUID, as Fedora's broker
+// demands — never a fresh one that would be left behind.
+func TestDurableQueueName(t *testing.T) {
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, err := durableQueueName("/var/lib/composeci", "COMPOSECI")
+	if err != nil || !uuid.MatchString(a) {
+		t.Fatalf("durableQueueName = %q, %v", a, err)
+	}
+	for _, tc := range []struct {
+		dir, prefix string
+		same        bool
+	}{
+		{"/var/lib/composeci", "COMPOSECI", true},
+		{"/var/lib/composeci/", "COMPOSECI", true},
+		{"/var/lib/other", "COMPOSECI", false},
+		{"/var/lib/composeci", "STAGING", false},
+	} {
+		b, err := durableQueueName(tc.dir, tc.prefix)
+		if err != nil || (a == b) != tc.same {
+			t.Errorf("durableQueueName(%q, %q) = %q (%v), same as the first: %v, want %v", tc.dir, tc.prefix, b, err, a == b, tc.same)
+		}
 	}
 }
