@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -97,11 +99,12 @@ func waitHealthy(t *testing.T, p *process, addr string) {
 		}
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
-			return err
+			return fmt.Errorf("%w\nit said:\n%s", err, p.out.String())
 		}
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
+			return fmt.Errorf("HTTP %d: %s\nit said:\n%s", resp.StatusCode, b, p.out.String())
 		}
 		return nil
 	})
@@ -469,6 +472,124 @@ func TestHostsShareNothingButNATS(t *testing.T) {
 			t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
 		}
 	}
+}
+
+// TestKillMatrix kills the listener with SIGKILL over and over — at each
+// stage boundary of a compose, and at random moments — and starts it again
+// on the same data directory each time, while two composes go through
+// the pipeline (scheduled, tested, their new failures confirmed by re-runs,
+// checked, mailed). In the end every compose is reported, no openQA product
+// was posted twice, and each compose's report went out under one
+// Message-ID: a second copy could only come from a kill in the window
+// between the SMTP server's acceptance and the ledger's write, and it would
+// carry the same Message-ID. 10 kills in CI; COMPOSECI_SOAK=1 makes it 100.
+func TestKillMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes")
+	}
+	kills := 10
+	if os.Getenv("COMPOSECI_SOAK") != "" {
+		kills = 100
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
+	stagesSeen := map[string]bool{}
+	for total, round := 0, 1; total < kills; round++ {
+		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
+			total += killRound(t, rng, stagesSeen)
+		})
+		if t.Failed() {
+			break
+		}
+	}
+	t.Logf("killed %d times or more; stage boundaries hit: %v", kills, slices.Sorted(maps.Keys(stagesSeen)))
+}
+
+// killRound runs two composes through a listener killed until they are
+// done, checks what the world received, and returns the number of kills.
+func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool) int {
+	w := finishedWorld(t)
+	w.mirror.SetStatus(demoBranched, "FINISHED")
+	w.oq.AutoAdvance(t.Context(), 30*time.Millisecond)
+	addr := freeAddr(t)
+	args := append(w.flags(), "listen", "--http", addr, "--watch", "rawhide,branched", "--poll-interval", "-1s", "--workers", "2",
+		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "200ms", "--task-ack-wait", "5s",
+		"--email", "--smtp-tls", "none", "--mail-to", "qa@example.org", "--log-level", "info")
+	composes := []string{demoRawhide, demoBranched}
+	done := func() bool {
+		for _, id := range composes {
+			if wf, ok := workflowOf(addr, id); !ok || (wf.State != "done" && wf.State != "failed") {
+				return false
+			}
+		}
+		return true
+	}
+	kills := 0
+	for i := 0; ; i++ {
+		p := startProcess(t, args...)
+		waitHealthy(t, p, addr)
+		if i == 0 {
+			for _, id := range composes {
+				trigger(t, addr, id)
+			}
+		}
+		if done() {
+			for _, id := range composes {
+				if wf, _ := workflowOf(addr, id); wf.State != "done" {
+					t.Errorf("%s ended %s: %s", id, wf.State, wf.Note)
+				}
+			}
+			p.signal(t, syscall.SIGTERM)
+			p.wait(t, 30*time.Second)
+			break
+		}
+		// Half the kills come when a compose reaches a stage not killed at
+		// yet; the others after a random moment.
+		deadline := time.Now().Add(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		boundary := i%2 == 0
+		for time.Now().Before(deadline) || boundary {
+			if boundary {
+				hit := false
+				for _, id := range composes {
+					if wf, ok := workflowOf(addr, id); ok && wf.State == "active" && !stagesSeen[wf.Stage] {
+						stagesSeen[wf.Stage], hit = true, true
+					}
+				}
+				if hit || time.Now().After(deadline.Add(3*time.Second)) {
+					break
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.signal(t, syscall.SIGKILL)
+		p.wait(t, 10*time.Second)
+		kills++
+	}
+	posted := map[string]int{}
+	for _, p := range w.oq.Posts() {
+		posted[p.Params["BUILD"]+" "+p.Params["FLAVOR"]+" "+p.Params["ARCH"]]++
+	}
+	for product, n := range posted {
+		if n > 1 {
+			t.Errorf("openQA product %s posted %d times", product, n)
+		}
+	}
+	for _, id := range composes {
+		ids := map[string]int{}
+		for _, m := range w.mail.Messages() {
+			if strings.HasPrefix(m.Subject(), id+" ") && !strings.HasSuffix(m.Subject(), "[updated]") {
+				ids[m.Header("Message-ID")]++
+			}
+		}
+		if len(ids) != 1 {
+			t.Errorf("%s was mailed under %d Message-IDs (%v), want one", id, len(ids), ids)
+		}
+		for mid, n := range ids {
+			if n > 1 {
+				t.Logf("%s: %d copies of %s (a kill between the server's acceptance and the ledger)", id, n, mid)
+			}
+		}
+	}
+	return kills
 }
 
 func deleteNATSPrefix(t *testing.T, url, prefix string) {

@@ -376,7 +376,15 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		return err
 	}
 	err = call("creating consumer "+dispatcherConsumer, func(ctx context.Context) error {
-		_, err := s.events.CreateOrUpdateConsumer(ctx, e.dispatcherConfig())
+		cfg := e.dispatcherConfig()
+		// A consumer made afresh from a sequence (handBackOrphans) keeps
+		// its deliver policy: the server refuses to change it.
+		if c, err := s.events.Consumer(ctx, dispatcherConsumer); err == nil {
+			if info := c.CachedInfo(); info != nil {
+				cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+			}
+		}
+		_, err := s.events.CreateOrUpdateConsumer(ctx, cfg)
 		return err
 	})
 	if err != nil {
