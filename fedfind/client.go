@@ -45,6 +45,10 @@ const (
 // does not exist in the tree.
 var ErrComposeNotFound = errors.New("compose not found")
 
+// ErrUntrustedRedirect is wrapped when a server of the tree redirects a
+// request out of the trees the client trusts; the redirect is not followed.
+var ErrUntrustedRedirect = errors.New("redirect out of the trusted trees")
+
 // ErrMismatch is wrapped when a compose's metadata names another compose
 // than the one asked for (fedfind's CidMatchError).
 var ErrMismatch = errors.New("compose ID mismatch")
@@ -89,6 +93,9 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.trusted = append([]string{stripScheme(c.root)}, FedoraPrefixes...)
+	// Never follow a redirect out of the trees the client trusts: what it
+	// reads there decides what is tested and reported.
+	c.http = c.http.WithRedirectCheck(c.checkRedirect)
 	return c, nil
 }
 
@@ -119,14 +126,14 @@ func (c *Client) Locate(id ComposeID) (*Compose, error) {
 }
 
 // Resolve finds the compose ref names: a compose ID
-// (Fedora-Rawhide-20261122.n.0), a compose URL (its directory or its
-// /compose directory, under the compose root or a Fedora prefix), a stream
+// (Fedora-Rawhide-20261122.n.0), a URL inside a compose's tree or of a
+// latest-* link, under the compose root or a Fedora prefix (see FromURL), a stream
 // spec (rawhide, branched, branched:44, ...) for that stream's latest
 // compose, or a release and label (44:Beta-1.2) for a candidate compose.
 func (c *Client) Resolve(ctx context.Context, ref string) (*Compose, error) {
 	ref = strings.TrimSpace(ref)
 	if strings.Contains(ref, "://") {
-		return c.FromURL(ref)
+		return c.FromURL(ctx, ref)
 	}
 	if spec, ok, err := ParseStreamSpec(ref); err != nil {
 		return nil, err
@@ -145,38 +152,161 @@ func (c *Client) Resolve(ctx context.Context, ref string) (*Compose, error) {
 	return c.Locate(id)
 }
 
-// FromURL locates a compose by URL. The URL must lie under the compose root
-// or one of FedoraPrefixes, and its path must name the compose directory.
-func (c *Client) FromURL(raw string) (*Compose, error) {
+// FromURL locates a compose by any URL inside its tree: its directory, its
+// /compose directory or anything below either (metadata, an image, a log),
+// or a stream's latest-* link (or anything below it). The URL must be http
+// or https, lie under the compose root or one of FedoraPrefixes, and carry
+// no query, fragment, user or dot segment.
+//
+// The path is cut at the first directory below the trusted prefix that is a
+// compose ID (validated strictly, as ParseComposeID does): that directory is
+// the compose, and no request is made. A latest-* link is no compose ID: the
+// compose it points at is read from the link's COMPOSE_ID file or, when
+// there is none, from its compose/metadata/composeinfo.json, and placed
+// beside the link, where Pungi puts the composes its links point at
+// (docs/protocols.md, section (a)). A URL into the metadata archive names
+// the compose by its ID alone.
+func (c *Client) FromURL(ctx context.Context, raw string) (*Compose, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: %q is not an http(s) URL", ErrInvalidInput, raw)
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("%w: compose URL %q must not carry a query, fragment or user", ErrInvalidInput, raw)
 	}
-	clean := strings.TrimSuffix(u.Scheme+"://"+u.Host+u.EscapedPath(), "/")
-	trusted := false
+	bare := u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
+	prefix := ""
 	for _, p := range c.trusted {
-		if bare := stripScheme(clean); bare == p || strings.HasPrefix(bare, p+"/") {
-			trusted = true
-			break
+		if (bare == p || strings.HasPrefix(bare, p+"/")) && len(p) > len(prefix) {
+			prefix = p
 		}
 	}
-	if !trusted {
+	if prefix == "" {
 		return nil, fmt.Errorf("%w: %s is outside the compose root %s and Fedora's compose and mirror trees", ErrInvalidInput, raw, c.root)
 	}
-	segs := strings.Split(u.Path, "/")
-	if slices.Contains(segs, "..") || slices.Contains(segs, ".") {
-		return nil, fmt.Errorf("%w: compose URL %q has dot segments", ErrInvalidInput, raw)
+	// The directories below the trusted prefix, as sent (escaped) and as
+	// meant (unescaped).
+	var segs, names []string
+	if rest := strings.TrimPrefix(bare, prefix); rest != "" {
+		segs = strings.Split(rest[1:], "/")
 	}
-	trimmed := strings.TrimSuffix(clean, "/compose")
-	last := trimmed[strings.LastIndexByte(trimmed, '/')+1:]
-	id, err := ParseComposeID(last)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the URL's last directory (before /compose) must be the compose ID: %w", ErrInvalidInput, err)
+	for _, s := range strings.Split(u.EscapedPath(), "/") {
+		if n, err := url.PathUnescape(s); err != nil || n == "." || n == ".." || strings.ContainsAny(n, "/\\") {
+			return nil, fmt.Errorf("%w: compose URL %q has a dot segment or an escaped separator", ErrInvalidInput, raw)
+		}
 	}
-	return &Compose{ID: id, Stream: StreamOf(id), Dir: trimmed, Location: trimmed + "/compose"}, nil
+	for _, s := range segs {
+		n, _ := url.PathUnescape(s) // checked above
+		if n == "" {
+			return nil, fmt.Errorf("%w: compose URL %q has an empty path segment", ErrInvalidInput, raw)
+		}
+		names = append(names, n)
+	}
+	base := u.Scheme + "://" + prefix
+	for i, n := range names {
+		dir := strings.Join(append([]string{base}, segs[:i+1]...), "/")
+		if id, err := ParseComposeID(n); err == nil {
+			if slices.Contains(names[:i], "metadata-archive") {
+				return c.Locate(id)
+			}
+			return &Compose{ID: id, Stream: StreamOf(id), Dir: dir, Location: dir + "/compose"}, nil
+		}
+		if isLatestLink(n) {
+			id, err := c.latestTarget(ctx, dir, n)
+			if err != nil {
+				return nil, err
+			}
+			cdir := strings.Join(append([]string{base}, segs[:i]...), "/") + "/" + id.String()
+			return &Compose{ID: id, Stream: StreamOf(id), Dir: cdir, Location: cdir + "/compose"}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s names no compose: no directory of its path below %s is a compose ID (like Fedora-Rawhide-20261122.n.0) or a latest-* link", ErrInvalidInput, raw, base)
+}
+
+// isLatestLink reports whether name looks like a latest-* link Pungi makes:
+// latest-, then the safe characters of a compose ID prefix.
+func isLatestLink(name string) bool {
+	rest, ok := strings.CutPrefix(name, "latest-")
+	if !ok || rest == "" || len(name) > maxComposeIDLen || strings.Contains(rest, "..") {
+		return false
+	}
+	for i, r := range rest {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && strings.ContainsRune("_.+-", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// latestTarget reads which compose the latest-* link dir (named name)
+// points at: its COMPOSE_ID file, or its composeinfo.json when it has no
+// COMPOSE_ID. Pungi names a link latest-<short>-<version>, shortening a
+// dotted version and appending a layered product's base, so the compose ID
+// must start with what follows "latest-".
+func (c *Client) latestTarget(ctx context.Context, dir, name string) (ComposeID, error) {
+	u := dir + "/COMPOSE_ID"
+	var id ComposeID
+	b, err := c.get(ctx, u, "text/plain", maxSmallFile)
+	switch {
+	case err == nil:
+		if id, err = ParseComposeID(strings.TrimSpace(string(b))); err != nil {
+			return ComposeID{}, &MetadataError{File: u, Err: err}
+		}
+	case errors.Is(err, httpclient.ErrNotFound):
+		u = dir + "/compose/metadata/composeinfo.json"
+		var ci *ComposeInfo
+		err = c.getStream(ctx, u, "application/json", func(r io.Reader) (err error) {
+			ci, err = ParseComposeInfo(io.LimitReader(r, maxMetadata), u)
+			return err
+		})
+		if errors.Is(err, httpclient.ErrNotFound) {
+			return ComposeID{}, fmt.Errorf("%w: %s has neither a COMPOSE_ID nor a compose/metadata/composeinfo.json", ErrComposeNotFound, dir)
+		}
+		if err != nil {
+			return ComposeID{}, err
+		}
+		id = ci.ID
+	default:
+		return ComposeID{}, err
+	}
+	want := strings.TrimPrefix(name, "latest-")
+	if p := id.Prefix; p != want && !strings.HasPrefix(p, want+"-") && !strings.HasPrefix(p, want+".") {
+		return ComposeID{}, fmt.Errorf("%w: %s points at %s, which is not a compose of %s", ErrMismatch, name, id, want)
+	}
+	return id, nil
+}
+
+// maxRedirects is how many redirects a request may follow, as Go's default.
+const maxRedirects = 10
+
+// checkRedirect refuses a redirect to anywhere but the compose root and
+// FedoraPrefixes.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if c.trustedURL(req.URL) {
+		return nil
+	}
+	return fmt.Errorf("%w: refusing the redirect to %s, outside the compose root %s and Fedora's compose and mirror trees", ErrUntrustedRedirect, req.URL.Redacted(), c.root)
+}
+
+// trustedURL reports whether u lies under the compose root or one of
+// FedoraPrefixes.
+func (c *Client) trustedURL(u *url.URL) bool {
+	if u.Scheme != "http" && u.Scheme != "https" || u.User != nil {
+		return false
+	}
+	bare := u.Host + u.EscapedPath()
+	for _, p := range c.trusted {
+		if bare == p || strings.HasPrefix(bare, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func stripScheme(s string) string {

@@ -25,7 +25,8 @@ var defaultRulesTOML string
 type Rules struct {
 	// Arches to schedule.
 	Arches []string `toml:"arches"`
-	// Releases are the default release numbers.
+	// Releases are the release numbers used when neither numbers given by
+	// hand nor the release data give them (ScheduleOptions).
 	Releases Releases `toml:"releases"`
 	// Params are posted with every product.
 	Params map[string]string `toml:"params"`
@@ -41,8 +42,9 @@ type Rules struct {
 	Special []SpecialFlavor `toml:"special"`
 }
 
-// Releases are the release numbers the upgrade tests need, given rather
-// than looked up so scheduling never depends on the network.
+// Releases are the release numbers the upgrade tests need. Fedora QA's
+// release data gives them (ScheduleOptions.ReleaseData); numbers in the
+// rules or given by hand keep scheduling going without it.
 type Releases struct {
 	// Current is the newest stable release (CURRREL).
 	Current int `toml:"current" json:"current"`

@@ -6,19 +6,61 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/composeci/composeci/fedfind"
 )
 
 // ScheduleOptions tunes Schedule.
 type ScheduleOptions struct {
 	// Rules decide the products; nil means DefaultRules().
 	Rules *Rules
-	// Releases override the rules' release numbers (zero fields do not).
+	// Releases override the rules' release numbers (zero fields do not):
+	// numbers given by hand.
 	Releases Releases
+	// ReleaseData, when set, gives the release numbers Releases leaves
+	// zero: Fedora QA's release data, current = the highest stable
+	// release, Rawhide = the highest release known + 1. When it cannot be
+	// read the rules' numbers stand in.
+	ReleaseData ReleaseSource
 	// Force posts every product even when it has live jobs. openQA then
 	// obsoletes the pending jobs of the product and starts a fresh set.
 	Force bool
 	// DryRun plans and checks the existing jobs but posts nothing.
 	DryRun bool
+}
+
+// ReleaseSource gives Fedora's release data; *fedfind.ReleaseSource is
+// one. Get logs its own failures (once, not per call): Schedule falls back
+// on the rules without a word.
+type ReleaseSource interface {
+	Get(ctx context.Context) (fedfind.ReleaseData, error)
+}
+
+// ReleaseNumbers are the release numbers a schedule with these options
+// posts (CURRREL, RAWREL): Releases where set, then the release data, then
+// the rules' (rules nil: the built-in ones).
+func (o ScheduleOptions) ReleaseNumbers(ctx context.Context, rules *Rules) Releases {
+	rel := o.Releases
+	if o.ReleaseData != nil && (rel.Current == 0 || rel.Rawhide == 0) {
+		if d, err := o.ReleaseData.Get(ctx); err == nil {
+			if rel.Current == 0 {
+				rel.Current = d.Current()
+			}
+			if rel.Rawhide == 0 {
+				rel.Rawhide = d.Rawhide()
+			}
+		}
+	}
+	if rules == nil {
+		rules = DefaultRules()
+	}
+	if rel.Current == 0 {
+		rel.Current = rules.Releases.Current
+	}
+	if rel.Rawhide == 0 {
+		rel.Rawhide = rules.Releases.Rawhide
+	}
+	return rel
 }
 
 // Scheduled is the outcome for one product. Its JSON form is the interface
@@ -67,7 +109,7 @@ func (c *Client) Schedule(ctx context.Context, comp Compose, opts ScheduleOption
 	if rules == nil {
 		rules = DefaultRules()
 	}
-	products, err := rules.Products(comp, opts.Releases)
+	products, err := rules.Products(comp, opts.ReleaseNumbers(ctx, rules))
 	if err != nil {
 		return nil, err
 	}

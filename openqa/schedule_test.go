@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -538,5 +540,73 @@ func TestDefaultRulesAreCopies(t *testing.T) {
 	}
 	if string(after) != string(before) {
 		t.Errorf("changing a copy changed the defaults:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestScheduleReleaseNumbers: CURRREL and RAWREL come from numbers given
+// by hand, then Fedora QA's release data, then the rules, field by field;
+// release data that cannot be read leaves the rules' numbers.
+func TestScheduleReleaseNumbers(t *testing.T) {
+	rules, err := openqa.ParseRules("[releases]\ncurrent = 40\nrawhide = 41\n", "rules.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtin := openqa.DefaultRules().Releases
+	tests := []struct {
+		name             string
+		rules            *openqa.Rules
+		byHand           openqa.Releases
+		data             string // "ok", "404", "garbage", "" for none
+		current, rawhide int
+		asked            int64
+	}{
+		{name: "built-in rules", current: builtin.Current, rawhide: builtin.Rawhide},
+		{name: "rules file", rules: rules, current: 40, rawhide: 41},
+		{name: "release data", rules: rules, data: "ok", current: 43, rawhide: 45, asked: 1},
+		{name: "by hand wins, field by field", rules: rules, data: "ok", byHand: openqa.Releases{Current: 50}, current: 50, rawhide: 45, asked: 1},
+		{name: "all by hand: not asked", data: "ok", byHand: openqa.Releases{Current: 50, Rawhide: 51}, current: 50, rawhide: 51},
+		{name: "404: the rules", rules: rules, data: "404", current: 40, rawhide: 41, asked: 1},
+		{name: "garbage: the built-in rules", data: "garbage", current: builtin.Current, rawhide: builtin.Rawhide, asked: 1},
+		{name: "404 and by hand", data: "404", byHand: openqa.Releases{Rawhide: 60}, current: builtin.Current, rawhide: 60, asked: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, fakefedora.OpenQAOptions{})
+			c := newClient(t, srv, nil)
+			opts := openqa.ScheduleOptions{Rules: tt.rules, Releases: tt.byHand, DryRun: true}
+			data := fakefedora.NewReleaseData([]int{42, 43}, []int{44})
+			if tt.data != "" {
+				u := data.Start()
+				defer data.Close()
+				switch tt.data {
+				case "404":
+					data.SetBroken(http.StatusNotFound, "not found")
+				case "garbage":
+					data.SetBroken(http.StatusOK, "<html>maintenance</html>")
+				}
+				src, err := fedfind.NewReleaseSource(fedfind.ReleaseSourceOptions{URL: u})
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts.ReleaseData = src
+			}
+			branched := rawhideCompose()
+			branched.ID, branched.Version = "Fedora-44-20261122.n.0", "44"
+			res, err := c.Schedule(context.Background(), branched, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"CURRREL": strconv.Itoa(tt.current), "RAWREL": strconv.Itoa(tt.rawhide), "UP1REL": "43", "UP2REL": "42"}
+			for _, s := range res {
+				for k, v := range want {
+					if s.Params[k] != v {
+						t.Errorf("%s %s: %s=%s, want %s", s.Flavor, s.Arch, k, s.Params[k], v)
+					}
+				}
+			}
+			if data.Requests() != tt.asked {
+				t.Errorf("release data asked %d times, want %d", data.Requests(), tt.asked)
+			}
+		})
 	}
 }

@@ -291,6 +291,43 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestDemoScheduleReleaseNumbers: the demo's openQA posts carry the release
+// numbers of its simulated release data (Fedora 42 and 43 stable, 44
+// Branched), not the rules': its Branched 44 and Rawhide nightlies get
+// CURRREL=43 and RAWREL=45.
+func TestDemoScheduleReleaseNumbers(t *testing.T) {
+	w, err := startDemoWorld(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	w.mirror.SetStatus(demoBranched, "FINISHED")
+	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
+	for _, id := range []string{demoBranched, demoRawhide} {
+		if code, out, errOut := runCLI(t, nil, append(w.flags(), "schedule", id)...); code != 0 {
+			t.Fatalf("schedule %s: exit %d\n%s\n%s", id, code, out, errOut)
+		}
+	}
+	want := map[string]map[string]string{
+		demoBranched: {"VERSION": "44", "CURRREL": "43", "RAWREL": "45", "UP1REL": "43", "UP2REL": "42"},
+		demoRawhide:  {"VERSION": "Rawhide", "CURRREL": "43", "RAWREL": "45", "UP1REL": "44", "UP2REL": "43"},
+	}
+	posts := w.oq.Posts()
+	if len(posts) == 0 {
+		t.Fatal("nothing posted")
+	}
+	for _, p := range posts {
+		for k, v := range want[p.Params["BUILD"]] {
+			if p.Params[k] != v {
+				t.Errorf("%s %s: %s=%s, want %s", p.Params["BUILD"], p.Params["FLAVOR"], k, p.Params[k], v)
+			}
+		}
+	}
+	if w.releases.Requests() != 2 {
+		t.Errorf("the release data was read %d times by two commands", w.releases.Requests())
+	}
+}
+
 // stories keeps what a demo run says about its workflow and mail, without
 // what differs by run (ports, times, ids).
 func stories(out string) string {

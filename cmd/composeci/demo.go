@@ -146,8 +146,11 @@ type demoWorld struct {
 	hub    *fakefedora.KojiHub
 	oq     *fakefedora.OpenQA
 	mail   *fakefedora.MailServer
-	root   string
-	hubURL string
+	// releases is Fedora QA's release data: Fedora 42 and 43 are stable,
+	// 44 is Branched, so Rawhide will be 45.
+	releases *fakefedora.ReleaseData
+	root     string
+	hubURL   string
 }
 
 // The source packages of the demo's Rawhide nightlies: today's upgrades
@@ -173,7 +176,9 @@ func demoPackages(nevrs ...string) []fakefedora.PackageSpec {
 // startDemoWorld starts the simulated Fedora and writes dir/composeci.toml,
 // whose settings point composeci at it and keep its data in dir.
 func startDemoWorld(dir string) (*demoWorld, error) {
-	w := &demoWorld{dir: dir, mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{})}
+	w := &demoWorld{dir: dir, mirror: fakefedora.NewMirror(), hub: fakefedora.NewKojiHub(fakefedora.KojiHubOptions{}),
+		releases: fakefedora.NewReleaseData([]int{42, 43}, []int{44})}
+	w.releases.Start()
 	m := w.mirror
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261121.n.0", Status: "FINISHED"})
 	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "DOOMED"})
@@ -244,6 +249,7 @@ data = ` + q(w.dir) + `
 koji = ` + q(w.hubURL) + `
 mail-from = ` + q(demoMailFrom) + `
 api-token-file = ` + q(w.token) + `
+release-data = ` + q(w.releases.URL()) + `
 
 [openqa]
 url = ` + q(w.oq.URL()) + `
@@ -280,6 +286,7 @@ func (w *demoWorld) close() {
 	w.oq.Close()
 	w.hub.Close()
 	w.mirror.Close()
+	w.releases.Close()
 }
 
 // flags point a command at the simulated services: the config file.
@@ -394,8 +401,10 @@ func (d *demo) run(cmd *cobra.Command) error {
 
 	d.say("schedule the openQA tests", `
 		One POST per tested image and arch (and the image-less upgrade flavors), with
-		the parameters Fedora's scheduler sends. Scheduling is idempotent: it first
-		reads the build's jobs, so running it again — or after a crash — posts nothing.`)
+		the parameters Fedora's scheduler sends; the upgrade tests' release numbers come
+		from Fedora QA's release data (simulated: 43 is stable, 44 Branched, so CURRREL=43
+		and RAWREL=45). Scheduling is idempotent: it first reads the build's jobs, so
+		running it again — or after a crash — posts nothing.`)
 	d.sh(ctx, "schedule", demoRawhide)
 	d.sh(ctx, "schedule", demoRawhide)
 

@@ -189,7 +189,7 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		if err != nil {
 			return nil, err
 		}
-		opts, err := s.sched.options()
+		opts, err := s.sched.options(a)
 		if err != nil {
 			return nil, err
 		}

@@ -7,9 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/internal/httpclient"
 	"github.com/composeci/composeci/openqa"
 	"github.com/composeci/composeci/stages"
 )
@@ -62,18 +65,22 @@ type scheduleFlags struct {
 	arches         []string
 	currentRelease int
 	rawhideRelease int
+	releaseData    string
 }
 
 func (f *scheduleFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.rulesFile, "openqa-rules", "", "TOML file of scheduling rules over the built-in ones")
 	fl.StringSliceVar(&f.arches, "openqa-arch", nil, "arches to schedule, e.g. x86_64,aarch64 (default from the rules: x86_64)")
-	fl.IntVar(&f.currentRelease, "openqa-current-release", 0, "current stable Fedora release, for CURRREL (default from the rules)")
-	fl.IntVar(&f.rawhideRelease, "openqa-rawhide-release", 0, "release number Rawhide will become, for RAWREL (default from the rules)")
+	fl.IntVar(&f.currentRelease, "openqa-current-release", 0, "current stable Fedora release, for CURRREL (default from --release-data, else the rules)")
+	fl.IntVar(&f.rawhideRelease, "openqa-rawhide-release", 0, "release number Rawhide will become, for RAWREL (default from --release-data, else the rules)")
+	fl.StringVar(&f.releaseData, "release-data", fedfind.DefaultReleaseDataURL,
+		"Fedora QA's release.json, read daily for CURRREL (the highest stable release) and RAWREL (the highest release + 1); when it cannot be read, the rules' numbers (empty: always the rules')")
 }
 
-// options reads the rules and applies the overrides.
-func (f *scheduleFlags) options() (openqa.ScheduleOptions, error) {
+// options reads the rules and applies the overrides. The release data is
+// read when a compose is scheduled (and again a day later), not here.
+func (f *scheduleFlags) options(a *app) (openqa.ScheduleOptions, error) {
 	rules := openqa.DefaultRules()
 	if f.rulesFile != "" {
 		var err error
@@ -87,7 +94,18 @@ func (f *scheduleFlags) options() (openqa.ScheduleOptions, error) {
 	if f.currentRelease < 0 || f.rawhideRelease < 0 {
 		return openqa.ScheduleOptions{}, withCode(exitError, errors.New("release numbers must be positive"))
 	}
-	return openqa.ScheduleOptions{Rules: rules, Releases: openqa.Releases{Current: f.currentRelease, Rawhide: f.rawhideRelease}}, nil
+	opts := openqa.ScheduleOptions{Rules: rules, Releases: openqa.Releases{Current: f.currentRelease, Rawhide: f.rawhideRelease}}
+	if f.releaseData != "" && (f.currentRelease == 0 || f.rawhideRelease == 0) {
+		// A short read: a stage waits for it, and the rules stand in when
+		// it fails.
+		hc := httpclient.New(httpclient.Options{Timeout: 15 * time.Second, RetryMax: 2, Logger: a.log})
+		src, err := fedfind.NewReleaseSource(fedfind.ReleaseSourceOptions{URL: f.releaseData, HTTP: hc, Logger: a.log})
+		if err != nil {
+			return openqa.ScheduleOptions{}, withCode(exitError, fmt.Errorf("--release-data: %w", err))
+		}
+		opts.ReleaseData = src
+	}
+	return opts, nil
 }
 
 const scheduleLong = `Schedule openQA tests for a compose, as Fedora's scheduler does: one
@@ -107,7 +125,11 @@ build's jobs are checked first, in case it went through.
 
 Which images are tested, and what is posted, comes from scheduling rules:
 built-in ones matching fedora_openqa, or a TOML file (--openqa-rules) laid out
-like openqa/rules.toml whose keys replace the built-in ones.
+like openqa/rules.toml whose keys replace the built-in ones. The release
+numbers of the upgrade tests, CURRREL and RAWREL, come from Fedora QA's
+release data (--release-data: the highest stable release, and the highest
+release known + 1), from the rules when it cannot be read, and from
+--openqa-current-release and --openqa-rawhide-release over both.
 
 --json prints [{"flavor", "arch", "job_ids": [...], "skipped": bool}, ...]
 (plus "error" for a flavor that failed, "dry_run" with --dry-run and
@@ -141,7 +163,7 @@ func newScheduleCmd(a *app) *cobra.Command {
 
 func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error {
 	ctx := cmd.Context()
-	opts, err := o.sched.options()
+	opts, err := o.sched.options(a)
 	if err != nil {
 		return err
 	}

@@ -2,25 +2,32 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/composeci/composeci/internal/fakefedora"
+	"github.com/composeci/composeci/openqa"
 )
 
 const cliKey, cliSecret = "CLIKEY", "CLISECRET"
 
-// openqaEnv starts a fake openQA and returns it with the environment that
-// points composeci at it, with credentials as a user would set them.
+// openqaEnv starts a fake openQA and Fedora QA's release data (Fedora 42
+// and 43 stable, 44 Branched) and returns the openQA with the environment
+// that points composeci at both, with credentials as a user would set them.
 func openqaEnv(t *testing.T) (*fakefedora.OpenQA, map[string]string) {
 	t.Helper()
 	srv := fakefedora.NewOpenQA(fakefedora.OpenQAOptions{
 		Keys: []fakefedora.OpenQAKey{{Key: cliKey, Secret: cliSecret, Operator: true}},
 	})
 	t.Cleanup(srv.Close)
+	releases := fakefedora.NewReleaseData([]int{42, 43}, []int{44})
+	releaseData := releases.Start()
+	t.Cleanup(releases.Close)
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte(cliSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -29,6 +36,7 @@ func openqaEnv(t *testing.T) (*fakefedora.OpenQA, map[string]string) {
 		"COMPOSECI_OPENQA":             srv.URL(),
 		"COMPOSECI_OPENQA_KEY":         cliKey,
 		"COMPOSECI_OPENQA_SECRET_FILE": secret,
+		"COMPOSECI_RELEASE_DATA":       releaseData,
 	}
 }
 
@@ -159,13 +167,60 @@ func TestScheduleFromConfigFile(t *testing.T) {
 	srv, env := openqaEnv(t)
 	cfg := filepath.Join(t.TempDir(), "composeci.toml")
 	text := "compose-root = \"" + root + "\"\n[openqa]\nurl = \"" + srv.URL() + "\"\nkey = \"" + cliKey + "\"\n" +
-		"secret-file = \"" + env["COMPOSECI_OPENQA_SECRET_FILE"] + "\"\narch = [\"x86_64\"]\n"
+		"secret-file = \"" + env["COMPOSECI_OPENQA_SECRET_FILE"] + "\"\narch = [\"x86_64\"]\n" +
+		"[release]\ndata = \"" + env["COMPOSECI_RELEASE_DATA"] + "\"\n"
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut := runCLI(t, nil, "schedule", "Fedora-Rawhide-20261122.n.0", "--config", cfg)
 	if code != 0 || srv.Requests("POST", "/api/v1/isos") != 10 {
 		t.Errorf("exit %d, %d POSTs\n%s\n%s", code, srv.Requests("POST", "/api/v1/isos"), out, errOut)
+	}
+}
+
+// TestScheduleReleaseData: CURRREL and RAWREL come from Fedora QA's release
+// data (current = the highest stable release, Rawhide = the highest release
+// + 1); from the rules without it (--release-data "") or when it cannot be
+// read, with one warning; the flags win over both.
+func TestScheduleReleaseData(t *testing.T) {
+	root := demoRoot(t)
+	const branched = "Fedora-44-20261122.n.0"
+	rules := openqa.DefaultRules().Releases
+	broken := fakefedora.NewReleaseData(nil, nil)
+	brokenURL := broken.Start()
+	defer broken.Close()
+	broken.SetBroken(http.StatusNotFound, "not found")
+	tests := []struct {
+		name             string
+		args             []string
+		current, rawhide int
+		warn             bool
+	}{
+		{name: "release data", current: 43, rawhide: 45},
+		{name: "flags win", args: []string{"--openqa-current-release", "50", "--openqa-rawhide-release", "52"}, current: 50, rawhide: 52},
+		{name: "a flag wins over its part", args: []string{"--openqa-rawhide-release", "52"}, current: 43, rawhide: 52},
+		{name: "no release data: the rules", args: []string{"--release-data", ""}, current: rules.Current, rawhide: rules.Rawhide},
+		{name: "unreadable: the rules, with a warning", args: []string{"--release-data", brokenURL}, current: rules.Current, rawhide: rules.Rawhide, warn: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, env := openqaEnv(t)
+			code, out, errOut := runCLI(t, env, append([]string{"schedule", branched, "--compose-root", root, "--dry-run"}, tt.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+			}
+			for _, w := range []string{"CURRREL=" + strconv.Itoa(tt.current), "RAWREL=" + strconv.Itoa(tt.rawhide), "UP1REL=43", "UP2REL=42"} {
+				if strings.Count(out, w) != 10 {
+					t.Errorf("not every product posts %s:\n%s", w, out)
+				}
+			}
+			if n := strings.Count(errOut, "release data unreadable"); n != map[bool]int{true: 1}[tt.warn] {
+				t.Errorf("%d warnings about the release data:\n%s", n, errOut)
+			}
+		})
+	}
+	if code, _, errOut := runCLI(t, nil, "schedule", branched, "--compose-root", root, "--dry-run", "--release-data", "release.json"); code != 2 || !strings.Contains(errOut, "--release-data") {
+		t.Errorf("a bad --release-data: exit %d: %s", code, errOut)
 	}
 }
 

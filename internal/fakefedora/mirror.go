@@ -62,6 +62,10 @@ type ComposeSpec struct {
 	// Variants beyond those the images name (e.g. "Everything" for the
 	// generic tree); default adds Everything.
 	Variants []string
+	// NoComposeIDFile: the compose directory has no COMPOSE_ID file (404),
+	// as a copy of a tree made without it; its composeinfo.json still
+	// names it.
+	NoComposeIDFile bool
 	// GarbageCollected: the compose's tree is gone (every path under it is
 	// 404 and it is not listed), as happens a week or so after it finished;
 	// its metadata is still in the metadata archive.
@@ -81,8 +85,9 @@ type mirrorCompose struct {
 
 // Mirror is a simulated compose tree, served under /compose like
 // kojipkgs.fedoraproject.org/compose: <root>/<stream dir>/<ID>/STATUS,
-// COMPOSE_ID, compose/metadata/*.json, latest-* links and HTML directory
-// listings (Apache autoindex style); and the metadata archive,
+// COMPOSE_ID, compose/metadata/*.json, latest-* links (directories that
+// serve everything of the newest finished compose of their stream, as
+// Pungi's symlinks do) and HTML directory listings (Apache autoindex style); and the metadata archive,
 // <root>/metadata-archive/<YYYY>/<ID>/{composeinfo,images}.json of every
 // finished compose, and series files <root>/metadata-archive/series/
 // <short>-<version lower-case> listing "<ID> [label]" per line, oldest first
@@ -337,6 +342,10 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, mc.spec.Status+"\n")
 	case "COMPOSE_ID":
+		if mc.spec.NoComposeIDFile {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, mc.spec.ID) // Pungi writes no newline
 	case "compose/metadata/composeinfo.json", "compose/metadata/images.json":

@@ -91,6 +91,26 @@ func New(opts Options) *Client {
 	return &Client{Client: rc, roundTrips: counter, failures: failures}
 }
 
+// WithRedirectCheck returns a client that shares c's transport, retry
+// policy, timeout and counters but decides on redirects with check, as
+// http.Client.CheckRedirect does (check returns an error to refuse one; the
+// refused redirect's target is never requested, and a refusal is an answer,
+// never retried). c itself is unchanged.
+func (c *Client) WithRedirectCheck(check func(req *http.Request, via []*http.Request) error) *Client {
+	o := c.Client
+	hc := *o.HTTPClient
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := check(req, via); err != nil {
+			return &redirectRefused{err}
+		}
+		return nil
+	}
+	rc := &retryablehttp.Client{HTTPClient: &hc, Logger: o.Logger, RetryWaitMin: o.RetryWaitMin, RetryWaitMax: o.RetryWaitMax,
+		RetryMax: o.RetryMax, RequestLogHook: o.RequestLogHook, ResponseLogHook: o.ResponseLogHook, CheckRetry: o.CheckRetry,
+		Backoff: o.Backoff, ErrorHandler: o.ErrorHandler, PrepareRetry: o.PrepareRetry}
+	return &Client{Client: rc, roundTrips: c.roundTrips, failures: c.failures}
+}
+
 // RoundTrips reports how many HTTP requests went out, retries included.
 func (c *Client) RoundTrips() int64 { return c.roundTrips.Load() }
 
@@ -105,6 +125,9 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
+	if rr := (*redirectRefused)(nil); errors.As(err, &rr) {
+		return false, nil
+	}
 	if err != nil {
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
@@ -118,6 +141,12 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	}
 	return false, nil
 }
+
+// redirectRefused is a redirect a check of WithRedirectCheck refused.
+type redirectRefused struct{ err error }
+
+func (e *redirectRefused) Error() string { return e.err.Error() }
+func (e *redirectRefused) Unwrap() error { return e.err }
 
 // clampedBackoff is retryablehttp's default backoff, except that a
 // Retry-After header can never make a client wait longer than max.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,5 +115,57 @@ func TestStatusError(t *testing.T) {
 	}
 	if errors.Is(&StatusError{Code: 500}, ErrNotFound) {
 		t.Error("500 matches ErrNotFound")
+	}
+}
+
+func TestWithRedirectCheck(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/here" {
+			return
+		}
+		target := other.URL + "/x"
+		if r.URL.Path == "/local" {
+			target = "/here"
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+	}))
+	defer srv.Close()
+	base := New(Options{RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+	refused := errors.New("refused")
+	c := base.WithRedirectCheck(func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host != strings.TrimPrefix(srv.URL, "http://") {
+			return refused
+		}
+		return nil
+	})
+	for _, tt := range []struct {
+		path string
+		want error
+	}{{"/local", nil}, {"/away", refused}} {
+		req, _ := retryablehttp.NewRequest(http.MethodGet, srv.URL+tt.path, nil)
+		resp, err := c.Do(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.path, err, tt.want)
+		}
+	}
+	if elsewhere.Load() != 0 {
+		t.Error("the refused redirect was followed")
+	}
+	// The counters are shared, a refusal is not retried, and the original
+	// client still follows redirects.
+	if c.RoundTrips() != 3 || base.RoundTrips() != 3 {
+		t.Errorf("round trips %d and %d, want 3 for both", c.RoundTrips(), base.RoundTrips())
+	}
+	req, _ := retryablehttp.NewRequest(http.MethodGet, srv.URL+"/away", nil)
+	if resp, err := base.Do(req); err != nil || elsewhere.Load() != 1 {
+		t.Errorf("the original client: %v, %d requests elsewhere", err, elsewhere.Load())
+	} else {
+		resp.Body.Close()
 	}
 }
