@@ -290,9 +290,9 @@ func TestListenKilledMidStageResumesInSeconds(t *testing.T) {
 	first.signal(t, syscall.SIGKILL)
 	first.wait(t, 10*time.Second)
 
+	restarted := time.Now()
 	second := startProcess(t, args...)
 	waitHealthy(t, second, addr)
-	restarted := time.Now()
 	w.oq.AutoAdvance(t.Context(), 20*time.Millisecond)
 	testenv.WaitFor(t, 60*time.Second, "the compose to get past schedule", func() error {
 		if wf, ok := workflowOf(addr, demoRawhide); !ok || wf.Stage == "schedule" || wf.Stage == "await-complete" || wf.Stage == "discover" {
@@ -300,9 +300,11 @@ func TestListenKilledMidStageResumesInSeconds(t *testing.T) {
 		}
 		return nil
 	})
-	if took := time.Since(restarted); took > 10*time.Second {
+	took := time.Since(restarted)
+	if took > 10*time.Second {
 		t.Errorf("the killed stage resumed %s after the restart, want within 10 s (--task-ack-wait is 2m):\n%s", took, second.out.String())
 	}
+	t.Logf("the killed stage resumed %s after the process was started again", took.Round(time.Millisecond))
 	testenv.WaitFor(t, 60*time.Second, "the compose to be done", func() error {
 		if wf, ok := workflowOf(addr, demoRawhide); !ok || wf.State != "done" {
 			return fmt.Errorf("workflow %+v", wf)

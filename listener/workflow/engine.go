@@ -239,9 +239,12 @@ type session struct {
 
 func (s *session) js() jetstream.JetStream { return s.link.js }
 
-// DefaultTaskAckWait is the default TaskAckWait: heartbeats every 7.5 s
-// keep a running stage's task, and a dead worker's comes back within 30 s.
-const DefaultTaskAckWait = 30 * time.Second
+// DefaultTaskAckWait is the default TaskAckWait: heartbeats every 2.5 s
+// keep a running stage's task (and its lease), and a dead worker's task
+// comes back to another worker within 10 s. A redelivery while the first
+// worker still runs the stage (heartbeats lost for 10 s) finds its lease
+// and waits: the stage never runs twice at once.
+const DefaultTaskAckWait = 10 * time.Second
 
 // New connects to NATS (starting the embedded server if so configured) and
 // creates or updates the streams, consumers and bucket.
