@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/composeci/composeci/internal/fakefedora"
 	"github.com/composeci/composeci/internal/testenv"
 )
@@ -484,4 +487,24 @@ func TestDemoCommandsWorkAsPrinted(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("demo --keep exited %d after the interrupt", code)
 	}
+}
+
+// TestNoFlagShadowsAGlobal: a command's own flag named like a global one
+// (check's --json FILE once) gives one name two meanings, and the
+// environment and config file the wrong one.
+func TestNoFlagShadowsAGlobal(t *testing.T) {
+	root := newRootCmd(&app{})
+	global := root.PersistentFlags()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if g := global.Lookup(f.Name); g != nil && g != f {
+				t.Errorf("%s --%s shadows the global --%s", c.CommandPath(), f.Name, f.Name)
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
 }
