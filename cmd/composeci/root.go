@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -81,7 +82,10 @@ func newRootCmd(a *app) *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(debug.ReadBuildInfo()),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.Flags().Bool("version", false, "print the version and the commit composeci was built from")
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.g.config, "config", "", "TOML config file (env COMPOSECI_CONFIG)")
 	pf.StringVar(&a.g.composeRoot, "compose-root", defaultComposeRoot, "base URL of the compose tree (<root>/rawhide/<ID>/...)")
@@ -236,8 +240,13 @@ func allFlagNames(root *cobra.Command) map[string]bool {
 	names := map[string]bool{}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
-		c.Flags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
-		c.PersistentFlags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		add := func(f *pflag.Flag) {
+			if f.Name != "help" && f.Name != "version" { // what they do is not configuration
+				names[f.Name] = true
+			}
+		}
+		c.Flags().VisitAll(add)
+		c.PersistentFlags().VisitAll(add)
 		for _, s := range c.Commands() {
 			walk(s)
 		}
