@@ -508,3 +508,24 @@ func TestNoFlagShadowsAGlobal(t *testing.T) {
 	}
 	walk(root)
 }
+
+// TestMistypedStream: a stream typed wrong is named with the closest one
+// and the list of streams, wherever a stream is read.
+func TestMistypedStream(t *testing.T) {
+	root := demoRoot(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"images", "rawhid"}, `"rawhid" is not a stream: did you mean rawhide? The streams are rawhide, branched, branched:44, eln,`},
+		{[]string{"diff", "brnached:44"}, "did you mean branched:44?"},
+		{[]string{"check", "updates-testin:44", "--no-openqa"}, "did you mean updates-testing:44?"},
+		{[]string{"listen", "--watch", "rawhide,clod:44"}, `--watch: invalid input: "clod:44" is not a stream: did you mean cloud:44?`},
+		{[]string{"listen", "--watch", "Fedora-44"}, `--watch "Fedora-44": not a stream (rawhide, branched,`},
+	} {
+		code, out, errOut := runCLI(t, nil, append(tc.args, "--compose-root", root, "--data", t.TempDir())...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q lacks %q\n%s", tc.args, code, errOut, tc.want, out)
+		}
+	}
+}

@@ -143,8 +143,11 @@ func (s *serviceFlags) streams() ([]fedfind.StreamSpec, []fedfind.StreamKind, er
 	var kinds []fedfind.StreamKind
 	for _, w := range s.watch {
 		spec, ok, err := fedfind.ParseStreamSpec(strings.TrimSpace(w))
-		if err != nil || !ok {
-			return nil, nil, withCode(exitError, fmt.Errorf("--watch %q: not a stream (rawhide, branched, branched:44, eln, cloud:44, ...): %v", w, err))
+		if err != nil {
+			return nil, nil, withCode(exitError, fmt.Errorf("--watch: %w", err))
+		}
+		if !ok {
+			return nil, nil, withCode(exitError, fmt.Errorf("--watch %q: not a stream (%s)", w, fedfind.StreamSpecs))
 		}
 		specs = append(specs, spec)
 		kinds = append(kinds, spec.Kind)
