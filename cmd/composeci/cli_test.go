@@ -529,3 +529,76 @@ func TestMistypedStream(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeDurations walks every command and refuses a negative value
+// of each of its duration flags — on the command line and from the
+// environment — before any work, but for the flags where a negative value
+// means something (said in their help).
+func TestNegativeDurations(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // were a value let through, the command stops at its first I/O
+	cli := func(env map[string]string, args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+		return code, errb.String()
+	}
+	var walk func(c *cobra.Command)
+	checked := 0
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+		if !c.Runnable() {
+			return
+		}
+		var args []string
+		for n := 0; n < 3 && c.ValidateArgs(args) != nil; n++ {
+			args = append(args, "Fedora-Rawhide-20261122.n.0")
+		}
+		path := strings.Fields(c.CommandPath())[1:]
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Value.Type() != "duration" {
+				return
+			}
+			if negativeMeansSomething(f.Name) {
+				if !strings.Contains(f.Usage, "negative: ") {
+					t.Errorf("%s --%s takes a negative value; its help does not say what it means: %q", c.CommandPath(), f.Name, f.Usage)
+				}
+				return
+			}
+			checked++
+			common := []string{"--compose-root", "http://127.0.0.1:1", "--data", t.TempDir()}
+			if c.Flags().Lookup("koji") != nil {
+				common = append(common, "--koji", "http://127.0.0.1:1")
+			}
+			want := "--" + f.Name + " -1m0s: must not be negative"
+			code, errOut := cli(nil, append(append(append(path, args...), "--"+f.Name, "-1m"), common...)...)
+			if code != exitError || !strings.Contains(errOut, want) {
+				t.Errorf("%s --%s -1m: exit %d, stderr %q lacks %q", c.CommandPath(), f.Name, code, errOut, want)
+			}
+			env := "COMPOSECI_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+			if code, errOut := cli(map[string]string{env: "-1m"}, append(append(path, args...), common...)...); code != exitError || !strings.Contains(errOut, want) {
+				t.Errorf("%s with %s=-1m: exit %d, stderr %q lacks %q", c.CommandPath(), env, code, errOut, want)
+			}
+		})
+	}
+	walk(newRootCmd(&app{}))
+	if checked < 10 {
+		t.Errorf("only %d duration flags checked", checked)
+	}
+
+	// The exception: listen --poll-interval -1s never polls.
+	listen := newListenCmd(&app{})
+	if err := listen.Flags().Set("poll-interval", "-1s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDurations(listen.Flags()); err != nil {
+		t.Errorf("listen --poll-interval -1s refused: %v", err)
+	}
+	if err := listen.Flags().Set("poll-lookback", "-1s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDurations(listen.Flags()); err == nil || !strings.Contains(err.Error(), "--poll-lookback -1s: must not be negative") {
+		t.Errorf("listen --poll-lookback -1s: %v", err)
+	}
+}

@@ -120,14 +120,9 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.IntVar(&s.confirmMax, "confirm-max", stages.DefaultConfirmMax, "most new failures of a compose re-run once to confirm them before the report (0: no confirmation)")
 }
 
-// check refuses values no service can run with.
+// check refuses values no service can run with (negative durations are
+// refused for every command: checkDurations).
 func (s *serviceFlags) check() error {
-	for name, d := range map[string]time.Duration{"--complete-poll": s.completePoll, "--results-poll": s.resultsPoll,
-		"--results-grace": s.resultsGrace, "--task-ack-wait": s.ackWait, "--shutdown-timeout": s.shutdownTimeout, "--restart-backoff": s.restartBackoff} {
-		if d < 0 {
-			return withCode(exitError, fmt.Errorf("%s %s: must not be negative", name, d))
-		}
-	}
 	if s.workers < 0 || s.maxRestarts < 1 {
 		return withCode(exitError, errors.New("--workers must be 0 or more and --max-restarts 1 or more"))
 	}

@@ -71,6 +71,10 @@ COMPOSECI_COMPOSE_ROOT). See docs/config.example.toml.
 A flag given on the command line wins over the environment, which wins over the
 file.
 
+Durations are written 90s, 10m, 1h30m; none may be negative, except where a
+command's help says what a negative one means (listen --poll-interval:
+never poll).
+
 Exit codes: 0 yes/ok, 1 a negative answer (images missing, not done, new
 failures), 2 a usage or input error or a failure to get an answer; commands
 document any others.`
@@ -99,6 +103,9 @@ func newRootCmd(a *app) *cobra.Command {
 	})
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyConfig(root, cmd, a.getenv); err != nil {
+			return withCode(exitError, err)
+		}
+		if err := checkDurations(cmd.Flags()); err != nil {
 			return withCode(exitError, err)
 		}
 		return a.setupLogging()
@@ -226,6 +233,32 @@ func applyConfig(root, cmd *cobra.Command, getenv func(string) string) error {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: --%s: %w", from, f.Name, err))
 			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// negativeMeansSomething names the duration flags whose negative value has
+// a meaning of its own, given in their help; every other duration flag
+// refuses one.
+func negativeMeansSomething(flag string) bool {
+	switch flag {
+	case "poll-interval": // listen: never poll the compose tree
+		return true
+	}
+	return false
+}
+
+// checkDurations refuses a negative value, however given, for every
+// duration flag of a command but those negativeMeansSomething names.
+func checkDurations(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Value.Type() != "duration" || negativeMeansSomething(f.Name) {
+			return
+		}
+		if d, err := fs.GetDuration(f.Name); err == nil && d < 0 {
+			errs = append(errs, fmt.Errorf("--%s %s: must not be negative", f.Name, d))
 		}
 	})
 	return errors.Join(errs...)
