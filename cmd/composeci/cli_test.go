@@ -90,7 +90,7 @@ func TestFedfindCommands(t *testing.T) {
 			[]string{"Fedora-Rawhide-20261122.n.0: 21 images, 4 match", "Workstation-raw-xz-raw.xz", "Minimal-raw-xz-raw.xz"}},
 		{"images search", []string{"images", "Fedora-44-20261122.n.0", "--search", "netinst", "--subvariant", "server"}, 0,
 			[]string{"3 match", "Fedora-Server-netinst-ppc64le"}},
-		{"expected missing", []string{"expected", "Fedora-Rawhide-20261122.n.0"}, 1, []string{"1 of 10 expected images missing", "aarch64 server boot"}},
+		{"expected missing", []string{"expected", "Fedora-Rawhide-20261122.n.0"}, 1, []string{"1 of 10 expected images missing", "  aarch64  Server-boot-iso\n"}},
 		{"expected complete", []string{"expected", "branched"}, 0, []string{"all 10 expected images are present"}},
 		{"previous", []string{"previous", "Fedora-Rawhide-20261122.n.0"}, 0, []string{"Fedora-Rawhide-20261121.n.1\n"}},
 		{"previous none", []string{"previous", "Fedora-Rawhide-20261120.n.0", "--max-days", "2"}, 1, nil},
@@ -256,7 +256,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"== Step 1", "Fedora-Rawhide-20261123.n.0: done", "Fedora-44-20261123.n.0: done",
-		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
+		"  aarch64  Server-boot-iso\n", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
 		"New failures (2)", "New failures (1)", "Flaky (1)", "Known issue 1 registered: desktop_terminal KDE-live-iso", "known issue #1: konsole crashes at start",
 		"Re-run job", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
 		"confirm: re-running", "flaky", "upgraded in KDE/x86_64: gnome-terminal", "^ gnome-terminal  3.58.0-1.fc44      -> 3.58.1-1.fc44",
@@ -600,5 +600,33 @@ func TestNegativeDurations(t *testing.T) {
 	}
 	if err := checkDurations(listen.Flags()); err == nil || !strings.Contains(err.Error(), "--poll-lookback -1s: must not be negative") {
 		t.Errorf("listen --poll-lookback -1s: %v", err)
+	}
+}
+
+// TestExpectedAndDiffNameImagesAlike: the image expected names missing is
+// the one diff names removed, in the same words: arch and identity.
+func TestExpectedAndDiffNameImagesAlike(t *testing.T) {
+	root := demoRoot(t)
+	const id = "Fedora-Rawhide-20261122.n.0"
+	_, expOut, _ := runCLI(t, nil, "expected", id, "--compose-root", root)
+	_, diffOut, _ := runCLI(t, nil, "diff", id, "--compose-root", root)
+	const name = "aarch64  Server-boot-iso\n"
+	if !strings.Contains(expOut, "\n  "+name) || !strings.Contains(diffOut, "\n  - "+name) {
+		t.Errorf("expected and diff do not both name %q:\nexpected:\n%s\ndiff:\n%s", name, expOut, diffOut)
+	}
+
+	_, expOut, _ = runCLI(t, nil, "expected", id, "--json", "--compose-root", root)
+	_, diffOut, _ = runCLI(t, nil, "diff", id, "--json", "--compose-root", root)
+	var missing []map[string]string
+	var d struct{ Removed []map[string]any }
+	if err := json.Unmarshal([]byte(expOut), &missing); err != nil || len(missing) != 1 {
+		t.Fatalf("expected --json: %v\n%s", err, expOut)
+	}
+	if err := json.Unmarshal([]byte(diffOut), &d); err != nil || len(d.Removed) != 1 {
+		t.Fatalf("diff --json: %v\n%s", err, diffOut)
+	}
+	if missing[0]["identity"] != d.Removed[0]["identity"] || missing[0]["arch"] != d.Removed[0]["arch"] ||
+		missing[0]["identity"] != "Server-boot-iso" || missing[0]["subvariant"] != "server" || missing[0]["type"] != "boot" {
+		t.Errorf("expected --json names %v, diff --json %v", missing[0], d.Removed[0])
 	}
 }
