@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -629,4 +631,77 @@ func TestExpectedAndDiffNameImagesAlike(t *testing.T) {
 		missing[0]["identity"] != "Server-boot-iso" || missing[0]["subvariant"] != "server" || missing[0]["type"] != "boot" {
 		t.Errorf("expected --json names %v, diff --json %v", missing[0], d.Removed[0])
 	}
+}
+
+// TestExampleConfigComplete keeps docs/config.example.toml showing every
+// key: each flag of each command must be set in it, or mentioned in a
+// comment — as --flag, or as a commented-out key.
+func TestExampleConfigComplete(t *testing.T) {
+	const path = "../../docs/config.example.toml"
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := readConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	covered := func(name string) bool {
+		for _, k := range []string{name, name + "-url", name + "-server"} {
+			if _, ok := set[k]; ok {
+				return true
+			}
+		}
+		mention := regexp.MustCompile(`(?m)(--` + regexp.QuoteMeta(name) + `([^a-z0-9-]|$))|(^\s*#\s*` + regexp.QuoteMeta(name) + `\s*=)`)
+		return mention.MatchString(text)
+	}
+	missing := map[string][]string{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		visit := func(f *pflag.Flag) {
+			if f.Name != "help" && f.Name != "version" && !covered(f.Name) {
+				missing[f.Name] = append(missing[f.Name], c.CommandPath())
+			}
+		}
+		c.LocalFlags().VisitAll(visit)
+		c.PersistentFlags().VisitAll(visit)
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	root := newRootCmd(&app{})
+	walk(root)
+	for _, name := range slices.Sorted(maps.Keys(missing)) {
+		t.Errorf("%s neither sets nor mentions --%s (of %s)", path, name, strings.Join(slices.Compact(missing[name]), ", "))
+	}
+
+	// What it sets, every command that has the flag takes; and so it does
+	// with every commented-out key and table uncommented.
+	uncommented := filepath.Join(t.TempDir(), "uncommented.toml")
+	keyOrTable := regexp.MustCompile(`(?m)^#\s*([a-z][a-z0-9-]*\s*=|\[[a-z]+\])`)
+	if err := os.WriteFile(uncommented, []byte(keyOrTable.ReplaceAllString(text, "$1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := readConfig(uncommented); err != nil || len(u) < len(set)+40 {
+		t.Errorf("uncommented, the example sets %d keys (%v), commented %d", len(u), err, len(set))
+	}
+	var load func(c *cobra.Command)
+	load = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			load(s)
+		}
+		if !c.Runnable() {
+			return
+		}
+		for _, cfg := range []string{path, uncommented} {
+			if err := c.ParseFlags([]string{"--config", cfg}); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyConfig(root, c, func(string) string { return "" }); err != nil {
+				t.Errorf("%s --config %s: %v", c.CommandPath(), cfg, err)
+			}
+		}
+	}
+	load(root)
 }
