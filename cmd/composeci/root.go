@@ -73,7 +73,7 @@ file.
 
 Durations are written 90s, 10m, 1h30m; none may be negative, except where a
 command's help says what a negative one means (listen --poll-interval:
-never poll).
+never poll; --koji-cache-ttl: no cache).
 
 Exit codes: 0 yes/ok, 1 a negative answer (images missing, not done, new
 failures), 2 a usage or input error or a failure to get an answer; commands
@@ -243,7 +243,8 @@ func applyConfig(root, cmd *cobra.Command, getenv func(string) string) error {
 // refuses one.
 func negativeMeansSomething(flag string) bool {
 	switch flag {
-	case "poll-interval": // listen: never poll the compose tree
+	case "poll-interval", // listen: never poll the compose tree
+		"koji-cache-ttl": // no cache of Koji's answers
 		return true
 	}
 	return false
