@@ -178,7 +178,7 @@ func newCheckCmd(a *app) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&o.previous, "previous", "", "compare with this compose instead of the previous successful one")
 	fl.BoolVar(&o.noOpenQA, "no-openqa", false, "leave openQA out (images only)")
-	fl.StringVar(&o.output, "output", "", "also write the JSON report to FILE (--json prints it instead of the text)")
+	fl.StringVar(&o.output, "output", "", "also write the JSON report to `FILE` (--json prints it instead of the text)")
 	fl.StringVar(&o.expectedFile, "expected-file", "", "TOML file replacing the built-in expected-image lists")
 	fl.BoolVar(&o.email, "email", false, "mail the report")
 	fl.BoolVar(&o.forceEmail, "force-email", false, "with --email, mail even if this report already went to these recipients")
