@@ -160,7 +160,6 @@ func newCheckCmd(a *app) *cobra.Command {
 		Long:  checkLong,
 		Example: `  composeci check Fedora-Rawhide-20261122.n.0
   composeci check rawhide --json | jq .openqa.new_failures
-  composeci check rawhide --output report.json
   composeci check Fedora-Rawhide-20261122.n.0 --email --smtp mail.example.org:587 --mail-from qa@example.org --mail-to test@example.org
   composeci check rawhide --notify --routing routing.toml --publish-amqp amqps://composeci@rabbitmq.example.org/%2Fpubsub`,
 		Args: func(cmd *cobra.Command, args []string) error {
