@@ -128,3 +128,29 @@ func TestParseExpectedImagesErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExpectedIdentity: a missing expected image is named as the images of
+// a compose are, by identity, taken from its kin on other arches when the
+// compose has them.
+func TestExpectedIdentity(t *testing.T) {
+	images := []Image{
+		img("Server", "boot", "iso", "x86_64", 1, ""),
+		img("Workstation_Appliance", "raw-xz", "raw.xz", "x86_64", 1, ""),
+	}
+	for _, tt := range []struct {
+		e    ExpectedImage
+		want string
+	}{
+		{ExpectedImage{"server", "boot", "aarch64"}, "Server-boot-iso"},
+		{ExpectedImage{"workstation", "raw-xz", "aarch64"}, "Workstation_Appliance-raw-xz-raw.xz"},
+		{ExpectedImage{"kde", "live", "x86_64"}, "kde-live-iso"},
+		{ExpectedImage{"cloud_base", "qcow2", "aarch64"}, "cloud_base-qcow2-qcow2"},
+		{ExpectedImage{"container-base", "container", "x86_64"}, "container-base-container-tar.xz"},
+		{ExpectedImage{"server", "dvd", "x86_64"}, "server-dvd-iso"},
+		{ExpectedImage{"iot", "something-new", "x86_64"}, "iot-something-new"},
+	} {
+		if got := tt.e.Identity(images); got != tt.want {
+			t.Errorf("%+v.Identity = %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}

@@ -105,3 +105,42 @@ func MissingExpected(expected []ExpectedImage, images []Image) []ExpectedImage {
 	})
 	return missing
 }
+
+// Identity names the expected image as Image.Identity names the images of
+// a compose, "<subvariant>-<type>-<format>", for people to see the two
+// alike (composeci expected and diff). The list does not give the format
+// (fedfind matches without it): it is that of an image of images with the
+// same subvariant and type on another arch, whose spelling of the
+// subvariant is kept (Server-boot-iso); failing that, the format Fedora's
+// images of the type have (server-boot-iso), or none for a type it does
+// not know (server-foo).
+func (e ExpectedImage) Identity(images []Image) string {
+	for _, im := range images {
+		if k := expectedMatchKey(im); k.Subvariant == e.Subvariant && k.Type == e.Type {
+			return im.Identity
+		}
+	}
+	if f := typeFormat(e.Type); f != "" {
+		return Identity(e.Subvariant, e.Type, f)
+	}
+	return e.Subvariant + "-" + e.Type
+}
+
+// typeFormat is the format of Fedora's images of a productmd image type.
+func typeFormat(typ string) string {
+	switch typ {
+	case "boot", "dvd", "dvd-ostree", "live", "netinst":
+		return "iso"
+	case "raw-xz":
+		return "raw.xz"
+	case "qcow2":
+		return "qcow2"
+	case "docker", "container":
+		return "tar.xz"
+	case "vagrant-libvirt", "vagrant-virtualbox":
+		return typ + ".box"
+	case "vhd-compressed":
+		return "vhd.xz"
+	}
+	return ""
+}

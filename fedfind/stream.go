@@ -139,13 +139,29 @@ type StreamSpec struct {
 	Version string // empty: the newest one there is (branched only)
 }
 
+// StreamSpecs lists the stream specs as people write them, for messages.
+const StreamSpecs = "rawhide, branched, branched:44, eln, cloud:44, container:44, iot:44, updates:44, updates-testing:44, production:44"
+
+// specKinds are the stream kinds a StreamSpec may name, in StreamSpecs'
+// order.
+func specKinds() []StreamKind {
+	return []StreamKind{StreamRawhide, StreamBranched, StreamELN, StreamCloud, StreamContainer, StreamIoT,
+		StreamUpdates, StreamUpdatesTesting, StreamProduction}
+}
+
 // ParseStreamSpec parses a stream spec. It reports ok=false, with no error,
-// for a string that is not shaped like a stream spec at all.
+// for a string that is not shaped like a stream spec at all (a compose ID, a
+// release and label, a path). A word that names no stream ("rawhid",
+// "brnached:44") is a mistyped one: ok=true, and an ErrInvalidInput that
+// names the closest stream and lists them all.
 func ParseStreamSpec(s string) (spec StreamSpec, ok bool, err error) {
 	kind, ver, _ := strings.Cut(strings.ToLower(s), ":")
 	k := StreamKind(kind)
 	if !k.Known() || k == StreamOther {
-		return StreamSpec{}, false, nil
+		if !streamShaped(kind) {
+			return StreamSpec{}, false, nil
+		}
+		return StreamSpec{}, true, fmt.Errorf("%w: %q is not a stream: did you mean %s? The streams are %s", ErrInvalidInput, s, closestStream(kind, ver), StreamSpecs)
 	}
 	switch k {
 	case StreamRawhide, StreamELN:
@@ -185,4 +201,58 @@ func (sp StreamSpec) Stream() Stream {
 		v = "Rawhide"
 	}
 	return Stream{Kind: sp.Kind, Short: short, Version: v, Dir: string(sp.Kind)}
+}
+
+// streamShaped reports whether the part of a ref before any ':' could be a
+// stream's name: letters, '-' and '_' only. Compose IDs carry a date, labels
+// a release number, paths dots and slashes.
+func streamShaped(kind string) bool {
+	if kind == "" {
+		return false
+	}
+	for _, r := range kind {
+		if (r < 'a' || r > 'z') && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// closestStream returns the stream spec nearest to kind by edit distance,
+// with ver when that stream takes a release.
+func closestStream(kind, ver string) string {
+	best, bestDist := StreamRawhide, -1
+	for _, k := range specKinds() {
+		if d := editDistance(kind, string(k)); bestDist < 0 || d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	switch {
+	case best == StreamRawhide || best == StreamELN || ver == "":
+		return string(best)
+	default:
+		return string(best) + ":" + ver
+	}
+}
+
+// editDistance is the Levenshtein distance of two ASCII strings: the
+// fewest insertions, deletions and substitutions that turn a into b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -34,8 +34,9 @@ them) and printed as text. Every version is kept (versions/<version>/); a
 report that knows less than the archived one — made without openQA, or with
 results still pending — is kept as a version but never replaces it. A
 deployment on NATS (--nats, or what its listen recorded in --data) keeps its
-reports there instead, for every host to read. --json FILE writes the JSON there as well;
---json - prints the JSON instead of the text.
+reports there instead, for every host to read. --output FILE writes the JSON
+report to FILE as well; --json prints the JSON report instead of the text (the
+note of where it was archived then goes to stderr).
 
 --email mails it (text and HTML) to the recipients of --routing FILE (per
 stream and subvariant, "all" and "error" lists, each told "always", on
@@ -59,7 +60,7 @@ type checkOpts struct {
 	mail         mailFlags
 	previous     string
 	noOpenQA     bool
-	jsonOut      string
+	output       string
 	expectedFile string
 	email        bool
 	forceEmail   bool
@@ -158,10 +159,16 @@ func newCheckCmd(a *app) *cobra.Command {
 		Short: "Check a compose and write (and mail) its compose check report",
 		Long:  checkLong,
 		Example: `  composeci check Fedora-Rawhide-20261122.n.0
-  composeci check rawhide --json - | jq .openqa.new_failures
+  composeci check rawhide --json | jq .openqa.new_failures
   composeci check Fedora-Rawhide-20261122.n.0 --email --smtp mail.example.org:587 --mail-from qa@example.org --mail-to test@example.org
   composeci check rawhide --notify --routing routing.toml --publish-amqp amqps://composeci@rabbitmq.example.org/%2Fpubsub`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 && a.g.json {
+				// The --json FILE and --json - of old releases.
+				return fmt.Errorf("--json takes no value (it prints the JSON report); --output %s writes it to a file", args[1])
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, a, &o, args[0])
 		},
@@ -170,7 +177,7 @@ func newCheckCmd(a *app) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&o.previous, "previous", "", "compare with this compose instead of the previous successful one")
 	fl.BoolVar(&o.noOpenQA, "no-openqa", false, "leave openQA out (images only)")
-	fl.StringVar(&o.jsonOut, "json", "", "also write the JSON report to FILE; --json - prints it instead of the text")
+	fl.StringVar(&o.output, "output", "", "also write the JSON report to `FILE` (--json prints it instead of the text)")
 	fl.StringVar(&o.expectedFile, "expected-file", "", "TOML file replacing the built-in expected-image lists")
 	fl.BoolVar(&o.email, "email", false, "mail the report")
 	fl.BoolVar(&o.forceEmail, "force-email", false, "with --email, mail even if this report already went to these recipients")
@@ -182,6 +189,9 @@ func newCheckCmd(a *app) *cobra.Command {
 
 func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 	ctx := cmd.Context()
+	if o.output == "-" {
+		return withCode(exitError, errors.New("--output names a file; --json prints the JSON report on stdout"))
+	}
 	exp, err := expectedImages(o.expectedFile)
 	if err != nil {
 		return err
@@ -250,31 +260,28 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 	return nil
 }
 
-// print writes the report where --json says, the text otherwise, and where
-// it was archived.
+// print writes the report as text, or as JSON with --json, and as JSON to
+// --output; then where it was archived.
 func (o *checkOpts) print(a *app, r reports.Report, w reports.Written, onNATS string) error {
 	var js bytes.Buffer
-	if o.jsonOut != "" {
+	if a.g.json || o.output != "" {
 		if err := reports.RenderJSON(&js, r); err != nil {
 			return err
 		}
 	}
+	if o.output != "" {
+		if err := os.WriteFile(o.output, js.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("--output: %w", err)
+		}
+	}
 	note := a.stdout
-	switch o.jsonOut {
-	case "-":
+	if a.g.json {
 		if _, err := a.stdout.Write(js.Bytes()); err != nil {
 			return err
 		}
 		note = a.stderr
-	default:
-		if o.jsonOut != "" {
-			if err := os.WriteFile(o.jsonOut, js.Bytes(), 0o644); err != nil {
-				return fmt.Errorf("--json: %w", err)
-			}
-		}
-		if err := reports.RenderText(a.stdout, r); err != nil {
-			return err
-		}
+	} else if err := reports.RenderText(a.stdout, r); err != nil {
+		return err
 	}
 	if !w.Canonical {
 		fmt.Fprintf(note, "\nThis report is kept as version %s, but the archived report stays the one before: %s.\n", w.Version, w.Kept)

@@ -54,11 +54,11 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("no index: %v", err)
 	}
 
-	// --json - prints the report for scripts, with the documented keys.
-	code, out, errOut = runCLI(t, nil, append([]string{"check", demoRawhide, "--json", "-"}, flags...)...)
+	// --json prints the report for scripts, with the documented keys.
+	code, out, errOut = runCLI(t, nil, append([]string{"check", demoRawhide, "--json"}, flags...)...)
 	var r map[string]any
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 1 {
-		t.Fatalf("check --json -: exit %d, %v\n%s", code, err, out)
+		t.Fatalf("check --json: exit %d, %v\n%s", code, err, out)
 	}
 	for _, k := range []string{"schema_version", "compose_id", "previous_compose_id", "missing_expected", "diff", "openqa"} {
 		if _, ok := r[k]; !ok {
@@ -82,14 +82,16 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("previous %v; stderr %q", r["previous_compose_id"], errOut)
 	}
 
-	// A file for --json, --previous, --no-openqa; the clean Branched report.
+	// --output FILE writes the JSON there and prints the text; with
+	// --previous and --no-openqa.
 	jf := filepath.Join(t.TempDir(), "r.json")
-	if code, _, errOut := runCLI(t, nil, append([]string{"check", demoRawhide, "--json", jf, "--no-openqa", "--previous", "Fedora-Rawhide-20261121.n.0"}, flags...)...); code != 1 {
-		t.Errorf("--no-openqa: exit %d: %s", code, errOut)
+	code, out, errOut = runCLI(t, nil, append([]string{"check", demoRawhide, "--output", jf, "--no-openqa", "--previous", "Fedora-Rawhide-20261121.n.0"}, flags...)...)
+	if code != 1 || !strings.Contains(out, "Missing expected images (1):") {
+		t.Errorf("--output --no-openqa: exit %d:\n%s%s", code, out, errOut)
 	}
 	b, _ := os.ReadFile(jf)
 	if !strings.Contains(string(b), `"previous_compose_id": "Fedora-Rawhide-20261121.n.0"`) || strings.Contains(string(b), "server_cockpit_default") {
-		t.Errorf("--json FILE --no-openqa --previous: %s", b)
+		t.Errorf("--output FILE --no-openqa --previous: %s", b)
 	}
 	if code, out, errOut := runCLI(t, nil, append([]string{"check", demoBranched}, flags...)...); code != 0 {
 		t.Errorf("clean Branched: exit %d\n%s%s", code, out, errOut)
@@ -200,5 +202,67 @@ func TestCheckNeverArchivesLess(t *testing.T) {
 	vs, err := reports.DataArchive(w.dir).Versions(context.Background(), demoBranched)
 	if err != nil || len(vs) != 4 {
 		t.Errorf("versions %+v %v, want the 4 checks", vs, err)
+	}
+}
+
+// TestCheckJSONSwitch: --json means one thing everywhere — the JSON on
+// stdout — however it is given; a file is --output FILE.
+func TestCheckJSONSwitch(t *testing.T) {
+	w, _ := mailWorld(t, t.TempDir())
+	w.mirror.SetStatus(demoRawhide, "FINISHED_INCOMPLETE")
+	t.Chdir(t.TempDir()) // where a stray file named after a value would land
+	out := filepath.Join(t.TempDir(), "report.json")
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		code     int
+		json     bool   // stdout is the JSON report
+		file     string // written with the JSON report
+		stderr   string
+		noFileIn []string // names that must not appear in the working directory
+	}{
+		{name: "environment", env: map[string]string{"COMPOSECI_JSON": "true"}, args: []string{"check", demoRawhide}, code: 1, json: true, noFileIn: []string{"true"}},
+		{name: "before the command", args: []string{"--json", "check", demoRawhide}, code: 1, json: true},
+		{name: "after the command", args: []string{"check", demoRawhide, "--json"}, code: 1, json: true},
+		{name: "text", args: []string{"check", demoRawhide}, code: 1},
+		{name: "output", args: []string{"check", demoRawhide, "--output", out}, code: 1, file: out},
+		{name: "output and json", args: []string{"check", demoRawhide, "--output", out, "--json"}, code: 1, json: true, file: out},
+		{name: "the old --json FILE", args: []string{"check", demoRawhide, "--json", "r.json"}, code: 2, stderr: "--output r.json writes it to a file", noFileIn: []string{"r.json"}},
+		{name: "the old --json -", args: []string{"check", demoRawhide, "--json", "-"}, code: 2, stderr: "--json takes no value"},
+		{name: "output to stdout", args: []string{"check", demoRawhide, "--output", "-"}, code: 2, stderr: "--json prints the JSON report", noFileIn: []string{"-"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(out)
+			code, stdout, stderr := runCLI(t, tc.env, append(tc.args, append(w.flags(), "--no-openqa")...)...)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Fatalf("exit %d, want %d; stderr %q lacks %q\n%s", code, tc.code, stderr, tc.stderr, stdout)
+			}
+			var r map[string]any
+			isJSON := json.Unmarshal([]byte(stdout), &r) == nil && r["compose_id"] == demoRawhide
+			if code != 2 && isJSON != tc.json {
+				t.Errorf("stdout is the JSON report: %v, want %v:\n%s", isJSON, tc.json, stdout)
+			}
+			if code != 2 && !tc.json && !strings.Contains(stdout, "Missing expected images (1):") {
+				t.Errorf("stdout is not the text report:\n%s", stdout)
+			}
+			if tc.json && !strings.Contains(stderr, "Report archived in") {
+				t.Errorf("with --json, where the report was archived goes to stderr: %q", stderr)
+			}
+			if tc.file != "" {
+				b, err := os.ReadFile(tc.file)
+				if err != nil || json.Unmarshal(b, &r) != nil || r["compose_id"] != demoRawhide {
+					t.Errorf("--output wrote %v: %.200s", err, b)
+				}
+			} else if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s written without --output", out)
+			}
+			for _, name := range tc.noFileIn {
+				if _, err := os.Stat(name); err == nil {
+					t.Errorf("a file named %q was written", name)
+					os.Remove(name)
+				}
+			}
+		})
 	}
 }

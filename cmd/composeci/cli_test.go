@@ -5,14 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/composeci/composeci/internal/fakefedora"
 	"github.com/composeci/composeci/internal/testenv"
@@ -87,7 +92,7 @@ func TestFedfindCommands(t *testing.T) {
 			[]string{"Fedora-Rawhide-20261122.n.0: 21 images, 4 match", "Workstation-raw-xz-raw.xz", "Minimal-raw-xz-raw.xz"}},
 		{"images search", []string{"images", "Fedora-44-20261122.n.0", "--search", "netinst", "--subvariant", "server"}, 0,
 			[]string{"3 match", "Fedora-Server-netinst-ppc64le"}},
-		{"expected missing", []string{"expected", "Fedora-Rawhide-20261122.n.0"}, 1, []string{"1 of 10 expected images missing", "aarch64 server boot"}},
+		{"expected missing", []string{"expected", "Fedora-Rawhide-20261122.n.0"}, 1, []string{"1 of 10 expected images missing", "  aarch64  Server-boot-iso\n"}},
 		{"expected complete", []string{"expected", "branched"}, 0, []string{"all 10 expected images are present"}},
 		{"previous", []string{"previous", "Fedora-Rawhide-20261122.n.0"}, 0, []string{"Fedora-Rawhide-20261121.n.1\n"}},
 		{"previous none", []string{"previous", "Fedora-Rawhide-20261120.n.0", "--max-days", "2"}, 1, nil},
@@ -253,7 +258,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"== Step 1", "Fedora-Rawhide-20261123.n.0: done", "Fedora-44-20261123.n.0: done",
-		"aarch64 server boot", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
+		"  aarch64  Server-boot-iso\n", `"previous_compose_id": "Fedora-Rawhide-20261122.n.1"`, "+ x86_64   Budgie-live-iso",
 		"New failures (2)", "New failures (1)", "Flaky (1)", "Known issue 1 registered: desktop_terminal KDE-live-iso", "known issue #1: konsole crashes at start",
 		"Re-run job", "Known failures (1)", "Fixed (1)", "Report archived in", "Summary:   no missing images, no failures",
 		"confirm: re-running", "flaky", "upgraded in KDE/x86_64: gnome-terminal", "^ gnome-terminal  3.58.0-1.fc44      -> 3.58.1-1.fc44",
@@ -484,4 +489,219 @@ func TestDemoCommandsWorkAsPrinted(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("demo --keep exited %d after the interrupt", code)
 	}
+}
+
+// TestNoFlagShadowsAGlobal: a command's own flag named like a global one
+// (check's --json FILE once) gives one name two meanings, and the
+// environment and config file the wrong one.
+func TestNoFlagShadowsAGlobal(t *testing.T) {
+	root := newRootCmd(&app{})
+	global := root.PersistentFlags()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if g := global.Lookup(f.Name); g != nil && g != f {
+				t.Errorf("%s --%s shadows the global --%s", c.CommandPath(), f.Name, f.Name)
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+}
+
+// TestMistypedStream: a stream typed wrong is named with the closest one
+// and the list of streams, wherever a stream is read.
+func TestMistypedStream(t *testing.T) {
+	root := demoRoot(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"images", "rawhid"}, `"rawhid" is not a stream: did you mean rawhide? The streams are rawhide, branched, branched:44, eln,`},
+		{[]string{"diff", "brnached:44"}, "did you mean branched:44?"},
+		{[]string{"check", "updates-testin:44", "--no-openqa"}, "did you mean updates-testing:44?"},
+		{[]string{"listen", "--watch", "rawhide,clod:44"}, `--watch: invalid input: "clod:44" is not a stream: did you mean cloud:44?`},
+		{[]string{"listen", "--watch", "Fedora-44"}, `--watch "Fedora-44": not a stream (rawhide, branched,`},
+	} {
+		code, out, errOut := runCLI(t, nil, append(tc.args, "--compose-root", root, "--data", t.TempDir())...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q lacks %q\n%s", tc.args, code, errOut, tc.want, out)
+		}
+	}
+}
+
+// TestNegativeDurations walks every command and refuses a negative value
+// of each of its duration flags — on the command line and from the
+// environment — before any work, but for the flags where a negative value
+// means something (said in their help).
+func TestNegativeDurations(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // were a value let through, the command stops at its first I/O
+	cli := func(env map[string]string, args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+		return code, errb.String()
+	}
+	var walk func(c *cobra.Command)
+	checked := 0
+	walk = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+		if !c.Runnable() {
+			return
+		}
+		var args []string
+		for n := 0; n < 3 && c.ValidateArgs(args) != nil; n++ {
+			args = append(args, "Fedora-Rawhide-20261122.n.0")
+		}
+		path := strings.Fields(c.CommandPath())[1:]
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Value.Type() != "duration" {
+				return
+			}
+			if negativeMeansSomething(f.Name) {
+				if !strings.Contains(f.Usage, "negative: ") {
+					t.Errorf("%s --%s takes a negative value; its help does not say what it means: %q", c.CommandPath(), f.Name, f.Usage)
+				}
+				return
+			}
+			checked++
+			common := []string{"--compose-root", "http://127.0.0.1:1", "--data", t.TempDir()}
+			if c.Flags().Lookup("koji") != nil {
+				common = append(common, "--koji", "http://127.0.0.1:1")
+			}
+			want := "--" + f.Name + " -1m0s: must not be negative"
+			code, errOut := cli(nil, append(append(append(path, args...), "--"+f.Name, "-1m"), common...)...)
+			if code != exitError || !strings.Contains(errOut, want) {
+				t.Errorf("%s --%s -1m: exit %d, stderr %q lacks %q", c.CommandPath(), f.Name, code, errOut, want)
+			}
+			env := "COMPOSECI_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+			if code, errOut := cli(map[string]string{env: "-1m"}, append(append(path, args...), common...)...); code != exitError || !strings.Contains(errOut, want) {
+				t.Errorf("%s with %s=-1m: exit %d, stderr %q lacks %q", c.CommandPath(), env, code, errOut, want)
+			}
+		})
+	}
+	walk(newRootCmd(&app{}))
+	if checked < 10 {
+		t.Errorf("only %d duration flags checked", checked)
+	}
+
+	// The exception: listen --poll-interval -1s never polls.
+	listen := newListenCmd(&app{})
+	if err := listen.Flags().Set("poll-interval", "-1s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDurations(listen.Flags()); err != nil {
+		t.Errorf("listen --poll-interval -1s refused: %v", err)
+	}
+	if err := listen.Flags().Set("poll-lookback", "-1s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkDurations(listen.Flags()); err == nil || !strings.Contains(err.Error(), "--poll-lookback -1s: must not be negative") {
+		t.Errorf("listen --poll-lookback -1s: %v", err)
+	}
+}
+
+// TestExpectedAndDiffNameImagesAlike: the image expected names missing is
+// the one diff names removed, in the same words: arch and identity.
+func TestExpectedAndDiffNameImagesAlike(t *testing.T) {
+	root := demoRoot(t)
+	const id = "Fedora-Rawhide-20261122.n.0"
+	_, expOut, _ := runCLI(t, nil, "expected", id, "--compose-root", root)
+	_, diffOut, _ := runCLI(t, nil, "diff", id, "--compose-root", root)
+	const name = "aarch64  Server-boot-iso\n"
+	if !strings.Contains(expOut, "\n  "+name) || !strings.Contains(diffOut, "\n  - "+name) {
+		t.Errorf("expected and diff do not both name %q:\nexpected:\n%s\ndiff:\n%s", name, expOut, diffOut)
+	}
+
+	_, expOut, _ = runCLI(t, nil, "expected", id, "--json", "--compose-root", root)
+	_, diffOut, _ = runCLI(t, nil, "diff", id, "--json", "--compose-root", root)
+	var missing []map[string]string
+	var d struct{ Removed []map[string]any }
+	if err := json.Unmarshal([]byte(expOut), &missing); err != nil || len(missing) != 1 {
+		t.Fatalf("expected --json: %v\n%s", err, expOut)
+	}
+	if err := json.Unmarshal([]byte(diffOut), &d); err != nil || len(d.Removed) != 1 {
+		t.Fatalf("diff --json: %v\n%s", err, diffOut)
+	}
+	if missing[0]["identity"] != d.Removed[0]["identity"] || missing[0]["arch"] != d.Removed[0]["arch"] ||
+		missing[0]["identity"] != "Server-boot-iso" || missing[0]["subvariant"] != "server" || missing[0]["type"] != "boot" {
+		t.Errorf("expected --json names %v, diff --json %v", missing[0], d.Removed[0])
+	}
+}
+
+// TestExampleConfigComplete keeps docs/config.example.toml showing every
+// key: each flag of each command must be set in it, or mentioned in a
+// comment — as --flag, or as a commented-out key.
+func TestExampleConfigComplete(t *testing.T) {
+	const path = "../../docs/config.example.toml"
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := readConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	covered := func(name string) bool {
+		for _, k := range []string{name, name + "-url", name + "-server"} {
+			if _, ok := set[k]; ok {
+				return true
+			}
+		}
+		mention := regexp.MustCompile(`(?m)(--` + regexp.QuoteMeta(name) + `([^a-z0-9-]|$))|(^\s*#\s*` + regexp.QuoteMeta(name) + `\s*=)`)
+		return mention.MatchString(text)
+	}
+	missing := map[string][]string{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		visit := func(f *pflag.Flag) {
+			if f.Name != "help" && f.Name != "version" && !covered(f.Name) {
+				missing[f.Name] = append(missing[f.Name], c.CommandPath())
+			}
+		}
+		c.LocalFlags().VisitAll(visit)
+		c.PersistentFlags().VisitAll(visit)
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	root := newRootCmd(&app{})
+	walk(root)
+	for _, name := range slices.Sorted(maps.Keys(missing)) {
+		t.Errorf("%s neither sets nor mentions --%s (of %s)", path, name, strings.Join(slices.Compact(missing[name]), ", "))
+	}
+
+	// What it sets, every command that has the flag takes; and so it does
+	// with every commented-out key and table uncommented.
+	uncommented := filepath.Join(t.TempDir(), "uncommented.toml")
+	keyOrTable := regexp.MustCompile(`(?m)^#\s*([a-z][a-z0-9-]*\s*=|\[[a-z]+\])`)
+	if err := os.WriteFile(uncommented, []byte(keyOrTable.ReplaceAllString(text, "$1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := readConfig(uncommented); err != nil || len(u) < len(set)+40 {
+		t.Errorf("uncommented, the example sets %d keys (%v), commented %d", len(u), err, len(set))
+	}
+	var load func(c *cobra.Command)
+	load = func(c *cobra.Command) {
+		for _, s := range c.Commands() {
+			load(s)
+		}
+		if !c.Runnable() {
+			return
+		}
+		for _, cfg := range []string{path, uncommented} {
+			if err := c.ParseFlags([]string{"--config", cfg}); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyConfig(root, c, func(string) string { return "" }); err != nil {
+				t.Errorf("%s --config %s: %v", c.CommandPath(), cfg, err)
+			}
+		}
+	}
+	load(root)
 }

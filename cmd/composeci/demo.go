@@ -113,7 +113,7 @@ func prepareDemoDir(data string) (string, func(), error) {
 func (d *demo) keep(ctx context.Context) error {
 	out := d.a.stdout
 	fmt.Fprintf(out, "\nThe simulated Fedora, its mail relay and the listener keep running until you press Ctrl-C.\nTry, in another shell:\n")
-	for _, c := range []string{"images rawhide", "done " + demoRawhide, "results " + demoRawhide, "check " + demoRawhide + " --json -"} {
+	for _, c := range []string{"images rawhide", "done " + demoRawhide, "results " + demoRawhide, "check " + demoRawhide + " --json"} {
 		fmt.Fprintf(out, "  %s\n", d.commandLine(strings.Fields(c)))
 	}
 	if d.listenAddr != "" {

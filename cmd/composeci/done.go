@@ -37,7 +37,7 @@ func (k *kojiFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&k.url, "koji", defaultKojiURL, "Koji hub XML-RPC URL")
 	fl.StringVar(&k.owner, "koji-owner", "", "only count image tasks of this Koji user (default: the rules' owner, usually any)")
 	fl.IntVar(&k.batch, "koji-batch", koji.DefaultBatchSize, "most calls in one Koji multicall request")
-	fl.DurationVar(&k.cacheTTL, "koji-cache-ttl", koji.DefaultCacheTTL, "how long Koji answers are cached")
+	fl.DurationVar(&k.cacheTTL, "koji-cache-ttl", koji.DefaultCacheTTL, "how long Koji answers are cached (negative: not cached)")
 	fl.StringVar(&k.rulesFile, "completeness-file", "", "TOML file replacing the built-in completeness rules")
 }
 

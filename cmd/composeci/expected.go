@@ -40,7 +40,11 @@ equal, as fedfind matches them. The lists are built in (see
 'fedfind/expected.toml' in the source) and can be replaced with
 --expected-file FILE of the same shape.
 
---json prints the missing images as [{"subvariant","type","arch"}...].
+Each missing image is named as 'images' and 'diff' name images: its arch and
+identity (<subvariant>-<type>-<format>; the format and the spelling of the
+subvariant are those of the compose's image on another arch, if it has one).
+--json prints the missing images as [{"identity","arch","subvariant","type"}...],
+subvariant and type as the list spells them.
 
 Exit codes: 0 nothing missing, 1 images missing, 2 error.`,
 		Args: cobra.ExactArgs(1),
@@ -56,7 +60,7 @@ Exit codes: 0 nothing missing, 1 images missing, 2 error.`,
 			want := exp[cm.Stream.Kind]
 			missing := fedfind.MissingExpected(want, images)
 			if a.g.json {
-				if err := a.printJSON(missing); err != nil {
+				if err := a.printJSON(missingJSON(missing, images)); err != nil {
 					return err
 				}
 			} else {
@@ -68,7 +72,7 @@ Exit codes: 0 nothing missing, 1 images missing, 2 error.`,
 				default:
 					fmt.Fprintf(a.stdout, "%s: %d of %d expected images missing:\n", cm.ID, len(missing), len(want))
 					for _, m := range missing {
-						fmt.Fprintf(a.stdout, "  %s %s %s\n", m.Arch, m.Subvariant, m.Type)
+						fmt.Fprintf(a.stdout, "  %-8s %s\n", m.Arch, m.Identity(images))
 					}
 				}
 			}
@@ -80,4 +84,21 @@ Exit codes: 0 nothing missing, 1 images missing, 2 error.`,
 	}
 	cmd.Flags().StringVar(&file, "expected-file", "", "TOML file replacing the built-in expected-image lists")
 	return cmd
+}
+
+// missingImage is one entry of `expected --json`: named as `diff --json`
+// names images, by identity and arch, with the list's own terms.
+type missingImage struct {
+	Identity   string `json:"identity"`
+	Arch       string `json:"arch"`
+	Subvariant string `json:"subvariant"`
+	Type       string `json:"type"`
+}
+
+func missingJSON(missing []fedfind.ExpectedImage, images []fedfind.Image) []missingImage {
+	out := make([]missingImage, 0, len(missing))
+	for _, m := range missing {
+		out = append(out, missingImage{Identity: m.Identity(images), Arch: m.Arch, Subvariant: m.Subvariant, Type: m.Type})
+	}
+	return out
 }

@@ -120,14 +120,9 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.IntVar(&s.confirmMax, "confirm-max", stages.DefaultConfirmMax, "most new failures of a compose re-run once to confirm them before the report (0: no confirmation)")
 }
 
-// check refuses values no service can run with.
+// check refuses values no service can run with (negative durations are
+// refused for every command: checkDurations).
 func (s *serviceFlags) check() error {
-	for name, d := range map[string]time.Duration{"--complete-poll": s.completePoll, "--results-poll": s.resultsPoll,
-		"--results-grace": s.resultsGrace, "--task-ack-wait": s.ackWait, "--shutdown-timeout": s.shutdownTimeout, "--restart-backoff": s.restartBackoff} {
-		if d < 0 {
-			return withCode(exitError, fmt.Errorf("%s %s: must not be negative", name, d))
-		}
-	}
 	if s.workers < 0 || s.maxRestarts < 1 {
 		return withCode(exitError, errors.New("--workers must be 0 or more and --max-restarts 1 or more"))
 	}
@@ -143,8 +138,11 @@ func (s *serviceFlags) streams() ([]fedfind.StreamSpec, []fedfind.StreamKind, er
 	var kinds []fedfind.StreamKind
 	for _, w := range s.watch {
 		spec, ok, err := fedfind.ParseStreamSpec(strings.TrimSpace(w))
-		if err != nil || !ok {
-			return nil, nil, withCode(exitError, fmt.Errorf("--watch %q: not a stream (rawhide, branched, branched:44, eln, cloud:44, ...): %v", w, err))
+		if err != nil {
+			return nil, nil, withCode(exitError, fmt.Errorf("--watch: %w", err))
+		}
+		if !ok {
+			return nil, nil, withCode(exitError, fmt.Errorf("--watch %q: not a stream (%s)", w, fedfind.StreamSpecs))
 		}
 		specs = append(specs, spec)
 		kinds = append(kinds, spec.Kind)

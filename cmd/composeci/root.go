@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -70,6 +71,10 @@ COMPOSECI_COMPOSE_ROOT). See docs/config.example.toml.
 A flag given on the command line wins over the environment, which wins over the
 file.
 
+Durations are written 90s, 10m, 1h30m; none may be negative, except where a
+command's help says what a negative one means (listen --poll-interval:
+never poll; --koji-cache-ttl: no cache).
+
 Exit codes: 0 yes/ok, 1 a negative answer (images missing, not done, new
 failures), 2 a usage or input error or a failure to get an answer; commands
 document any others.`
@@ -81,7 +86,10 @@ func newRootCmd(a *app) *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(debug.ReadBuildInfo()),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.Flags().Bool("version", false, "print the version and the commit composeci was built from")
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.g.config, "config", "", "TOML config file (env COMPOSECI_CONFIG)")
 	pf.StringVar(&a.g.composeRoot, "compose-root", defaultComposeRoot, "base URL of the compose tree (<root>/rawhide/<ID>/...)")
@@ -95,6 +103,9 @@ func newRootCmd(a *app) *cobra.Command {
 	})
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := applyConfig(root, cmd, a.getenv); err != nil {
+			return withCode(exitError, err)
+		}
+		if err := checkDurations(cmd.Flags()); err != nil {
 			return withCode(exitError, err)
 		}
 		return a.setupLogging()
@@ -227,6 +238,33 @@ func applyConfig(root, cmd *cobra.Command, getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
+// negativeMeansSomething names the duration flags whose negative value has
+// a meaning of its own, given in their help; every other duration flag
+// refuses one.
+func negativeMeansSomething(flag string) bool {
+	switch flag {
+	case "poll-interval", // listen: never poll the compose tree
+		"koji-cache-ttl": // no cache of Koji's answers
+		return true
+	}
+	return false
+}
+
+// checkDurations refuses a negative value, however given, for every
+// duration flag of a command but those negativeMeansSomething names.
+func checkDurations(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Value.Type() != "duration" || negativeMeansSomething(f.Name) {
+			return
+		}
+		if d, err := fs.GetDuration(f.Name); err == nil && d < 0 {
+			errs = append(errs, fmt.Errorf("--%s %s: must not be negative", f.Name, d))
+		}
+	})
+	return errors.Join(errs...)
+}
+
 func lookupEnv(getenv func(string) string, k string) (string, bool) {
 	v := getenv(k)
 	return v, v != ""
@@ -236,8 +274,13 @@ func allFlagNames(root *cobra.Command) map[string]bool {
 	names := map[string]bool{}
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
-		c.Flags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
-		c.PersistentFlags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		add := func(f *pflag.Flag) {
+			if f.Name != "help" && f.Name != "version" { // what they do is not configuration
+				names[f.Name] = true
+			}
+		}
+		c.Flags().VisitAll(add)
+		c.PersistentFlags().VisitAll(add)
 		for _, s := range c.Commands() {
 			walk(s)
 		}

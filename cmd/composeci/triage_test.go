@@ -56,7 +56,7 @@ func TestTriageCommands(t *testing.T) {
 	w.oq.Settle()
 
 	// The check reports the failure confirmed, and the trail.
-	code, out, errOut = cli("check", demoRawhide, "--json", "-")
+	code, out, errOut = cli("check", demoRawhide, "--json")
 	var r struct {
 		OpenQA struct {
 			NewFailures []struct {
@@ -91,7 +91,7 @@ func TestTriageCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Known issue 1 registered: desktop_terminal KDE-live-iso") {
 		t.Fatalf("known add: %d\n%s%s", code, out, errOut)
 	}
-	code, out, _ = cli("check", demoRawhide, "--json", "-")
+	code, out, _ = cli("check", demoRawhide, "--json")
 	r.OpenQA.NewFailures, r.OpenQA.KnownFailures = nil, nil
 	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.OpenQA.NewFailures) != 0 {
 		t.Errorf("check after known add: %d %v %+v", code, err, r.OpenQA.NewFailures)

@@ -3,6 +3,12 @@
 // helper, and a logger into the test's log. A test that needs a service that is
 // down is skipped with the command that starts it, except under CI=true,
 // where the service must be there and the test fails instead.
+//
+// A skip shows only with go test -v, so each is also recorded, when
+// COMPOSECI_TEST_SKIPS names a file, as a line of JSON appended to it: make
+// test gives every run a file of its own and after the tests prints, from
+// Summary, one line per service that was down naming the tests it skipped
+// and how to start it.
 package testenv
 
 import (
@@ -30,19 +36,11 @@ func AMQPURL(t testing.TB) string {
 	}
 	conn, err := amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(3 * time.Second)})
 	if err != nil {
-		Unavailable(t, "RabbitMQ is not reachable at "+u+" ("+err.Error()+"); start it with `rabbitmq-server -detached`")
+		unavailable(t, Skip{Service: "RabbitMQ", URL: u, Start: "rabbitmq-server -detached"}, err)
+		return u
 	}
 	conn.Close()
 	return u
-}
-
-// Unavailable skips the test for a missing service, or fails it in CI.
-func Unavailable(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 // WaitFor calls f until it returns nil, failing the test with f's last
@@ -117,8 +115,8 @@ func NATSURL(t testing.TB) string {
 		}
 	}
 	if err != nil {
-		Unavailable(t, "NATS with JetStream is not reachable at "+u+" ("+err.Error()+"); start it with "+
-			"`start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log`")
+		unavailable(t, Skip{Service: "NATS with JetStream", URL: u,
+			Start: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"}, err)
 	}
 	return u
 }
