@@ -88,17 +88,17 @@ func browserHostile(t testing.TB) Report {
 // after the title and the summary table.
 func browserSections(r Report) []string {
 	o := r.OpenQA
+	// Missing images and new failures are always there; a section with
+	// nothing in it is left out.
 	s := []string{
 		fmt.Sprintf("Missing expected images (%d)", len(r.MissingExpected)),
 		fmt.Sprintf("New failures (%d)", len(o.NewFailures)),
-		fmt.Sprintf("Known failures (%d)", len(o.KnownFailures)),
-		fmt.Sprintf("Fixed (%d)", len(o.Fixed)),
-		fmt.Sprintf("Soft failures (%d)", len(o.SoftFailures)),
 	}
 	for _, opt := range []struct {
 		name string
 		jobs []Job
-	}{{"Incomplete", o.Incomplete}, {"Skipped", o.Skipped}, {"Cancelled", o.Cancelled}, {"Pending", o.Pending}} {
+	}{{"Known failures", o.KnownFailures}, {"Fixed", o.Fixed}, {"Soft failures", o.SoftFailures}, {"Flaky", o.Flaky},
+		{"Incomplete", o.Incomplete}, {"Skipped", o.Skipped}, {"Cancelled", o.Cancelled}, {"Pending", o.Pending}} {
 		if len(opt.jobs) > 0 {
 			s = append(s, fmt.Sprintf("%s (%d)", opt.name, len(opt.jobs)))
 		}
@@ -148,14 +148,14 @@ const browserSectionsJS = `Array.from(document.querySelectorAll("h2"), h => {
 	return s;
 })`
 
-// browserJobLinks are the links a job list shows: each job's ID to its
-// openQA page, then its previous job's ("job N") when it has one; a URL
-// that is not http(s) is no link.
+// browserJobLinks are the links a job list shows: each job's ID and its
+// test to its openQA page, then its previous job's ("job N") when it has
+// one; a URL that is not http(s) is no link.
 func browserJobLinks(jobs []Job) []browserLink {
 	out := []browserLink{}
 	for _, j := range jobs {
 		if h := browserHref(j.URL); h != "" {
-			out = append(out, browserLink{strconv.FormatInt(j.JobID, 10), h})
+			out = append(out, browserLink{strconv.FormatInt(j.JobID, 10), h}, browserLink{j.Test + "@" + j.Machine, h})
 		}
 		if h := browserHref(j.PreviousURL); h != "" {
 			out = append(out, browserLink{"job " + strconv.FormatInt(j.PreviousJobID, 10), h})
@@ -271,14 +271,20 @@ func TestBrowserReport(t *testing.T) {
 					t.Errorf("summary row %s = %q, want %q", key, rows[key], want)
 				}
 			}
-			if r.Location != "" {
-				want := []string{}
-				if h := browserHref(r.Location); h != "" {
-					want = append(want, h)
-				}
-				if got := p.Attrs("table.meta a", "href"); !slices.Equal(got, want) {
-					t.Errorf("compose link href = %q, want %q", got, want)
-				}
+			// The summary links the compose, the previous compose's report
+			// and the build in openQA.
+			want := []string{}
+			if h := browserHref(r.Location); h != "" {
+				want = append(want, h)
+			}
+			if r.HasPrevious() {
+				want = append(want, "../../rawhide/"+r.PreviousComposeID+"/report.html")
+			}
+			if h := browserHref(r.OpenQA.OverviewURL); h != "" {
+				want = append(want, h)
+			}
+			if got := p.Attrs("table.meta a", "href"); !slices.Equal(got, want) {
+				t.Errorf("summary links = %q, want %q", got, want)
 			}
 			if !r.Summary.ResultsComplete {
 				if warn := p.Elements("p.warn"); len(warn) != 1 || !warn[0].Visible || !strings.Contains(warn[0].Text, "Results are incomplete") {
@@ -407,7 +413,7 @@ func TestBrowserReport(t *testing.T) {
 			// Links go to https URLs or to a part of the page; an unsafe URL
 			// is text, not a dead link to #ZgotmplZ.
 			for _, href := range p.Attrs("a", "href") {
-				if strings.HasPrefix(href, "https://") {
+				if strings.HasPrefix(href, "https://") || href == "../../rawhide/"+r.PreviousComposeID+"/report.html" {
 					continue
 				}
 				if !strings.HasPrefix(href, "#") || href == "#ZgotmplZ" || p.Count(href) != 1 {
@@ -484,5 +490,32 @@ func TestBrowserPackagesOnAPhone(t *testing.T) {
 	}
 	if server == 0 {
 		t.Error("no new failure on Server/x86_64")
+	}
+}
+
+// TestBrowserReportFitsAMailWindow: the HTML report, as a mail client shows
+// it 800 px wide, needs no sideways scrolling: long image paths wrap after
+// their slashes.
+func TestBrowserReportFitsAMailWindow(t *testing.T) {
+	rd, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := browserExample(t)
+	long := strings.Repeat("very-long-directory-name/", 8) + "Fedora-Everything-netinst-x86_64-Rawhide-20261122.n.0.iso"
+	r.Diff.Added = append(r.Diff.Added, fedfind.DiffEntry{Arch: "x86_64", Identity: "Everything-boot-iso", Path: long, Size: 1 << 30})
+	var html bytes.Buffer
+	if err := rd.HTML(&html, r); err != nil {
+		t.Fatal(err)
+	}
+	p := browsertest.New(t)
+	p.SetViewport(800, 900)
+	p.Open(browsertest.Serve(t, html.Bytes()))
+	defer p.Screenshot("report-800")
+	if wide := browsertest.Eval[int](p, `document.documentElement.scrollWidth`); wide > 800 {
+		t.Errorf("at 800 px the report is %d px wide", wide)
+	}
+	if !strings.Contains(p.Text(), "very-long-directory-name/") {
+		t.Errorf("the long path is not shown")
 	}
 }

@@ -101,7 +101,8 @@ func TestHTMLNeutralisesUnsafeLinks(t *testing.T) {
 	if err := rd.html.ExecuteTemplate(&b, templates.ReportHTML, v); err != nil {
 		t.Fatal(err)
 	}
-	if out := b.String(); strings.Count(out, `href="#ZgotmplZ"`) != 2 || strings.Contains(out, `href="javascript:`) {
+	// The location, and the job (its ID and its test).
+	if out := b.String(); strings.Count(out, `href="#ZgotmplZ"`) != 3 || strings.Contains(out, `href="javascript:`) {
 		t.Errorf("html/template did not neutralise both javascript: links:\n%s", out)
 	}
 }

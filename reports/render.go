@@ -129,6 +129,10 @@ type view struct {
 	Rule  string
 	// LocationHref is Location when it may be a link, else "".
 	LocationHref string
+	// OverviewHref is the openQA overview of the build when it may be a
+	// link; PreviousHref the previous compose's report in the archive,
+	// relative to this one (as the archive and the web lay them out).
+	OverviewHref, PreviousHref string
 
 	New, Known, Fixed, Soft, Incomplete, Skipped, Cancelled, Pending, Flaky jobList
 	// ExpiredIssues are the expired registry entries; RerunList the
@@ -213,6 +217,8 @@ func newView(r Report) view {
 		Parts:        r.summaryParts(),
 		Rule:         strings.Repeat("-", len(r.ComposeID)+len(" compose check report")),
 		LocationHref: linkable(r.Location),
+		OverviewHref: linkable(r.OpenQA.OverviewURL),
+		PreviousHref: previousHref(r),
 		New: jobs(r, o.NewFailures, nothing, func(j Job) string {
 			note := ""
 			if r.HasPrevious() && j.PreviousJobID == 0 {
@@ -244,6 +250,19 @@ func newView(r Report) view {
 	}
 	v.extras()
 	return v
+}
+
+// previousHref is the previous compose's report, relative to r's in the
+// archive's layout (<release>/<compose>/report.html); "" without one.
+func previousHref(r Report) string {
+	if r.PreviousComposeID == "" {
+		return ""
+	}
+	rel, err := ReleaseOf(r.PreviousComposeID)
+	if err != nil {
+		return ""
+	}
+	return "../../" + rel + "/" + r.PreviousComposeID + "/" + FileHTML
 }
 
 func join(a, b string) string {

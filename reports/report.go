@@ -174,6 +174,9 @@ type OpenQA struct {
 	// LeftOut is true when the check ran without openQA: the lists are
 	// empty because nobody asked, not because nothing failed.
 	LeftOut bool `json:"left_out,omitempty"`
+	// OverviewURL is the build's overview page in openQA; absent when
+	// unknown.
+	OverviewURL string `json:"overview_url,omitempty"`
 	// PreviousJobs is the number of openQA jobs of the previous compose; 0
 	// with a previous compose means it has no results to compare with.
 	PreviousJobs  int   `json:"previous_jobs"`
@@ -297,6 +300,8 @@ type Meta struct {
 	// OpenQALeftOut is true when the check ran without openQA (--no-openqa):
 	// the report says so, and knows less than one with openQA results.
 	OpenQALeftOut bool
+	// OverviewURL is the build's overview page in openQA.
+	OverviewURL string
 }
 
 // Build makes the report of findings f.
@@ -327,6 +332,7 @@ func Build(f checks.Findings, meta Meta) Report {
 	o := f.OpenQA
 	r.OpenQA = OpenQA{
 		LeftOut:            meta.OpenQALeftOut,
+		OverviewURL:        meta.OverviewURL,
 		PreviousJobs:       o.PreviousJobs,
 		NewFailures:        jobsOf(o.NewFailures),
 		KnownFailures:      jobsOf(o.KnownFailures),

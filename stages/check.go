@@ -61,8 +61,12 @@ func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 	if g.doomed != nil {
 		return *g.doomed, nil
 	}
-	return reports.Build(checks.Run(g.in), reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns, OpenQALeftOut: c.OpenQA == nil,
-		Packages: g.packages, PackagesNote: g.packagesNote}), nil
+	meta := reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns, OpenQALeftOut: c.OpenQA == nil,
+		Packages: g.packages, PackagesNote: g.packagesNote}
+	if c.OpenQA != nil {
+		meta.OverviewURL = c.OpenQA.OverviewURL(fedfind.StreamOf(cm.ID).Version, cm.ID.String())
+	}
+	return reports.Build(checks.Run(g.in), meta), nil
 }
 
 // Input gathers what the checks look at for cm: its images, the previous

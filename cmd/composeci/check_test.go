@@ -39,6 +39,7 @@ func TestCheckCommand(t *testing.T) {
 	for _, want := range []string{
 		"Missing expected images (1):", "New failures (1)", "KDE-live-iso", "Known failures (1)", "server_cockpit_default",
 		"Fixed (1)", "Soft failures (1)", "silverblue_rebase", "Added (1):", "Budgie-live-iso", "Report archived in",
+		"Overview:  " + w.oq.URL() + "/tests/overview?distri=fedora&version=Rawhide&build=" + demoRawhide,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q", want)
