@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -276,10 +277,10 @@ func (c *Client) Completeness(ctx context.Context, cm *Compose, opts Completenes
 			tc.Unfinished(), tc.Free, tc.Open, tc.Assigned, tc.Closed, tc.Failed, tc.Canceled))
 	case st.Success():
 		res.Verdict = VerdictDone
-		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks finished (%d closed, %d failed, %d canceled)", tc.Total, tc.Closed, tc.Failed, tc.Canceled))
+		res.Reasons = append(res.Reasons, fmt.Sprintf("%s finished (%d closed, %d failed, %d canceled)", allImageTasks(tc.Total), tc.Closed, tc.Failed, tc.Canceled))
 	default:
 		res.Verdict = VerdictRunning
-		res.Reasons = append(res.Reasons, fmt.Sprintf("all %d Koji image tasks so far finished, but Pungi is not done", tc.Total))
+		res.Reasons = append(res.Reasons, fmt.Sprintf("%s so far finished, but Pungi is not done", allImageTasks(tc.Total)))
 	}
 	return res, nil
 }
@@ -314,9 +315,9 @@ func (c *Client) askKoji(ctx context.Context, cm *Compose, st Status, opts Compl
 		at, _ := c.settled.LoadOrStore(cm.ID.String(), opts.Koji.Now())
 		q.Cache, q.SettledAt = koji.CacheSettled, at.(time.Time)
 	}
-	before := opts.Koji.Stats().RoundTrips
-	tasks, err := opts.Koji.ListTasks(ctx, q)
-	res.KojiRoundTrips = opts.Koji.Stats().RoundTrips - before
+	var trips atomic.Int64
+	tasks, err := opts.Koji.ListTasks(koji.WithRoundTripCounter(ctx, &trips), q)
+	res.KojiRoundTrips = trips.Load()
 	if err != nil {
 		return "", "", fmt.Errorf("asking Koji for the image tasks of %s: %w", cm.ID, err)
 	}
@@ -331,4 +332,12 @@ func (c *Client) askKoji(ctx context.Context, cm *Compose, st Status, opts Compl
 		res.TaskIDs[name] = append(res.TaskIDs[name], t.ID)
 	}
 	return release, version, nil
+}
+
+// allImageTasks is "the 1 Koji image task" or "all 9 Koji image tasks".
+func allImageTasks(n int) string {
+	if n == 1 {
+		return "the 1 Koji image task"
+	}
+	return fmt.Sprintf("all %d Koji image tasks", n)
 }

@@ -62,18 +62,26 @@ func (a AwaitResults) untilFinal(ctx context.Context, cm *fedfind.Compose, st St
 	now := a.now()
 	if !sum.AllFinal {
 		return Outcome{RetryAfter: orDefault(a.Poll, defaultResultsPoll),
-			Note: fmt.Sprintf("openQA: %d of %d jobs pending", sum.Pending, sum.Total),
+			Note: fmt.Sprintf("openQA: %d of %s pending", sum.Pending, plural(sum.Total, "job", "jobs")),
 			Data: map[string]string{sinceKey: ""}}, nil
 	}
 	grace := orDefault(a.Grace, defaultResultsGrace)
 	since, err := time.Parse(time.RFC3339Nano, st.Data[sinceKey])
 	if err != nil {
 		// First seen final: look again after the grace period.
-		return Outcome{RetryAfter: grace, Note: fmt.Sprintf("openQA: all %d jobs final; waiting %s for late re-runs", sum.Total, grace),
+		return Outcome{RetryAfter: grace, Note: fmt.Sprintf("openQA: %s final; waiting %s for late re-runs", allJobs(sum.Total), grace),
 			Data: map[string]string{sinceKey: now.UTC().Format(time.RFC3339Nano)}}, nil
 	}
 	if wait := grace - now.Sub(since); wait > 0 {
-		return Outcome{RetryAfter: wait, Note: fmt.Sprintf("openQA: all %d jobs final; waiting %s more for late re-runs", sum.Total, wait.Round(time.Second))}, nil
+		return Outcome{RetryAfter: wait, Note: fmt.Sprintf("openQA: %s final; waiting %s more for late re-runs", allJobs(sum.Total), wait.Round(time.Second))}, nil
 	}
-	return Outcome{Advance: true, Note: fmt.Sprintf("openQA: %d jobs final (%d ok, %d not ok)", sum.Total, sum.OK, sum.NotOK)}, nil
+	return Outcome{Advance: true, Note: fmt.Sprintf("openQA: %s final (%d ok, %d not ok)", plural(sum.Total, "job", "jobs"), sum.OK, sum.NotOK)}, nil
+}
+
+// allJobs is "the 1 job" or "all 12 jobs".
+func allJobs(n int) string {
+	if n == 1 {
+		return "the 1 job"
+	}
+	return fmt.Sprintf("all %d jobs", n)
 }

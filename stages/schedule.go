@@ -60,7 +60,7 @@ func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outco
 	if posted > 0 && st.Data[DataScheduledAt] == "" {
 		data[DataScheduledAt] = stamp(time.Now())
 	}
-	return Outcome{Advance: true, Note: fmt.Sprintf("openQA: %d products posted, %d already scheduled, %d jobs", posted, skipped, jobs),
+	return Outcome{Advance: true, Note: fmt.Sprintf("openQA: %d products posted, %d already scheduled, %s", posted, skipped, plural(jobs, "job", "jobs")),
 		Data: data}, nil
 }
 

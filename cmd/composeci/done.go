@@ -127,7 +127,8 @@ other. On a terminal a progress line shows each compose's state.
 
 --json prints, per compose, {"compose_id","verdict","reasons","status",
 "tasks":{...},"koji_round_trips",...}: an object for one compose, an array for
-several.
+several. The round trips (also printed after the reasons) are those of the
+compose's verdict; with --wait, of all its polls together.
 
 Exit codes: 0 all done, 1 some not done yet (or --timeout passed), 3 some
 doomed (and none merely not done), 2 error.`,
@@ -214,8 +215,11 @@ doomed (and none merely not done), 2 error.`,
 // is set. On timeout it returns the last verdict with the context's error.
 func pollDone(ctx context.Context, ac stages.AwaitComplete, cm *fedfind.Compose, wait bool, interval time.Duration, prog *progress, slot int) (fedfind.Completeness, error) {
 	var last fedfind.Completeness
+	var trips int64 // Koji round trips of every poll so far
 	for {
 		c, err := ac.Verdict(ctx, cm)
+		trips += c.KojiRoundTrips
+		c.KojiRoundTrips = trips
 		if err != nil {
 			if ctx.Err() != nil && last.Verdict != "" {
 				return last, ctx.Err()
@@ -241,7 +245,7 @@ func printVerdict(w io.Writer, c fedfind.Completeness) {
 		fmt.Fprintf(w, "  - %s\n", r)
 	}
 	if c.KojiChecked {
-		fmt.Fprintf(w, "  (%d Koji round trips)\n", c.KojiRoundTrips)
+		fmt.Fprintf(w, "  (%s)\n", plural(int(c.KojiRoundTrips), "Koji round trip", "Koji round trips"))
 	}
 }
 

@@ -38,7 +38,7 @@ func TestDoneCommand(t *testing.T) {
 		code     int
 		contains []string
 	}{
-		{"running", []string{"done", "Fedora-Rawhide-20261122.n.0"}, 0, 1, []string{"Fedora-Rawhide-20261122.n.0: running", "6 unfinished", "(1 Koji round trips)"}},
+		{"running", []string{"done", "Fedora-Rawhide-20261122.n.0"}, 0, 1, []string{"Fedora-Rawhide-20261122.n.0: running", "6 unfinished", "(1 Koji round trip)\n"}},
 		{"done", []string{"done", "Fedora-Rawhide-20261122.n.0"}, time.Hour, 0, []string{": done", "all 6 Koji image tasks finished"}},
 		{"branched still running", []string{"done", "Fedora-44-20261122.n.0"}, 0, 1, []string{"Pungi is still running"}},
 		{"doomed", []string{"done", "Fedora-Rawhide-20261121.n.0"}, 0, 3, []string{": doomed", "STATUS is DOOMED"}},
@@ -123,5 +123,50 @@ func TestDoneWait(t *testing.T) {
 	code, out, _ = runCLI(t, nil, append([]string{"done", "Fedora-Rawhide-20261123.n.0", "--wait", "--interval", "10ms", "--timeout", "100ms"}, flags...)...)
 	if code != 1 || !strings.Contains(out, "Gave up waiting after 100ms") {
 		t.Errorf("timeout: exit %d\n%s", code, out)
+	}
+}
+
+// TestDoneWaitRoundTrips: after a wait, each compose's round trips are
+// those of all its polls, counted apart while the composes share one Koji
+// client: together, every request the hub had.
+func TestDoneWaitRoundTrips(t *testing.T) {
+	root, hubURL, mirror, hub := doneWorld(t)
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "STARTED"})
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-44-20261121.n.0", Status: "FINISHED"})
+	hub.AddNightlyImageTasks("Fedora-Rawhide-20261122.n.0", "20261122.n.0", "Rawhide", 3)
+	hub.AddNightlyImageTasks("Fedora-44-20261121.n.0", "20261121.n.0", "44", 3)
+	stop := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				hub.Advance(10 * time.Minute)
+				if i == 10 {
+					mirror.SetStatus("Fedora-Rawhide-20261122.n.0", "FINISHED")
+				}
+			}
+		}
+	}()
+	defer close(stop)
+	flags := []string{"--compose-root", root, "--koji", hubURL, "--koji-cache-ttl", "-1s"}
+	code, out, errOut := runCLI(t, nil, append([]string{"done", "Fedora-Rawhide-20261122.n.0", "Fedora-44-20261121.n.0",
+		"--wait", "--interval", "10ms", "--timeout", "30s", "--json"}, flags...)...)
+	var verdicts []struct {
+		ID      string `json:"compose_id"`
+		Verdict string `json:"verdict"`
+		Trips   int64  `json:"koji_round_trips"`
+	}
+	if err := json.Unmarshal([]byte(out), &verdicts); err != nil || code != 0 || len(verdicts) != 2 {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out, errOut)
+	}
+	if sum := verdicts[0].Trips + verdicts[1].Trips; sum != hub.Requests() {
+		t.Errorf("koji_round_trips %d + %d, want the %d requests the hub had", verdicts[0].Trips, verdicts[1].Trips, hub.Requests())
+	}
+	if verdicts[0].Trips < 2 {
+		t.Errorf("%s was polled until done, yet koji_round_trips = %d", verdicts[0].ID, verdicts[0].Trips)
 	}
 }

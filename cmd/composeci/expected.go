@@ -68,7 +68,7 @@ Exit codes: 0 nothing missing, 1 images missing, 2 error.`,
 				case len(want) == 0:
 					fmt.Fprintf(a.stdout, "%s: the %s stream expects no images.\n", cm.ID, cm.Stream.Kind)
 				case len(missing) == 0:
-					fmt.Fprintf(a.stdout, "%s: all %d expected images are present.\n", cm.ID, len(want))
+					fmt.Fprintf(a.stdout, "%s: %s.\n", cm.ID, allPresent(len(want)))
 				default:
 					fmt.Fprintf(a.stdout, "%s: %d of %d expected images missing:\n", cm.ID, len(missing), len(want))
 					for _, m := range missing {
@@ -101,4 +101,12 @@ func missingJSON(missing []fedfind.ExpectedImage, images []fedfind.Image) []miss
 		out = append(out, missingImage{Identity: m.Identity(images), Arch: m.Arch, Subvariant: m.Subvariant, Type: m.Type})
 	}
 	return out
+}
+
+// allPresent says that all n expected images are there.
+func allPresent(n int) string {
+	if n == 1 {
+		return "the 1 expected image is present"
+	}
+	return fmt.Sprintf("all %d expected images are present", n)
 }

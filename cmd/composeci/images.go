@@ -98,7 +98,7 @@ Exit codes: 0 listed (even if no image matched), 2 error.`,
 			if a.g.json {
 				return a.printJSON(shown)
 			}
-			fmt.Fprintf(a.stdout, "%s: %d images", cm.ID, len(images))
+			fmt.Fprintf(a.stdout, "%s: %s", cm.ID, plural(len(images), "image", "images"))
 			if len(shown) != len(images) {
 				fmt.Fprintf(a.stdout, ", %d match", len(shown))
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -95,7 +96,7 @@ trees were garbage-collected — or no variant and arch matching --variant and
 // packages of each kind of change, aligned.
 func printPackageDiff(w io.Writer, d fedfind.PackageChanges, trees bool) error {
 	if d.Empty() {
-		_, err := fmt.Fprintf(w, "No source package changes from %s to %s (%d packages).\n", d.Old, d.New, d.Unchanged)
+		_, err := fmt.Fprintf(w, "No source package changes from %s to %s (%s).\n", d.Old, d.New, plural(d.Unchanged, "package", "packages"))
 		return err
 	}
 	fmt.Fprintf(w, "Source packages from %s to %s: %s.\n", d.Old, d.New, summary(d.SourceChanges))
@@ -110,7 +111,11 @@ func printPackageDiff(w io.Writer, d fedfind.PackageChanges, trees bool) error {
 		if d.SourceChanges.Empty() {
 			what = "the roll-up hides them, but they are"
 		}
-		_, err := fmt.Fprintf(w, "%d variant and arch trees changed; %s listed with --trees.\n", len(d.Trees), what)
+		if len(d.Trees) == 1 {
+			what = strings.NewReplacer("them", "it", "they are", "it is").Replace(what)
+		}
+		trees := plural(len(d.Trees), "variant and arch tree", "variant and arch trees")
+		_, err := fmt.Fprintf(w, "%s changed; %s listed with --trees.\n", trees, what)
 		return err
 	}
 	for _, t := range d.Trees {

@@ -176,7 +176,7 @@ func resultsJSON(r *openqa.Results) resultsDoc {
 }
 
 func printResults(w io.Writer, oq *openqa.Client, r *openqa.Results) error {
-	fmt.Fprintf(w, "%s on %s: %d jobs\n", r.Build, oq.BaseURL(), r.Summary.Total)
+	fmt.Fprintf(w, "%s on %s: %s\n", r.Build, oq.BaseURL(), plural(r.Summary.Total, "job", "jobs"))
 	if r.Summary.Total > 0 {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FLAVOR\tARCH\tTEST\tMACHINE\tRESULT\tURL")
@@ -193,7 +193,7 @@ func printResults(w io.Writer, oq *openqa.Client, r *openqa.Results) error {
 	}
 	fmt.Fprintln(w, summaryLine(r.Summary))
 	if r.Superseded > 0 {
-		fmt.Fprintf(w, "(%d older jobs left out: restarted or re-run by openQA; the newest of each is shown.)\n", r.Superseded)
+		fmt.Fprintf(w, "(%s left out: restarted or re-run by openQA; the newest of each is shown.)\n", plural(r.Superseded, "older job", "older jobs"))
 	}
 	if r.OverviewURL != "" {
 		fmt.Fprintf(w, "Overview: %s\n", r.OverviewURL)

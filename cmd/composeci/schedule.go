@@ -207,7 +207,7 @@ func printScheduled(a *app, oq *openqa.Client, comp openqa.Compose, res []openqa
 	if dryRun {
 		verb = "dry run, nothing posted"
 	}
-	fmt.Fprintf(a.stdout, "%s on %s (%s): %d flavors\n", comp.ID, oq.BaseURL(), verb, len(res))
+	fmt.Fprintf(a.stdout, "%s on %s (%s): %s\n", comp.ID, oq.BaseURL(), verb, plural(len(res), "flavor", "flavors"))
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FLAVOR\tARCH\tSTATUS\tJOBS")
 	var posted, skipped, failed, planned int

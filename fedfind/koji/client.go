@@ -220,7 +220,21 @@ type countingTransport struct {
 
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.n.Add(1)
+	if c, ok := r.Context().Value(roundTripsKey{}).(*atomic.Int64); ok {
+		c.Add(1)
+	}
 	return t.next.RoundTrip(r)
+}
+
+type roundTripsKey struct{}
+
+// WithRoundTripCounter returns a context under which every HTTP request a
+// Client sends, transport retries included, adds one to n. Unlike the
+// difference of two Stats, it counts only what one caller's calls cost
+// while other goroutines use the same Client; a query answered from the
+// cache, or by a fetch another caller had in flight, costs nothing.
+func WithRoundTripCounter(ctx context.Context, n *atomic.Int64) context.Context {
+	return context.WithValue(ctx, roundTripsKey{}, n)
 }
 
 // do sends one encoded request of ncalls calls and hands the answer's
