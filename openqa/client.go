@@ -30,6 +30,12 @@ var (
 	// secret, stale timestamp, no or unknown key, not an operator) or text
 	// (an asset host outside the download allow-list).
 	ErrForbidden = errors.New("openqa: forbidden")
+	// ErrAuthRefused: openQA refused the request's credentials — 401, or
+	// a 403 with a JSON body (no key, an unknown key, a wrong secret, a
+	// stale timestamp, a key whose user is not an operator), as opposed to
+	// the text/plain 403 of an asset host outside the allow-list. No
+	// request with the same credentials will fare better.
+	ErrAuthRefused = errors.New("openqa: authentication refused")
 	// ErrBadRequest: openQA answered 400, e.g. "Error: missing
 	// parameters: FLAVOR ARCH".
 	ErrBadRequest = errors.New("openqa: bad request")
@@ -76,6 +82,8 @@ func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrForbidden:
 		return e.StatusCode == http.StatusForbidden
+	case ErrAuthRefused:
+		return e.StatusCode == http.StatusUnauthorized || (e.StatusCode == http.StatusForbidden && e.JSON)
 	case ErrBadRequest:
 		return e.StatusCode == http.StatusBadRequest
 	case ErrNotFound:

@@ -103,7 +103,9 @@ type Scheduled struct {
 //
 // One product failing does not stop the others: the error returned joins
 // every product's failure, and each Scheduled carries its own. Schedule
-// stops at the first product when the context ends.
+// stops at the first product when the context ends, and at the first
+// refusal of its credentials (ErrAuthRefused): every other POST would be
+// refused too. It then returns the products so far, the refused one last.
 func (c *Client) Schedule(ctx context.Context, comp Compose, opts ScheduleOptions) ([]Scheduled, error) {
 	rules := opts.Rules
 	if rules == nil {
@@ -141,7 +143,7 @@ func (c *Client) Schedule(ctx context.Context, comp Compose, opts ScheduleOption
 			if err != nil {
 				s.Error = err.Error()
 				errs = append(errs, fmt.Errorf("%s %s: %w", p.Flavor, p.Arch, err))
-				if ctx.Err() != nil {
+				if ctx.Err() != nil || errors.Is(err, ErrAuthRefused) {
 					out = append(out, s)
 					return out, errors.Join(errs...)
 				}

@@ -318,6 +318,63 @@ func TestScheduleReportsEachFailedProduct(t *testing.T) {
 	}
 }
 
+// TestScheduleStopsAtAnAuthRefusal: a refused key would be refused for
+// every product, so the first refusal ends the run; other 403s (an asset
+// host outside openQA's allow-list) are the product's own.
+func TestScheduleStopsAtAnAuthRefusal(t *testing.T) {
+	tests := []struct {
+		name  string
+		creds openqa.Credentials
+		now   func() time.Time
+		fault *fakefedora.OpenQAFault
+		words string
+	}{
+		{name: "wrong secret", creds: openqa.Credentials{Key: testKey, Secret: "wrong"}, words: "wrong secret"},
+		{name: "no key", words: "no api key"},
+		{name: "unknown key", creds: openqa.Credentials{Key: "NOSUCHKEY", Secret: testSecret}, words: "Not authorized"},
+		{name: "not an operator", creds: openqa.Credentials{Key: "USERKEY", Secret: "USERSECRET"}, words: "Administrator level required"},
+		{name: "stale timestamp", creds: openqa.Credentials{Key: testKey, Secret: testSecret},
+			now: func() time.Time { return time.Now().Add(-time.Hour) }, words: "timestamp mismatch"},
+		{name: "401 from a proxy", creds: openqa.Credentials{Key: testKey, Secret: testSecret},
+			fault: &fakefedora.OpenQAFault{Method: "POST", Path: "/api/v1/isos", Status: 401}, words: "HTTP 401"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, fakefedora.OpenQAOptions{Keys: []fakefedora.OpenQAKey{{Key: "USERKEY", Secret: "USERSECRET"}}})
+			if tt.fault != nil {
+				srv.InjectFault(*tt.fault)
+			}
+			c := newClient(t, srv, func(o *openqa.Options) {
+				o.Credentials = tt.creds
+				if tt.now != nil {
+					o.Now = tt.now
+				}
+			})
+			res, err := c.Schedule(context.Background(), rawhideCompose(), openqa.ScheduleOptions{})
+			if !errors.Is(err, openqa.ErrAuthRefused) || !strings.Contains(err.Error(), tt.words) {
+				t.Fatalf("err = %v, want ErrAuthRefused with %q", err, tt.words)
+			}
+			if n := srv.Requests("POST", "/api/v1/isos"); n != 1 {
+				t.Errorf("%d POSTs after the refusal, want the 1 refused", n)
+			}
+			if len(res) != 1 || res[0].Error == "" {
+				t.Errorf("%d results, want the refused product alone", len(res))
+			}
+		})
+	}
+
+	// An asset outside the allow-list is refused for its product only.
+	srv := newFake(t, fakefedora.OpenQAOptions{DownloadDomains: []string{"nowhere.example"}})
+	c := newClient(t, srv, nil)
+	_, err := c.Schedule(context.Background(), rawhideCompose(), openqa.ScheduleOptions{})
+	if !errors.Is(err, openqa.ErrForbidden) || errors.Is(err, openqa.ErrAuthRefused) {
+		t.Errorf("err = %v, want ErrForbidden, not ErrAuthRefused", err)
+	}
+	if n := srv.Requests("POST", "/api/v1/isos"); n < 2 {
+		t.Errorf("%d POSTs: the allow-list's refusal stopped the run", n)
+	}
+}
+
 func TestProducts(t *testing.T) {
 	rawhide := rawhideCompose()
 	aarch64 := openqa.DefaultRules()

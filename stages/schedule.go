@@ -44,6 +44,11 @@ func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outco
 	if errors.Is(err, openqa.ErrNoImages) {
 		return Outcome{Advance: true, Note: "nothing to test in openQA: " + err.Error()}, nil
 	}
+	if errors.Is(err, openqa.ErrAuthRefused) {
+		// The key is wrong, missing or not an operator's: no retry
+		// mends that, and each would post to be refused again.
+		return Outcome{}, permanent(err)
+	}
 	if err != nil {
 		return Outcome{}, err // retried; products already posted are skipped next time
 	}

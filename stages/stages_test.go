@@ -208,6 +208,25 @@ func TestComposeStagesEnds(t *testing.T) {
 	}
 }
 
+// TestScheduleAuthRefusalIsPermanent: a key openQA refuses ends the
+// workflow at once, after one refused POST, instead of being retried.
+func TestScheduleAuthRefusalIsPermanent(t *testing.T) {
+	w := newStageWorld(t)
+	w.mirror.SetStatus(stToday, "FINISHED")
+	oc, err := openqa.New(openqa.Options{BaseURL: w.oq.URL(), Credentials: openqa.Credentials{Key: stKey, Secret: "wrong"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.st.Schedule.OpenQA = oc
+	_, err = w.st.Run(context.Background(), stages.StageSchedule, stages.State{ComposeID: stToday})
+	if !errors.Is(err, stages.ErrPermanent) || !errors.Is(err, openqa.ErrAuthRefused) {
+		t.Errorf("err = %v, want a permanent ErrAuthRefused", err)
+	}
+	if n := w.oq.Requests("POST", "/api/v1/isos"); n != 1 {
+		t.Errorf("%d POSTs, want the 1 refused", n)
+	}
+}
+
 // TestDoomedComposeIsReported: a compose that ends DOOMED skips scheduling
 // and testing, gets a short report with the STATUS and Koji evidence and the
 // previous good compose, is mailed once, and ends the workflow as doomed.

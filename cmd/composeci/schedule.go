@@ -135,9 +135,14 @@ release known + 1), from the rules when it cannot be read, and from
 (plus "error" for a flavor that failed, "dry_run" with --dry-run and
 "recovered" when a POST that seemed to fail had created the jobs).
 
+When openQA refuses the API key (no key, a wrong key or secret, a key that
+is not an operator's, a clock too far off) the first refusal ends the run:
+every other flavor would be refused too. One line on stderr says what to
+check, nothing more is posted, and the exit code is 2.
+
 Exit codes: 0 every flavor scheduled or already scheduled, 2 error (nothing
-or not everything was tried), 3 some flavors failed (the others were
-scheduled; see the table or "error" in --json).`
+or not everything was tried; openQA refused the API key), 3 some flavors
+failed (the others were scheduled; see the table or "error" in --json).`
 
 func newScheduleCmd(a *app) *cobra.Command {
 	var o scheduleOpts
@@ -182,6 +187,11 @@ func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error 
 	}
 	// The pipeline's schedule stage, run by hand.
 	comp, res, err := stages.Schedule{Fedfind: ff, OpenQA: oq, Options: opts}.Post(ctx, cm)
+	if errors.Is(err, openqa.ErrAuthRefused) {
+		// Every other flavor would be refused the same way: one line
+		// says why, and nothing else was posted.
+		return withCode(exitError, authRefused(oq, err, res))
+	}
 	if res == nil && err != nil {
 		return withCode(exitError, err)
 	}
@@ -201,6 +211,51 @@ func runSchedule(cmd *cobra.Command, a *app, o *scheduleOpts, ref string) error 
 	}
 	return nil
 }
+
+// authRefused says, in one line, that openQA refused the credentials and
+// what to check.
+func authRefused(oq *openqa.Client, err error, res []openqa.Scheduled) error {
+	words := err.Error()
+	noKey := !oq.HasCredentials()
+	var ae *openqa.APIError
+	if errors.As(err, &ae) {
+		words = fmt.Sprintf("HTTP %d", ae.StatusCode)
+		if ae.Message != "" {
+			words += ": " + ae.Message
+		}
+	}
+	var msg string
+	switch {
+	case noKey:
+		msg = fmt.Sprintf("openQA at %s refused to schedule without an API key (%s): set --openqa-key and --openqa-secret-file (or COMPOSECI_OPENQA_KEY and COMPOSECI_OPENQA_SECRET)", oq.BaseURL(), words)
+	case strings.Contains(words, "Administrator level required"):
+		msg = fmt.Sprintf("openQA at %s refused the API key (%s): scheduling needs the key of an operator", oq.BaseURL(), words)
+	case strings.Contains(words, "timestamp mismatch"):
+		msg = fmt.Sprintf("openQA at %s refused the API key (%s): check this machine's clock", oq.BaseURL(), words)
+	default:
+		msg = fmt.Sprintf("openQA at %s refused the API key (%s): check --openqa-key and the secret (--openqa-secret, --openqa-secret-file or COMPOSECI_OPENQA_SECRET)", oq.BaseURL(), words)
+	}
+	posted := 0
+	for _, s := range res {
+		if s.Error == "" && !s.Skipped && !s.DryRun {
+			posted++
+		}
+	}
+	if posted > 0 {
+		msg += fmt.Sprintf("; %s scheduled before the refusal", plural(posted, "flavor was", "flavors were"))
+	}
+	return &explained{msg: msg, err: err}
+}
+
+// explained is an error whose message says more plainly what the error it
+// wraps means; errors.Is and As still see the original.
+type explained struct {
+	msg string
+	err error
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
 
 func printScheduled(a *app, oq *openqa.Client, comp openqa.Compose, res []openqa.Scheduled, dryRun bool) error {
 	verb := "scheduling"

@@ -110,6 +110,8 @@ func TestScheduleCommandOptionsAndErrors(t *testing.T) {
 		stderr   string
 		posts    int
 		wantJobs bool
+		// oneLine: stderr is one line and stdout empty.
+		oneLine bool
 	}{
 		{name: "dry run shows the parameters and posts nothing", args: []string{"--dry-run", "--openqa-rawhide-release", "50"}, code: 0, posts: 0,
 			stdout: []string{"dry run, nothing posted", "would post", "RAWREL=50", "UP1REL=49", "TOOLBOX_IMAGE=", "10 would be posted"}},
@@ -119,14 +121,18 @@ func TestScheduleCommandOptionsAndErrors(t *testing.T) {
 		}, code: 0},
 		{name: "rules file and --openqa-arch", args: []string{"--openqa-rules", rules, "--json"}, code: 0, posts: 7, stdout: []string{`"arch": "aarch64"`}},
 		{name: "--openqa-arch overrides the rules", args: []string{"--openqa-arch", "ppc64le", "--dry-run"}, code: 0, stdout: []string{"Server-dvd-iso", "ppc64le", "universal"}},
-		{name: "wrong secret: every flavor fails, exit 3", args: []string{"--openqa-secret", "wrong"}, code: 3, posts: 10,
-			stdout: []string{"FAILED", "unknown error (wrong secret?)"}, stderr: "some flavors were not scheduled"},
+		{name: "wrong secret: the first refusal ends the run", args: []string{"--openqa-secret", "wrong"}, code: 2, posts: 1, oneLine: true,
+			stderr: "openQA at OPENQA refused the API key (HTTP 403: unknown error (wrong secret?)): check --openqa-key and the secret"},
+		{name: "wrong secret with --json: no JSON, the same line", args: []string{"--openqa-secret", "wrong", "--json"}, code: 2, posts: 1, oneLine: true,
+			stderr: "refused the API key"},
 		{name: "no key: openQA refuses and the error says what to set", args: []string{"--json"},
 			env: func(e map[string]string) {
 				delete(e, "COMPOSECI_OPENQA_KEY")
 				delete(e, "COMPOSECI_OPENQA_SECRET_FILE")
 			},
-			code: 3, posts: 10, stdout: []string{`"error": "openqa: POST /api/v1/isos: HTTP 403: no api key`}, stderr: "--openqa-key"},
+			code: 2, posts: 1, oneLine: true, stderr: "openQA at OPENQA refused to schedule without an API key (HTTP 403: no api key): set --openqa-key and --openqa-secret-file"},
+		{name: "a user's key, not an operator's", env: func(e map[string]string) { e["COMPOSECI_OPENQA_KEY"] = "USERKEY" },
+			code: 2, posts: 1, oneLine: true, stderr: "(HTTP 403: Administrator level required): scheduling needs the key of an operator"},
 		{name: "key without secret is an input error", args: []string{}, env: func(e map[string]string) { delete(e, "COMPOSECI_OPENQA_SECRET_FILE") }, code: 2, stderr: "no secret"},
 		{name: "a bad rules file", args: []string{"--openqa-rules", "/nonexistent.toml"}, code: 2, stderr: "openqa rules"},
 		{name: "a bad openQA URL", args: []string{"--openqa", "openqa.example"}, code: 2, stderr: "--openqa"},
@@ -135,10 +141,15 @@ func TestScheduleCommandOptionsAndErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, env := openqaEnv(t)
+			srv.AddKey("USERKEY", cliSecret, false)
 			if tt.env != nil {
 				tt.env(env)
 			}
 			code, out, errOut := runCLI(t, env, append([]string{"schedule", id, "--compose-root", root}, tt.args...)...)
+			tt.stderr = strings.ReplaceAll(tt.stderr, "OPENQA", srv.URL())
+			if tt.oneLine && (out != "" || strings.Count(errOut, "\n") != 1) {
+				t.Errorf("want one line on stderr and nothing on stdout; got\nstdout: %s\nstderr: %s", out, errOut)
+			}
 			if code != tt.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
 			}
