@@ -443,8 +443,10 @@ func fetchMetadata[T any](ctx context.Context, c *Client, cm *Compose, name stri
 }
 
 // Images lists the compose's images. When there is no images.json it says
-// why: the compose is not in the tree, or Pungi has not written it yet (it
-// does at the end); the error still matches httpclient.ErrNotFound.
+// why: the compose is not in the tree, Pungi has not written it yet (it
+// does at the end), the compose ended DOOMED or TERMINATED without images,
+// or the file is missing from a finished compose; the error still matches
+// httpclient.ErrNotFound.
 func (c *Client) Images(ctx context.Context, cm *Compose) ([]Image, error) {
 	f, err := c.ImagesFile(ctx, cm)
 	if errors.Is(err, httpclient.ErrNotFound) {
@@ -452,6 +454,10 @@ func (c *Client) Images(ctx context.Context, cm *Compose) ([]Image, error) {
 		switch {
 		case errors.Is(serr, ErrComposeNotFound):
 			return nil, fmt.Errorf("%w: %s is not in %s (%w)", ErrComposeNotFound, cm.ID, c.root, err)
+		case serr == nil && st.Failed():
+			return nil, fmt.Errorf("%s ended %s without images (it has no images.json): %w", cm.ID, st, err)
+		case serr == nil && st.Success():
+			return nil, fmt.Errorf("%s finished (STATUS %s), but its images.json is missing from the tree and the metadata archive: %w", cm.ID, st, err)
 		case serr == nil:
 			return nil, fmt.Errorf("%s has no images.json yet (STATUS %s): Pungi writes it when the compose ends: %w", cm.ID, st, err)
 		}

@@ -158,6 +158,43 @@ func TestStatusImagesComposeInfo(t *testing.T) {
 	}
 }
 
+// TestImagesSayWhyThereAreNone: without an images.json the error says what
+// is true of the compose: not started, still running, ended without
+// images, or finished with the file missing.
+func TestImagesSayWhyThereAreNone(t *testing.T) {
+	m := fakefedora.NewMirror()
+	tests := []struct {
+		id, status string
+		noImages   bool
+		want       string
+	}{
+		{"Fedora-Rawhide-20261120.n.0", "STARTED", false, "Fedora-Rawhide-20261120.n.0 has no images.json yet (STATUS STARTED): Pungi writes it when the compose ends"},
+		{"Fedora-Rawhide-20261121.n.0", "DOOMED", false, "Fedora-Rawhide-20261121.n.0 ended DOOMED without images (it has no images.json)"},
+		{"Fedora-Rawhide-20261121.n.1", "TERMINATED", false, "Fedora-Rawhide-20261121.n.1 ended TERMINATED without images"},
+		{"Fedora-Rawhide-20261122.n.0", "FINISHED", true, "Fedora-Rawhide-20261122.n.0 finished (STATUS FINISHED), but its images.json is missing from the tree and the metadata archive"},
+		{"Fedora-Rawhide-20261122.n.1", "", false, "compose not found: Fedora-Rawhide-20261122.n.1 is not in"},
+	}
+	for _, tt := range tests {
+		m.MustAddCompose(fakefedora.ComposeSpec{ID: tt.id, Status: tt.status, NoImages: tt.noImages})
+	}
+	root := m.Start()
+	defer m.Close()
+	c, _ := fedfind.NewClient(fedfind.ClientOptions{Root: root})
+	for _, tt := range tests {
+		cm, err := c.Resolve(context.Background(), tt.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Images(context.Background(), cm)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, httpclient.ErrNotFound) {
+			t.Errorf("%s (%s): %v, want %q matching httpclient.ErrNotFound", tt.id, tt.status, err, tt.want)
+		}
+		if strings.Contains(err.Error(), "yet") != (tt.status == "STARTED") {
+			t.Errorf("%s (%s) says %q", tt.id, tt.status, err)
+		}
+	}
+}
+
 // TestMetadataMismatch: a tree whose metadata names another compose is an
 // error, not silently another compose's images.
 func TestMetadataMismatch(t *testing.T) {

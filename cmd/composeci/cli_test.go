@@ -137,7 +137,7 @@ func TestFedfindCommands(t *testing.T) {
 func TestErrorMessages(t *testing.T) {
 	root := demoRoot(t)
 	for args, want := range map[string]string{
-		"images Fedora-Rawhide-20261121.n.0":                 "has no images.json yet (STATUS DOOMED)",
+		"images Fedora-Rawhide-20261121.n.0":                 "Fedora-Rawhide-20261121.n.0 ended DOOMED without images",
 		"images Fedora-Rawhide-20250101.n.0":                 "compose not found: Fedora-Rawhide-20250101.n.0 is not in",
 		"images Fedora-Rawhide-2026.n.0":                     "is not a compose ID",
 		"images https://evil.example/x/compose":              "outside the compose root",

@@ -57,6 +57,10 @@ type ComposeSpec struct {
 	// NoRPMs: the compose has no rpms.json (404), as older composes and
 	// composes that gather no packages.
 	NoRPMs bool
+	// NoImages: the compose has no images.json (404), in the tree or the
+	// metadata archive, though it finished: its metadata was lost, or a
+	// mirror has not synced it yet.
+	NoImages bool
 	// FormatVersion of the productmd files; default "1.2".
 	FormatVersion string
 	// Variants beyond those the images name (e.g. "Everything" for the
@@ -354,6 +358,10 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
+		if rest == "compose/metadata/images.json" && mc.spec.NoImages {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if rest == "compose/metadata/composeinfo.json" {
 			writeProductmd(w, mc.composeInfo())
@@ -455,6 +463,10 @@ func (m *Mirror) serveArchive(w http.ResponseWriter, r *http.Request, segs []str
 		case "composeinfo.json":
 			writeProductmd(w, mc.composeInfo())
 		case "images.json":
+			if mc.spec.NoImages {
+				http.NotFound(w, r)
+				return
+			}
 			writeProductmd(w, mc.images())
 		default:
 			http.NotFound(w, r)
