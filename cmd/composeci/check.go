@@ -158,9 +158,9 @@ func newCheckCmd(a *app) *cobra.Command {
 		Use:   "check COMPOSE",
 		Short: "Check a compose and write (and mail) its compose check report",
 		Long:  checkLong,
-		Example: `  composeci check Fedora-Rawhide-20261122.n.0
+		Example: `  composeci check Fedora-Rawhide-20261123.n.0
   composeci check rawhide --json | jq .openqa.new_failures
-  composeci check Fedora-Rawhide-20261122.n.0 --email --smtp mail.example.org:587 --mail-from qa@example.org --mail-to test@example.org
+  composeci check Fedora-Rawhide-20261123.n.0 --email --smtp mail.example.org:587 --mail-from qa@example.org --mail-to test@example.org
   composeci check rawhide --notify --routing routing.toml --publish-amqp amqps://composeci@rabbitmq.example.org/%2Fpubsub`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 2 && a.g.json {

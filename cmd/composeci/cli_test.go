@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -363,16 +364,14 @@ func TestExampleConfig(t *testing.T) {
 	}
 }
 
-// TestDemoCommandsWorkAsPrinted runs `composeci demo --keep` and pastes every
-// command it printed — each "$ composeci …" and "$ curl …" line and the
-// commands it suggests to try — while it keeps running: none is refused.
 // shellWords splits a command line as a POSIX shell does for the words the
-// demo prints: blanks separate, single quotes quote ('\” is a quote).
+// demo and the help's examples print: blanks separate, single quotes quote
+// ('\” is a quote), and so do double quotes (in which \ escapes " and \).
 func shellWords(t *testing.T, line string) []string {
 	t.Helper()
 	var words []string
 	var cur strings.Builder
-	inWord, quoted, escaped := false, false, false
+	inWord, quoted, dquoted, escaped := false, false, false, false
 	for _, r := range line {
 		switch {
 		case escaped:
@@ -382,8 +381,16 @@ func shellWords(t *testing.T, line string) []string {
 			quoted = false
 		case quoted:
 			cur.WriteRune(r)
+		case dquoted && r == '"':
+			dquoted = false
+		case dquoted && r == '\\':
+			escaped = true
+		case dquoted:
+			cur.WriteRune(r)
 		case r == '\'':
 			quoted, inWord = true, true
+		case r == '"':
+			dquoted, inWord = true, true
 		case r == '\\':
 			escaped = true
 		case r == ' ' || r == '\t':
@@ -397,7 +404,7 @@ func shellWords(t *testing.T, line string) []string {
 			inWord = true
 		}
 	}
-	if quoted || escaped {
+	if quoted || dquoted || escaped {
 		t.Fatalf("an unterminated quote or escape in %q", line)
 	}
 	if inWord {
@@ -414,6 +421,11 @@ func TestShellQuoteRoundTrips(t *testing.T) {
 	}
 }
 
+// TestDemoCommandsWorkAsPrinted runs `composeci demo --keep` and pastes every
+// command it printed — each "$ composeci …" and "$ curl …" line and the
+// commands it suggests to try — while it keeps running: none is refused.
+// Then it runs every example of every command's --help in the world the
+// demo keeps (see helpExamples): none is refused either.
 func TestDemoCommandsWorkAsPrinted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo")
@@ -485,6 +497,7 @@ func TestDemoCommandsWorkAsPrinted(t *testing.T) {
 			t.Errorf("curl %s %s: HTTP %d", method, u, resp.StatusCode)
 		}
 	}
+	runHelpExamples(t, filepath.Join(data, "demo", "composeci.toml"), out.String())
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("demo --keep exited %d after the interrupt", code)
@@ -704,4 +717,118 @@ func TestExampleConfigComplete(t *testing.T) {
 		}
 	}
 	load(root)
+}
+
+// helpExample is one example line of a command's --help.
+type helpExample struct {
+	command string // the command's path, e.g. "composeci rerun"
+	line    string
+}
+
+// helpExamples lists the example lines of every command that run composeci.
+func helpExamples() []helpExample {
+	var out []helpExample
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, l := range strings.Split(c.Example, "\n") {
+			if l = strings.TrimSpace(l); strings.Contains(l, "composeci ") {
+				out = append(out, helpExample{c.CommandPath(), l})
+			}
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(newRootCmd(&app{getenv: func(string) string { return "" }}))
+	return out
+}
+
+// exampleAdaptations say how an example that needs more than the demo's
+// config is run in the demo's world, or why it is not: the first entry
+// whose text the example contains applies. Every other example runs as
+// printed, with --config naming the demo's config file.
+type exampleAdaptation struct {
+	contains string
+	skip     string            // why the example is not run
+	replace  map[string]string // text of the example → what stands for it
+}
+
+func exampleAdaptations() []exampleAdaptation {
+	return []exampleAdaptation{
+		{contains: "composeci listen ", skip: "a service on a real broker; the demo runs its own listener"},
+		{contains: "composeci worker ", skip: "needs a NATS server of its own"},
+		{contains: "composeci serve ", skip: "needs a NATS server of its own"},
+		{contains: "--publish-amqp", skip: "needs a Fedora Messaging broker"},
+		{contains: "--smtp mail.example.org:587", replace: map[string]string{"--smtp mail.example.org:587": ""}}, // the demo's relay, from its config
+		{contains: "--job 4242", replace: map[string]string{
+			"--job 4242": "--job JOB", // a job of the compose
+			"--server http://127.0.0.1:8089 --api-token-file token": "--server LISTENER", // the token file is in the config
+		}},
+	}
+}
+
+// runHelpExamples runs every --help example against the world the demo
+// keeps (its config file, and its output for the listener's address).
+func runHelpExamples(t *testing.T, config, demoOut string) {
+	t.Helper()
+	examples := helpExamples()
+	if len(examples) < 20 {
+		t.Fatalf("found only %d examples in the commands' --help", len(examples))
+	}
+	listener := ""
+	if _, rest, ok := strings.Cut(demoOut, "The dashboard: "); ok {
+		listener, _, _ = strings.Cut(rest, "\n")
+		listener = strings.TrimSuffix(listener, "/")
+	}
+	job := func() string {
+		code, out, errOut := runCLI(t, nil, "results", demoRawhide, "--json", "--config", config)
+		var r struct {
+			Jobs []struct {
+				ID     int64  `json:"id"`
+				Result string `json:"result"`
+			} `json:"jobs"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Jobs) == 0 {
+			t.Fatalf("results --json: exit %d, %v\n%s", code, err, errOut)
+		}
+		for _, j := range r.Jobs {
+			if j.Result == "failed" {
+				return strconv.FormatInt(j.ID, 10)
+			}
+		}
+		return strconv.FormatInt(r.Jobs[0].ID, 10)
+	}
+	for _, ex := range examples {
+		line, skip := ex.line, ""
+		for _, a := range exampleAdaptations() {
+			if !strings.Contains(line, a.contains) {
+				continue
+			}
+			skip = a.skip
+			for from, to := range a.replace {
+				to = strings.NewReplacer("JOB", job(), "LISTENER", listener).Replace(to)
+				line = strings.Replace(line, from, to, 1)
+			}
+			break
+		}
+		if skip != "" {
+			t.Logf("%s: not run (%s): %s", ex.command, skip, ex.line)
+			continue
+		}
+		words := shellWords(t, line)
+		if i := slices.Index(words, "|"); i >= 0 {
+			words = words[:i] // what the output is piped to is not composeci's
+		}
+		for len(words) > 0 && strings.Contains(words[0], "=") {
+			words = words[1:] // the environment's settings: the config has them
+		}
+		if len(words) == 0 || words[0] != "composeci" {
+			t.Errorf("%s: cannot read the example %q", ex.command, ex.line)
+			continue
+		}
+		code, stdout, stderr := runCLI(t, nil, append(words[1:], "--config", config)...)
+		if code == exitError {
+			t.Errorf("%s --help: the example\n  %s\nexits %d in the demo's world:\n%s%s", ex.command, ex.line, code, stdout, stderr)
+		}
+	}
 }

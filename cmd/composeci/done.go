@@ -132,7 +132,7 @@ compose's verdict; with --wait, of all its polls together.
 
 Exit codes: 0 all done, 1 some not done yet (or --timeout passed), 3 some
 doomed (and none merely not done), 2 error.`,
-		Example: `  composeci done Fedora-Rawhide-20261122.n.0
+		Example: `  composeci done Fedora-Rawhide-20261123.n.0
   composeci done rawhide branched --wait --timeout 8h`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

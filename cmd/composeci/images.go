@@ -81,7 +81,7 @@ are ORed, flags are ANDed. --json prints every field of every image, with its
 identity (<subvariant>-<type>-<format>) and absolute URL.
 
 Exit codes: 0 listed (even if no image matched), 2 error.`,
-		Example: `  composeci images Fedora-Rawhide-20261122.n.0 --arch x86_64 --type live,dvd
+		Example: `  composeci images Fedora-Rawhide-20261123.n.0 --arch x86_64 --type live,dvd
   composeci images rawhide --json | jq -r '.[].url'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -42,8 +42,8 @@ Exit codes: 0 no changes, 1 changes found, 2 error (a compose or its
 rpms.json not found — the metadata archive keeps none for composes whose
 trees were garbage-collected — or no variant and arch matching --variant and
 --arch).`,
-		Example: `  composeci pkgdiff Fedora-Rawhide-20261122.n.0
-  composeci pkgdiff Fedora-Rawhide-20261121.n.1 Fedora-Rawhide-20261122.n.0 --arch x86_64 --trees
+		Example: `  composeci pkgdiff Fedora-Rawhide-20261123.n.0
+  composeci pkgdiff Fedora-Rawhide-20261122.n.1 Fedora-Rawhide-20261123.n.0 --arch x86_64 --trees
   composeci pkgdiff rawhide --variant Everything --json | jq -r '.upgraded[] | "\(.name) \(.from) -> \(.to)"'`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {

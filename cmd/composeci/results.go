@@ -57,9 +57,9 @@ func newResultsCmd(a *app) *cobra.Command {
 		Use:   "results COMPOSE",
 		Short: "Show a compose's openQA results, clones followed",
 		Long:  resultsLong,
-		Example: `  composeci results Fedora-Rawhide-20261122.n.0
+		Example: `  composeci results Fedora-Rawhide-20261123.n.0
   composeci results rawhide --wait --timeout 8h
-  composeci results Fedora-Rawhide-20261122.n.0 --json | jq '.jobs[] | select(.result == "failed") | .url'`,
+  composeci results Fedora-Rawhide-20261123.n.0 --json | jq '.jobs[] | select(.result == "failed") | .url'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runResults(cmd, a, &o, args[0])

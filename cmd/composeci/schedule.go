@@ -150,9 +150,9 @@ func newScheduleCmd(a *app) *cobra.Command {
 		Use:   "schedule COMPOSE",
 		Short: "Schedule openQA tests for a compose (idempotent)",
 		Long:  scheduleLong,
-		Example: `  composeci schedule Fedora-Rawhide-20261122.n.0 --dry-run
+		Example: `  composeci schedule Fedora-Rawhide-20261123.n.0 --dry-run
   COMPOSECI_OPENQA_KEY=... COMPOSECI_OPENQA_SECRET_FILE=~/.openqa-secret composeci schedule rawhide
-  composeci schedule Fedora-Rawhide-20261122.n.0 --json | jq '.[] | select(.skipped | not)'`,
+  composeci schedule Fedora-Rawhide-20261123.n.0 --json | jq '.[] | select(.skipped | not)'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSchedule(cmd, a, &o, args[0])

@@ -36,7 +36,7 @@ func newServeCmd(a *app) *cobra.Command {
 		Short: "Serve the dashboard, API and metrics of a pipeline from its NATS (a read-only host)",
 		Long:  serveLong,
 		Example: `  composeci serve --nats nats://nats1:4222 --http 0.0.0.0:8089 --data /srv/composeci
-  curl http://localhost:8089/api/v1/composes/Fedora-Rawhide-20261122.n.0/done`,
+  curl http://localhost:8089/api/v1/composes/Fedora-Rawhide-20261123.n.0/done`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()

@@ -76,7 +76,7 @@ func newKnownCmd(a *app) *cobra.Command {
 		Long:  knownLong,
 		Example: `  composeci known add --test install_default --arch aarch64 --reason "firmware hangs" --bug https://bugzilla.redhat.com/show_bug.cgi?id=1 --expires 30d
   composeci known list
-  composeci known rm 3`,
+  composeci known rm 1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -280,9 +280,9 @@ func newRerunCmd(a *app) *cobra.Command {
 		Use:   "rerun COMPOSE (--failed | --new-failures | --job ID | --image FLAVOR | --test NAME)",
 		Short: "Re-run openQA jobs of a compose, with an audit trail",
 		Long:  rerunLong,
-		Example: `  composeci rerun Fedora-Rawhide-20261122.n.0 --new-failures --reason "the mirror was down"
-  composeci rerun Fedora-Rawhide-20261122.n.0 --test install_default --dry-run
-  composeci rerun Fedora-Rawhide-20261122.n.0 --job 4242 --server http://127.0.0.1:8089 --api-token-file token`,
+		Example: `  composeci rerun Fedora-Rawhide-20261123.n.0 --new-failures --reason "the mirror was down"
+  composeci rerun Fedora-Rawhide-20261123.n.0 --test install_default --dry-run
+  composeci rerun Fedora-Rawhide-20261123.n.0 --job 4242 --server http://127.0.0.1:8089 --api-token-file token`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := triage.Request{Reason: reason, By: loginName(a, by), DryRun: dryRun}
