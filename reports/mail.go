@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,11 @@ type MailConfig struct {
 
 // ErrNoRecipients is returned by Send when there is nobody to mail.
 var ErrNoRecipients = errors.New("no recipients")
+
+// ErrNoStartTLS is wrapped by Send's error when the TLS policy is starttls
+// and the server does not offer STARTTLS, as a plain local relay does not.
+// It is Permanent: the configuration must change.
+var ErrNoStartTLS = errors.New("the server does not offer STARTTLS, which --smtp-tls starttls (the default) requires; for a local relay without TLS, use --smtp-tls none (or opportunistic)")
 
 // Mailer mails compose check reports.
 type Mailer struct {
@@ -415,16 +421,33 @@ func (m *Mailer) SendIssue(ctx context.Context, r Report, to []string, issue Iss
 	if err != nil {
 		return Sent{}, fmt.Errorf("mail: %w", err)
 	}
+	server := m.Server()
 	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
 		m.failed.Add(1)
-		m.log.WarnContext(ctx, "mailing compose check report failed", "compose", r.ComposeID,
-			"message_id", sent.MessageID, "smtp", net.JoinHostPort(m.cfg.Host, fmt.Sprint(m.cfg.Port)), "err", err)
-		return Sent{}, fmt.Errorf("mail: sending report of %s via %s: %w", r.ComposeID, m.cfg.Host, err)
+		// The caller reports the error (the CLI in one line, the pipeline
+		// in the stage's outcome): a log record here would say it twice.
+		m.log.DebugContext(ctx, "mailing compose check report failed", "compose", r.ComposeID,
+			"message_id", sent.MessageID, "smtp", server, "err", err)
+		if m.policy == mail.TLSMandatory && noStartTLS(err) {
+			err = ErrNoStartTLS
+		}
+		return Sent{}, fmt.Errorf("mail: sending the report of %s via %s: %w", r.ComposeID, server, err)
 	}
 	m.sent.Add(1)
 	m.log.InfoContext(ctx, "mailed compose check report", "compose", r.ComposeID, "message_id", sent.MessageID,
-		"recipients", strings.Join(rcpts, ", "), "smtp", net.JoinHostPort(m.cfg.Host, fmt.Sprint(m.cfg.Port)))
+		"recipients", strings.Join(rcpts, ", "), "smtp", server)
 	return sent, nil
+}
+
+// Server is the SMTP server as configured, HOST:PORT.
+func (m *Mailer) Server() string { return net.JoinHostPort(m.cfg.Host, strconv.Itoa(m.cfg.Port)) }
+
+// noStartTLS recognises go-mail's refusal to go on without the STARTTLS
+// its TLSMandatory policy requires. go-mail (v0.8) makes it a plain error,
+// so its words are all there is to go by; TestSendStartTLSFailures holds
+// them to a server that really offers no STARTTLS.
+func noStartTLS(err error) bool {
+	return strings.Contains(err.Error(), "does not support STARTTLS")
 }
 
 // Stats counts what Send did: mails the server accepted, and attempts that
@@ -439,7 +462,8 @@ func Permanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrNoRecipients) || errors.Is(err, fedfind.ErrInvalidInput) || errors.Is(err, ErrWebhookRejected) {
+	if errors.Is(err, ErrNoRecipients) || errors.Is(err, fedfind.ErrInvalidInput) || errors.Is(err, ErrWebhookRejected) ||
+		errors.Is(err, ErrNoStartTLS) {
 		return true
 	}
 	var se *mail.SendError

@@ -287,11 +287,12 @@ func TestSendStartTLSWithAuth(t *testing.T) {
 func TestSendStartTLSFailures(t *testing.T) {
 	serverTLS, _ := selfSigned(t)
 	for _, tt := range []struct {
-		name string
-		srv  serverOpts
+		name       string
+		srv        serverOpts
+		noStartTLS bool // the error says so, with the hint, and is permanent
 	}{
-		{"a server without STARTTLS is refused", serverOpts{}},
-		{"a certificate that does not verify is refused", serverOpts{tls: serverTLS}},
+		{"a server without STARTTLS is refused", serverOpts{}, true},
+		{"a certificate that does not verify is refused", serverOpts{tls: serverTLS}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startSMTP(t, tt.srv)
@@ -302,6 +303,16 @@ func TestSendStartTLSFailures(t *testing.T) {
 			}
 			if n := len(srv.messages()); n != 0 {
 				t.Errorf("server got %d messages", n)
+			}
+			server := fmt.Sprintf("127.0.0.1:%d", srv.port)
+			if !strings.Contains(err.Error(), " via "+server+": ") {
+				t.Errorf("the error does not name the server %s: %v", server, err)
+			}
+			if errors.Is(err, ErrNoStartTLS) != tt.noStartTLS || Permanent(err) != tt.noStartTLS {
+				t.Errorf("err = %v: ErrNoStartTLS %v, Permanent %v, want %v", err, errors.Is(err, ErrNoStartTLS), Permanent(err), tt.noStartTLS)
+			}
+			if tt.noStartTLS && !strings.Contains(err.Error(), "--smtp-tls none") {
+				t.Errorf("no hint of --smtp-tls none: %v", err)
 			}
 		})
 	}

@@ -83,7 +83,7 @@ func (s Report) MailOnce(ctx context.Context, r reports.Report, changed, force b
 	version := reports.ContentKey(r)
 	mails, err := s.Archive.MailsOf(ctx, r.ComposeID)
 	if err != nil {
-		return Mailed{To: to, MessageID: first}, err
+		return Mailed{To: to}, err
 	}
 	var issue reports.Issue
 	interrupted := ""
@@ -122,11 +122,11 @@ func (s Report) MailOnce(ctx context.Context, r reports.Report, changed, force b
 	// The intent first: a crash from here on leaves a record that the mail
 	// may be out, and the retry reuses its Message-ID.
 	if err := s.Archive.RecordMail(ctx, r.ComposeID, rec); err != nil {
-		return Mailed{To: to, MessageID: id}, fmt.Errorf("recording the mail before sending it: %w", err)
+		return Mailed{To: to}, fmt.Errorf("recording the mail before sending it: %w", err)
 	}
 	m, err := s.Mailer.SendIssue(ctx, r, to, issue)
 	if err != nil {
-		return Mailed{To: to, MessageID: id}, err
+		return Mailed{To: to}, err // nothing went: no Message-ID to tell of
 	}
 	done := Mailed{To: to, MessageID: m.MessageID, Sent: true, Update: issue.Update()}
 	rec.MessageID, rec.Recipients, rec.SentAt, rec.State = m.MessageID, m.Recipients, time.Now().UTC(), ""

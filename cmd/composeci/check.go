@@ -47,7 +47,10 @@ with --publish-amqp. Each version of a report (what it finds, not when it
 was made) goes once to each recipient list and endpoint, recorded beside the
 report: running check again without a change tells nobody twice; a changed
 report is mailed as an update in the first mail's thread (--force-email
-sends anyway).
+sends anyway). --smtp-tls starttls, the default, never sends in clear text:
+a relay that offers no STARTTLS, as a local one may not, needs --smtp-tls
+none (or opportunistic). A mail that fails is one line on stderr, naming the
+server and why.
 
 Exit codes: 0 nothing missing and no new failure, 1 an expected image is
 missing or a test failed for the first time, 3 nothing wrong yet but openQA
@@ -357,6 +360,8 @@ func (o *checkOpts) send(ctx context.Context, a *app, rs stages.Report, r report
 		fmt.Fprintf(a.stderr, "Mailed to %v (Message-ID %s).\n", m.To, m.MessageID)
 	case m.MessageID != "":
 		fmt.Fprintf(a.stderr, "Already mailed to %v (Message-ID %s); not sent again (--force-email sends it anyway).\n", m.To, m.MessageID)
+	case len(m.To) > 0:
+		// Mailing failed: the error, returned below, says why.
 	case !told.Change.Changed():
 		fmt.Fprintf(a.stderr, "Not mailed: nothing changed since the previous compose, and the routing tells only of changes (when = \"change\").\n")
 	default:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,6 +264,53 @@ func TestCheckJSONSwitch(t *testing.T) {
 					t.Errorf("a file named %q was written", name)
 					os.Remove(name)
 				}
+			}
+		})
+	}
+}
+
+// TestCheckEmailFailureIsOneLine: a mail that cannot go is one line on
+// stderr, naming the server as given (HOST:PORT) and, for a relay that
+// offers no STARTTLS under the default --smtp-tls starttls, what to set.
+func TestCheckEmailFailureIsOneLine(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // nobody listens there any more
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"a relay without STARTTLS, the default policy", []string{"--smtp", "RELAY", "--smtp-tls", "starttls"},
+			[]string{"via RELAY: ", "does not offer STARTTLS", "use --smtp-tls none (or opportunistic)"}},
+		{"nobody listening", []string{"--smtp", dead, "--smtp-tls", "none"},
+			[]string{"via " + dead + ": ", "connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A world of its own: the ledger keeps the intent of a send
+			// that failed, and the next check says it sends it again.
+			w, mail := checkWorld(t)
+			relay := strings.NewReplacer("RELAY", mail.Addr())
+			args := []string{"check", demoRawhide, "--email", "--mail-to", "test@example.org"}
+			for _, a := range tt.args {
+				args = append(args, relay.Replace(a))
+			}
+			args = append(args, w.flags()...)
+			code, _, errOut := runCLI(t, nil, args...)
+			if code != 2 || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "composeci: ") {
+				t.Errorf("exit %d, want 2 and one line on stderr; stderr:\n%s", code, errOut)
+			}
+			for _, want := range tt.want {
+				if want = relay.Replace(want); !strings.Contains(errOut, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, errOut)
+				}
+			}
+			if len(mail.Messages()) != 0 {
+				t.Errorf("the relay got %d mails", len(mail.Messages()))
 			}
 		})
 	}
