@@ -99,6 +99,19 @@ func (e *APIError) Temporary() bool {
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests
 }
 
+// IsTemporary reports whether a request that failed with err may succeed
+// later: openQA answered 5xx or 429, or did not answer at all (a refused
+// or reset connection, a timeout). Any other answer is final, and so is a
+// cancelled context (a caller's deadline is not told from a timeout: check
+// the context first).
+func IsTemporary(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Temporary()
+	}
+	return httpclient.Temporary(err)
+}
+
 // Options configures a Client. Only BaseURL is commonly set; the zero value
 // talks anonymously to Fedora's instance.
 type Options struct {

@@ -156,12 +156,18 @@ type WaitOptions struct {
 	Grace time.Duration
 	// Progress, if set, is called with each poll's results.
 	Progress func(*Results)
+	// Retrying, if set, makes Wait ride out failures that may pass
+	// (IsTemporary: openQA down, overloaded or slow): it is called with
+	// each such error, and Wait polls again after Interval until ctx ends.
+	// Without it, such a failure ends Wait as any other error does.
+	Retrying func(err error)
 }
 
 // Wait polls a build's results until every current job is final and stays
 // so for the grace period, or ctx ends. The jobs API is the truth: job
 // messages on the bus only say when it is worth polling. On an error it
-// returns the last results it had (nil if none) with the error.
+// returns the last results it had (nil if none) with the error; see
+// WaitOptions.Retrying for the errors it can wait out.
 func (c *Client) Wait(ctx context.Context, build string, opts WaitOptions) (*Results, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = 30 * time.Second
@@ -173,6 +179,14 @@ func (c *Client) Wait(ctx context.Context, build string, opts WaitOptions) (*Res
 	var last *Results
 	for {
 		r, err := c.Results(ctx, build)
+		if err != nil && ctx.Err() == nil && opts.Retrying != nil && IsTemporary(err) {
+			opts.Retrying(err)
+			finalSince = time.Time{} // the jobs may have changed meanwhile
+			if serr := sleepCtx(ctx, opts.Interval); serr != nil {
+				return last, fmt.Errorf("openqa: waiting for %s: %w (the last poll failed: %v)", build, serr, err)
+			}
+			continue
+		}
 		if err != nil {
 			return last, err
 		}

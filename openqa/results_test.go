@@ -262,6 +262,50 @@ func TestWaitStopsWithTheContext(t *testing.T) {
 	}
 }
 
+// TestWaitRidesOutAnOutage: with Retrying, failures that may pass (5xx, no
+// answer) are waited out; an answer that is final (400) still ends Wait.
+func TestWaitRidesOutAnOutage(t *testing.T) {
+	tests := []struct {
+		name     string
+		fault    fakefedora.OpenQAFault
+		retrying bool
+		wantErr  bool
+		retries  int // calls of Retrying
+	}{
+		// The client tries each poll 4 times (newClient): 8 503s fail two polls.
+		{"503s are waited out", fakefedora.OpenQAFault{Method: "GET", Path: "/api/v1/jobs", Status: 503, Times: 8}, true, false, 2},
+		{"without Retrying a 503 ends the wait", fakefedora.OpenQAFault{Method: "GET", Path: "/api/v1/jobs", Status: 503, Times: 8}, false, true, 0},
+		{"a hung openQA is waited out", fakefedora.OpenQAFault{Method: "GET", Path: "/api/v1/jobs", Hang: time.Second, Status: 200, Times: 4}, true, false, 1},
+		{"a 400 ends the wait at once", fakefedora.OpenQAFault{Method: "GET", Path: "/api/v1/jobs", Status: 400}, true, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, fakefedora.OpenQAOptions{})
+			c := newClient(t, srv, func(o *openqa.Options) { o.HTTP.Timeout = 100 * time.Millisecond })
+			scheduleRawhide(t, c)
+			srv.Settle()
+			srv.InjectFault(tt.fault)
+			retries := 0
+			opts := openqa.WaitOptions{Interval: time.Millisecond, Grace: -1}
+			if tt.retrying {
+				opts.Retrying = func(err error) {
+					if !openqa.IsTemporary(err) {
+						t.Errorf("Retrying(%v): not a temporary error", err)
+					}
+					retries++
+				}
+			}
+			r, err := c.Wait(context.Background(), rawhideID, opts)
+			if (err != nil) != tt.wantErr || retries != tt.retries {
+				t.Fatalf("err %v after %d retries; want error %v after %d", err, retries, tt.wantErr, tt.retries)
+			}
+			if err == nil && (r == nil || !r.Summary.AllFinal) {
+				t.Errorf("results %+v", r)
+			}
+		})
+	}
+}
+
 func TestLatestAndSummarize(t *testing.T) {
 	job := func(id, clone int64, test, state, result string) openqa.Job {
 		return openqa.Job{ID: id, CloneID: clone, Test: test, State: state, Result: result,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/fedfind/koji"
+	"github.com/composeci/composeci/internal/httpclient"
 	"github.com/composeci/composeci/stages"
 )
 
@@ -123,7 +124,12 @@ streams need Koji, the methods and the window are data: see
 
 --wait polls every --interval until every compose is done or doomed, or
 --timeout passes; composes are polled independently, so a slow one blocks no
-other. On a terminal a progress line shows each compose's state.
+other. On a terminal a progress line shows each compose's state. A failure
+that may pass — Koji or the compose tree not answering, timing out, or
+answering 5xx or 429 — does not end the wait: stderr says so once, and once
+more when the service answers again, and polling goes on until --timeout.
+Anything else (a Koji fault, a wrong URL, metadata that does not parse) ends
+it at once with exit 2, as does a --timeout with no verdict at all.
 
 --json prints, per compose, {"compose_id","verdict","reasons","status",
 "tasks":{...},"koji_round_trips",...}: an object for one compose, an array for
@@ -150,8 +156,10 @@ doomed (and none merely not done), 2 error.`,
 			results := make([]fedfind.Completeness, len(composes))
 			errs := make([]error, len(composes))
 			var prog *progress
+			var out *outages
 			if wait {
 				prog = newProgress(a.stderr, composes)
+				out = newOutages(prog.note, fmt.Sprintf("every %s until --timeout %s", interval, timeout))
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
@@ -161,14 +169,16 @@ doomed (and none merely not done), 2 error.`,
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					results[i], errs[i] = pollDone(ctx, ac, cm, wait, interval, prog, i)
+					results[i], errs[i] = pollDone(ctx, ac, cm, wait, interval, prog, out, i)
 				}()
 			}
 			wg.Wait()
 			prog.finish()
 			timedOut := wait && ctx.Err() != nil && cmd.Context().Err() == nil
-			for _, err := range errs {
-				if err != nil && !(timedOut && errors.Is(err, context.DeadlineExceeded)) {
+			for i, err := range errs {
+				// A wait that timed out shows the last verdicts; a
+				// compose that had none is an error.
+				if err != nil && !(timedOut && errors.Is(err, context.DeadlineExceeded) && results[i].Verdict != "") {
 					return err // it names the compose
 				}
 			}
@@ -212,31 +222,76 @@ doomed (and none merely not done), 2 error.`,
 }
 
 // pollDone returns the verdict of cm, polling until it is final when wait
-// is set. On timeout it returns the last verdict with the context's error.
-func pollDone(ctx context.Context, ac stages.AwaitComplete, cm *fedfind.Compose, wait bool, interval time.Duration, prog *progress, slot int) (fedfind.Completeness, error) {
+// is set. While waiting, a failure that may pass (Koji or the compose tree
+// not answering, timing out, answering 5xx or 429) is waited out: out tells
+// of it once per outage, and once when the service answers again; any
+// other error ends the wait at once. On timeout it returns the last
+// verdict with the context's error, or an error naming the last failure
+// when no poll ever answered.
+func pollDone(ctx context.Context, ac stages.AwaitComplete, cm *fedfind.Compose, wait bool, interval time.Duration, prog *progress, out *outages, slot int) (fedfind.Completeness, error) {
 	var last fedfind.Completeness
-	var trips int64 // Koji round trips of every poll so far
+	var trips int64   // Koji round trips of every poll so far
+	var lastErr error // the last failure waited out
+	failing := ""     // the service whose failure the last poll waited out
 	for {
 		c, err := ac.Verdict(ctx, cm)
 		trips += c.KojiRoundTrips
 		c.KojiRoundTrips = trips
-		if err != nil {
-			if ctx.Err() != nil && last.Verdict != "" {
-				return last, ctx.Err()
-			}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return waitEnded(ctx, cm, last, lastErr, err)
+		case err != nil && wait && transientPoll(err):
+			failing, lastErr = pollService(err), err
+			out.failed(failing, err)
+		case err != nil:
 			return c, err
-		}
-		last = c
-		prog.update(slot, c)
-		if !wait || c.Verdict == fedfind.VerdictDone || c.Verdict == fedfind.VerdictDoomed {
-			return c, nil
+		default:
+			if failing != "" {
+				out.answered(failing)
+				failing = ""
+			}
+			last = c
+			prog.update(slot, c)
+			if !wait || c.Verdict == fedfind.VerdictDone || c.Verdict == fedfind.VerdictDoomed {
+				return c, nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return last, ctx.Err()
+			return waitEnded(ctx, cm, last, lastErr, ctx.Err())
 		case <-time.After(interval):
 		}
 	}
+}
+
+// waitEnded is what a wait whose context ended returns: the last verdict
+// with the context's error, or, with none, an error naming the compose and
+// why no poll answered.
+func waitEnded(ctx context.Context, cm *fedfind.Compose, last fedfind.Completeness, lastErr, err error) (fedfind.Completeness, error) {
+	if last.Verdict != "" {
+		return last, ctx.Err()
+	}
+	if lastErr == nil {
+		lastErr = err
+	}
+	return last, fmt.Errorf("%s: no verdict before the wait ended (%w); the last poll failed: %w", cm.ID, ctx.Err(), lastErr)
+}
+
+// transientPoll reports whether a poll's failure may pass by itself: Koji
+// or the compose tree did not answer, timed out, or answered 5xx or 429
+// (or Koji's ServerOffline fault). A Koji fault, a wrong URL (404), a
+// compose that is not what it claims or metadata that does not parse will
+// not.
+func transientPoll(err error) bool {
+	return koji.IsTransient(err) || httpclient.Temporary(err)
+}
+
+// pollService names the service a transient failure came from.
+func pollService(err error) string {
+	if koji.IsTransient(err) {
+		return "Koji"
+	}
+	return "the compose tree"
 }
 
 func printVerdict(w io.Writer, c fedfind.Completeness) {
@@ -290,11 +345,31 @@ func (p *progress) update(i int, c fedfind.Completeness) {
 		}
 		return
 	}
+	p.draw()
+}
+
+// draw writes the status line over the last one; p.mu is held.
+func (p *progress) draw() {
 	parts := make([]string, len(p.ids))
 	for j := range p.ids {
 		parts[j] = p.ids[j] + ": " + p.states[j]
 	}
 	fmt.Fprintf(p.w, "\r\033[K[%s] %s", time.Since(p.start).Round(time.Second), strings.Join(parts, " | "))
+}
+
+// note prints a line of its own: above the status line on a terminal.
+func (p *progress) note(line string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.tty {
+		fmt.Fprintln(p.w, line)
+		return
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s\n", line)
+	p.draw()
 }
 
 func (p *progress) finish() {

@@ -170,3 +170,70 @@ func TestDoneWaitRoundTrips(t *testing.T) {
 		t.Errorf("%s was polled until done, yet koji_round_trips = %d", verdicts[0].ID, verdicts[0].Trips)
 	}
 }
+
+// TestDoneWaitRidesOutOutages: a --wait survives Koji and the compose tree
+// failing for a while (each failed poll is five failed requests: the first
+// and four retries, asked again at once by Retry-After: 0), says so once
+// per outage and once when they answer again; a failure that will not pass
+// ends it at once.
+func TestDoneWaitRidesOutOutages(t *testing.T) {
+	const id = "Fedora-Rawhide-20261122.n.0"
+	tests := []struct {
+		name   string
+		fail   func(mirror *fakefedora.Mirror, hub *fakefedora.KojiHub)
+		code   int
+		stderr []string // each exactly once
+		polls  int      // at least this many Koji requests
+	}{
+		{"Koji answers 503 for two polls", func(_ *fakefedora.Mirror, hub *fakefedora.KojiHub) { hub.FailHTTP(10, 503) }, 0,
+			[]string{"composeci: Koji is not answering (", "HTTP 503", "); still waiting: polling again every 10ms until --timeout 30s\n",
+				"composeci: Koji answers again, after "}, 11},
+		{"the compose tree answers 503 for two polls", func(mirror *fakefedora.Mirror, _ *fakefedora.KojiHub) { mirror.FailHTTP(10, 503) }, 0,
+			[]string{"composeci: the compose tree is not answering (GET ", "HTTP 503", "composeci: the compose tree answers again, after ", "(2 polls failed)"}, 1},
+		{"a Koji fault ends the wait", func(_ *fakefedora.Mirror, hub *fakefedora.KojiHub) {
+			hub.FaultNext(1, fakefedora.KojiFaultGeneric, "Invalid method")
+		}, 2, []string{"koji fault 1000: Invalid method"}, 1},
+		{"a wrong Koji URL (404) ends the wait", func(_ *fakefedora.Mirror, hub *fakefedora.KojiHub) { hub.FailHTTP(1, 404) }, 2,
+			[]string{"HTTP 404"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root, hubURL, mirror, hub := doneWorld(t)
+			mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "FINISHED"})
+			hub.AddNightlyImageTasks(id, "20261122.n.0", "Rawhide", 3)
+			hub.Advance(time.Hour)
+			hub.SetRetryAfter("0")
+			mirror.SetRetryAfter("0")
+			tt.fail(mirror, hub)
+			code, out, errOut := runCLI(t, nil, "done", id, "--wait", "--interval", "10ms", "--timeout", "30s",
+				"--compose-root", root, "--koji", hubURL, "--koji-cache-ttl", "-1s")
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.stderr {
+				if n := strings.Count(errOut, w); n != 1 {
+					t.Errorf("stderr has %q %d times, want once:\n%s", w, n, errOut)
+				}
+			}
+			if n := hub.Requests(); n < int64(tt.polls) {
+				t.Errorf("the hub had %d requests, want at least %d", n, tt.polls)
+			}
+			if tt.code == 0 && !strings.Contains(out, id+": done") {
+				t.Errorf("stdout:\n%s", out)
+			}
+		})
+	}
+
+	// An outage that outlasts the --timeout: no verdict, an error naming
+	// the compose and the last failure.
+	root, hubURL, mirror, hub := doneWorld(t)
+	mirror.MustAddCompose(fakefedora.ComposeSpec{ID: id, Status: "FINISHED"})
+	hub.SetRetryAfter("0")
+	hub.FailHTTP(1000000, 503)
+	code, out, errOut := runCLI(t, nil, "done", id, "--wait", "--interval", "10ms", "--timeout", "300ms",
+		"--compose-root", root, "--koji", hubURL)
+	if code != 2 || !strings.Contains(errOut, id+": no verdict before the wait ended") || !strings.Contains(errOut, "HTTP 503") ||
+		strings.Count(errOut, "is not answering") != 1 {
+		t.Errorf("an outage past the timeout: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -41,7 +41,11 @@ COMPOSE is a compose ID (openQA's BUILD), or a compose URL or stream
 
 --wait polls until every job is finished and stays so for --grace (openQA
 re-runs an incomplete job a moment after finishing it), showing progress on
-stderr: one updating line on a terminal, a line per change otherwise.
+stderr: one updating line on a terminal, a line per change otherwise. A
+failure that may pass — openQA not answering, timing out, or answering 5xx
+or 429 — does not end the wait: stderr says so once, and once more when
+openQA answers again, and polling goes on until --timeout. Any other answer
+(a refusal, a bad request) ends it at once with exit 2.
 
 --json prints {"build", "version", "overview_url", "jobs": [{"id", "test",
 "flavor", "arch", "machine", "state", "result", "url"}, ...], "summary": {"total",
@@ -117,9 +121,20 @@ func runResults(cmd *cobra.Command, a *app, o *resultsOpts, ref string) error {
 		if grace == 0 {
 			grace = -1 // the library reads 0 as its default
 		}
-		r, err = oq.Wait(wctx, build, openqa.WaitOptions{Interval: o.interval, Grace: grace, Progress: p.update})
+		until := "until interrupted"
+		if o.timeout > 0 {
+			until = "until --timeout " + o.timeout.String()
+		}
+		out := newOutages(p.note, fmt.Sprintf("every %s %s", o.interval, until))
+		r, err = oq.Wait(wctx, build, openqa.WaitOptions{Interval: o.interval, Grace: grace,
+			Progress: func(r *openqa.Results) { out.answered("openQA"); p.update(r) },
+			Retrying: func(err error) { out.failed("openQA", err) }})
 		p.done()
-		if err != nil && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && r != nil) {
+		timedOut := errors.Is(err, context.DeadlineExceeded) && wctx.Err() != nil && ctx.Err() == nil
+		if timedOut && r == nil {
+			return fmt.Errorf("--timeout %s passed without an answer from openQA: %w", o.timeout, err)
+		}
+		if err != nil && !timedOut {
 			return err
 		}
 		if err != nil {
@@ -257,6 +272,18 @@ func (p *waitProgress) update(r *openqa.Results) {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 	} else {
 		fmt.Fprintln(p.w, line)
+	}
+}
+
+// note prints a line of its own: above the progress line on a terminal.
+func (p *waitProgress) note(line string) {
+	if !p.tty {
+		fmt.Fprintln(p.w, line)
+		return
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s\n", line)
+	if p.last != "" {
+		fmt.Fprint(p.w, p.last)
 	}
 }
 

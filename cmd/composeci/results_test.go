@@ -161,3 +161,61 @@ func TestResultsCommandJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestResultsWaitRidesOutOutages: results --wait survives openQA failing
+// for a while (each failed poll is five failed requests, asked again at once
+// by Retry-After: 0) and says so once per outage, and once when openQA
+// answers again; an answer that will not change ends it at once.
+func TestResultsWaitRidesOutOutages(t *testing.T) {
+	root := demoRoot(t)
+	const id = "Fedora-Rawhide-20261122.n.0"
+	jobs := "/api/v1/jobs"
+	tests := []struct {
+		name   string
+		faults []fakefedora.OpenQAFault
+		args   []string
+		code   int
+		// outages and recoveries: how many times stderr says openQA is not
+		// answering, and that it answers again.
+		outages, recoveries int
+		stderr              []string
+	}{
+		{"503s for two polls", []fakefedora.OpenQAFault{{Method: "GET", Path: jobs, Status: 503, RetryAfter: "0", Times: 10}}, nil, 0, 1, 1,
+			[]string{"composeci: openQA is not answering (openqa: GET /api/v1/jobs?build=" + id, "HTTP 503",
+				"); still waiting: polling again every 5ms until --timeout 30s\n", "composeci: openQA answers again, after ", "(2 polls failed)", "22/22 finished"}},
+		{"two outages, each told", []fakefedora.OpenQAFault{
+			{Method: "GET", Path: jobs, Status: 503, RetryAfter: "0", Times: 5},
+			{Method: "GET", Path: jobs, Status: 429, RetryAfter: "0", Skip: 1, Times: 5},
+		}, []string{"--grace", "50ms"}, 0, 2, 2, []string{"HTTP 503", "HTTP 429", "(1 poll failed)"}},
+		{"a refusal ends the wait", []fakefedora.OpenQAFault{{Method: "GET", Path: jobs, Status: 400}}, nil, 2, 0, 0,
+			[]string{"composeci: openqa: GET /api/v1/jobs", "HTTP 400"}},
+		{"an outage past the --timeout", []fakefedora.OpenQAFault{{Method: "GET", Path: jobs, Status: 503, RetryAfter: "0", Times: 1000000}},
+			[]string{"--timeout", "300ms"}, 2, 1, 0, []string{"composeci: --timeout 300ms passed without an answer from openQA", "the last poll failed", "HTTP 503"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, env := openqaEnv(t)
+			if code, out, errOut := runCLI(t, env, "schedule", id, "--compose-root", root); code != 0 {
+				t.Fatalf("schedule: exit %d\n%s\n%s", code, out, errOut)
+			}
+			srv.Settle()
+			for _, f := range tt.faults {
+				srv.InjectFault(f)
+			}
+			args := append([]string{"results", id, "--wait", "--interval", "5ms", "--grace", "0", "--timeout", "30s", "--compose-root", root}, tt.args...)
+			code, out, errOut := runCLI(t, env, args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			down, up := strings.Count(errOut, "openQA is not answering"), strings.Count(errOut, "openQA answers again")
+			if down != tt.outages || up != tt.recoveries {
+				t.Errorf("stderr tells of %d outages and %d recoveries, want %d and %d:\n%s", down, up, tt.outages, tt.recoveries, errOut)
+			}
+			for _, w := range tt.stderr {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}

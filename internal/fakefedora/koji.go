@@ -120,7 +120,8 @@ type KojiHub struct {
 	userIDs  map[int]kojiUser
 	nextUser int
 
-	httpFailures []int // statuses for the next requests
+	httpFailures []int  // statuses for the next requests
+	retryAfter   string // Retry-After of injected 429 and 503 answers
 	faults       []kojiFault
 	callFaults   map[string][]kojiFault
 	callCounts   map[string]int64
@@ -234,6 +235,15 @@ func (h *KojiHub) FailHTTP(n, status int) {
 	for range n {
 		h.httpFailures = append(h.httpFailures, status)
 	}
+}
+
+// SetRetryAfter sets the Retry-After header sent with the 429 and 503
+// answers of FailHTTP, as a proxy in front of a hub in maintenance sends it
+// ("120", or "0" to be asked again at once); "" sends none.
+func (h *KojiHub) SetRetryAfter(v string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.retryAfter = v
 }
 
 // FaultNext makes the next n requests answer with a top-level fault (HTTP
@@ -487,6 +497,7 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(h.httpFailures) > 0 {
 		status, h.httpFailures = h.httpFailures[0], h.httpFailures[1:]
 	}
+	retryAfter := h.retryAfter
 	var fault *kojiFault
 	if status == 0 && len(h.faults) > 0 {
 		f := h.faults[0]
@@ -495,6 +506,9 @@ func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Unlock()
 	if status != 0 {
+		if retryAfter != "" && (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		http.Error(w, http.StatusText(status), status)
 		return
 	}

@@ -101,10 +101,14 @@ type Mirror struct {
 	composes  map[string]*mirrorCompose
 	latest    map[string]map[string]string // dir -> link name -> compose ID
 	noListing bool
-	srv       *httptest.Server
-	requests  atomic.Int64
-	byKind    sync.Map // string -> *atomic.Int64
-	delay     delay
+	// failures are the statuses of the next requests; retryAfter the
+	// Retry-After sent with a 429 or 503 of them.
+	failures   []int
+	retryAfter string
+	srv        *httptest.Server
+	requests   atomic.Int64
+	byKind     sync.Map // string -> *atomic.Int64
+	delay      delay
 }
 
 // NewMirror returns an empty mirror; add composes with AddCompose and serve
@@ -138,6 +142,25 @@ func (m *Mirror) SetListing(on bool) {
 	m.mu.Unlock()
 }
 
+// FailHTTP makes the next n requests fail with the HTTP status code (e.g.
+// 503, as a mirror overloaded or in maintenance answers), whatever they
+// ask for; the requests are counted as "failed".
+func (m *Mirror) FailHTTP(n, status int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for range n {
+		m.failures = append(m.failures, status)
+	}
+}
+
+// SetRetryAfter sets the Retry-After header sent with the 429 and 503
+// answers of FailHTTP ("0": ask again at once); "" sends none.
+func (m *Mirror) SetRetryAfter(v string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.retryAfter = v
+}
+
 // SetLatency delays every answer by d, as a distant mirror would.
 func (m *Mirror) SetLatency(d time.Duration) { m.delay.set(d) }
 
@@ -150,7 +173,7 @@ func (m *Mirror) Requests() int64 { return m.requests.Load() }
 
 // RequestsOf returns how many requests of one kind the mirror answered:
 // "listing", "STATUS", "COMPOSE_ID", "composeinfo.json", "images.json",
-// "rpms.json", "other".
+// "rpms.json", "archive", "failed" (by FailHTTP), "other".
 func (m *Mirror) RequestsOf(kind string) int64 {
 	if v, ok := m.byKind.Load(kind); ok {
 		return v.(*atomic.Int64).Load()
@@ -310,6 +333,16 @@ func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(p, "/")
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.failures) > 0 {
+		status := m.failures[0]
+		m.failures = m.failures[1:]
+		m.count("failed")
+		if m.retryAfter != "" && (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) {
+			w.Header().Set("Retry-After", m.retryAfter)
+		}
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
 	if segs[0] == "metadata-archive" {
 		m.count("archive")
 		m.serveArchive(w, r, segs[1:])

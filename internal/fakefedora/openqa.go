@@ -177,6 +177,9 @@ type OpenQAFault struct {
 	Skip int
 	// Times is how many requests the fault hits; 0 means 1.
 	Times int
+	// RetryAfter, when set, is sent as the Retry-After header with Status
+	// ("0": ask again at once).
+	RetryAfter string
 }
 
 type outcomeRule struct {
@@ -582,6 +585,9 @@ func (s *OpenQA) faulty(next http.Handler) http.Handler {
 		}
 		switch {
 		case fault.Status != 0:
+			if fault.RetryAfter != "" {
+				w.Header().Set("Retry-After", fault.RetryAfter)
+			}
 			http.Error(w, fmt.Sprintf("injected fault: HTTP %d", fault.Status), fault.Status)
 		case rec != nil:
 			for k, v := range rec.Header() {

@@ -13,9 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -204,3 +208,37 @@ func (e *StatusError) Is(target error) bool {
 
 // ErrNotFound matches a StatusError with code 404.
 var ErrNotFound = errors.New("not found")
+
+// Temporary reports whether err is a failure to get an answer that may
+// pass by itself, so that a caller who can wait (a poll) tries again later:
+// a StatusError of 408, 429 or 5xx, a transport error (a refused or reset
+// connection, a timeout) or a body cut short. A host name that does not
+// resolve is not: that is a wrong URL more often than an outage. An answer
+// (404, 400, ...), a body that does not parse, and a cancelled context are
+// not; nor can this tell a timeout from the caller's own deadline passing:
+// check the caller's context first.
+func Temporary(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code == http.StatusRequestTimeout || se.Code == http.StatusTooManyRequests || se.Code >= 500
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// Judge what went wrong, not the wrapper (itself a net.Error); a
+		// server that closed the connection before answering is EOF.
+		if errors.Is(ue.Err, io.EOF) {
+			return true
+		}
+		err = ue.Err
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}

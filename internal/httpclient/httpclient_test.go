@@ -3,8 +3,12 @@ package httpclient
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -167,5 +171,48 @@ func TestWithRedirectCheck(t *testing.T) {
 		t.Errorf("the original client: %v, %d requests elsewhere", err, elsewhere.Load())
 	} else {
 		resp.Body.Close()
+	}
+}
+
+func TestTemporary(t *testing.T) {
+	refused := func() error {
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		u := srv.URL
+		srv.Close()
+		c := New(Options{RetryMax: -1})
+		req, _ := retryablehttp.NewRequest(http.MethodGet, u, nil)
+		_, err := c.Do(req)
+		return err
+	}()
+	timeout := func() error {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+		defer srv.Close()
+		c := New(Options{Timeout: 20 * time.Millisecond, RetryMax: -1})
+		req, _ := retryablehttp.NewRequest(http.MethodGet, srv.URL, nil)
+		_, err := c.Do(req)
+		return err
+	}()
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"503", &StatusError{URL: "http://x", Code: 503}, true},
+		{"429", fmt.Errorf("reading: %w", &StatusError{URL: "http://x", Code: 429}), true},
+		{"408", &StatusError{URL: "http://x", Code: 408}, true},
+		{"404 is an answer", &StatusError{URL: "http://x", Code: 404}, false},
+		{"400 is an answer", &StatusError{URL: "http://x", Code: 400}, false},
+		{"connection refused", refused, true},
+		{"connection refused, unwrapped", fmt.Errorf("GET x: %w", errors.Unwrap(refused)), true},
+		{"a timeout", timeout, true},
+		{"a body cut short", fmt.Errorf("GET x: %w", io.ErrUnexpectedEOF), true},
+		{"an unknown host", fmt.Errorf("GET x: %w", &net.DNSError{Err: "no such host", Name: "kojii.example", IsNotFound: true}), false},
+		{"cancelled", fmt.Errorf("GET x: %w", &url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}), false},
+		{"a body that does not parse", errors.New("images.json: unexpected end of JSON input"), false},
+	} {
+		if got := Temporary(tt.err); got != tt.want {
+			t.Errorf("%s: Temporary(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
 	}
 }
