@@ -177,19 +177,23 @@ func (c *Client) Wait(ctx context.Context, build string, opts WaitOptions) (*Res
 	}
 	var finalSince time.Time
 	var last *Results
+	var failed error // the failure of the last poll, waited out
 	for {
 		r, err := c.Results(ctx, build)
-		if err != nil && ctx.Err() == nil && opts.Retrying != nil && IsTemporary(err) {
+		switch {
+		case err != nil && ctx.Err() != nil && failed != nil:
+			return last, fmt.Errorf("openqa: waiting for %s: %w (the last poll failed: %v)", build, ctx.Err(), failed)
+		case err != nil && ctx.Err() == nil && opts.Retrying != nil && IsTemporary(err):
 			opts.Retrying(err)
-			finalSince = time.Time{} // the jobs may have changed meanwhile
+			failed, finalSince = err, time.Time{} // the jobs may have changed meanwhile
 			if serr := sleepCtx(ctx, opts.Interval); serr != nil {
 				return last, fmt.Errorf("openqa: waiting for %s: %w (the last poll failed: %v)", build, serr, err)
 			}
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			return last, err
 		}
+		failed = nil
 		last = r
 		if opts.Progress != nil {
 			opts.Progress(r)

@@ -8,10 +8,10 @@ import (
 	"github.com/composeci/composeci/fedfind"
 )
 
-// TestPkgdiffExamples runs every example of 'composeci pkgdiff --help' on the
-// test tree (what follows a pipe is for the shell): each gives an answer.
+// TestPkgdiffExamples runs every example of 'composeci pkgdiff --help' in the
+// demo's world (what follows a pipe is for the shell): each finds changes.
 func TestPkgdiffExamples(t *testing.T) {
-	root := demoRoot(t)
+	w, _ := mailWorld(t, t.TempDir())
 	cmd := newPkgdiffCmd(&app{})
 	n := 0
 	for _, line := range strings.Split(cmd.Example, "\n") {
@@ -20,7 +20,7 @@ func TestPkgdiffExamples(t *testing.T) {
 		if len(args) < 2 || args[0] != "composeci" {
 			t.Fatalf("example %q is not a composeci command", line)
 		}
-		code, out, errOut := runCLI(t, nil, append(args[1:], "--compose-root", root)...)
+		code, out, errOut := runCLI(t, nil, append(args[1:], w.flags()...)...)
 		if code != exitNegative || out == "" {
 			t.Errorf("%s: exit %d, want %d (changes)\n%s%s", line, code, exitNegative, out, errOut)
 		}
