@@ -121,7 +121,7 @@ func (s *supervisor) keep(ctx context.Context, p part) {
 			s.log.Error("listener part failed too often; stopping", "part", p.name, "failures", failures, "err", err)
 			s.once.Do(func() {
 				s.mu.Lock()
-				s.err = fmt.Errorf("%w: %s failed %d times in a row; last: %w", ErrPartFailed, p.name, failures, err)
+				s.err = fmt.Errorf("%w: %s failed %s; last: %w", ErrPartFailed, p.name, timesInARow(failures), err)
 				s.mu.Unlock()
 				close(s.fatal)
 			})
@@ -181,5 +181,17 @@ func (s *supervisor) check(name string) error {
 	if !ok || st.Up {
 		return nil
 	}
-	return fmt.Errorf("%s is down (%d failures in a row, restarting): %s", name, st.Failures, st.LastError)
+	failures := fmt.Sprintf("%d failures in a row", st.Failures)
+	if st.Failures == 1 {
+		failures = "1 failure"
+	}
+	return fmt.Errorf("%s is down (%s, restarting): %s", name, failures, st.LastError)
+}
+
+// timesInARow is "once" or "3 times in a row".
+func timesInARow(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times in a row", n)
 }

@@ -79,6 +79,36 @@ func TestSupervisorGivesUpPastTheBudget(t *testing.T) {
 	}
 }
 
+// TestSupervisorSaysOneFailure: a part down after its first failure is
+// "1 failure", one given up on at its first, failed "once".
+func TestSupervisorSaysOneFailure(t *testing.T) {
+	s := newSupervisor(slog.New(slog.DiscardHandler), time.Hour, 5) // no restart within the test
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.start(ctx, []part{{name: "once", run: func(context.Context) error { return errors.New("connection closed") }}})
+	deadline := time.Now().Add(5 * time.Second)
+	for s.check("once") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the part never went down")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.check("once"); !strings.Contains(err.Error(), "once is down (1 failure, restarting): connection closed") {
+		t.Errorf("check: %v", err)
+	}
+	cancel()
+	if err := s.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	s = quietSupervisor(0)
+	s.start(context.Background(), []part{{name: "refused", run: func(context.Context) error { return errors.New("ACCESS_REFUSED") }}})
+	<-s.fatal
+	if err := s.failed(); !strings.Contains(err.Error(), "refused failed once; last: ACCESS_REFUSED") {
+		t.Errorf("error %v", err)
+	}
+}
+
 func TestSupervisorCountsAPanicAndAnEarlyReturn(t *testing.T) {
 	s := quietSupervisor(1)
 	ctx, cancel := context.WithCancel(context.Background())
