@@ -38,6 +38,11 @@ type MailRecord struct {
 // mail may or may not have reached the server.
 const MailSending = "sending"
 
+// MailFailed marks an intent whose send failed before the server could
+// take the message (NotDelivered): nothing went out, and the next attempt
+// is a first send, not a resend.
+const MailFailed = "failed"
+
 // MailsOf returns every mail recorded of a compose's report, oldest first.
 func (a Archive) MailsOf(ctx context.Context, composeID string) ([]MailRecord, error) {
 	l, err := a.readLedger(ctx, composeID)

@@ -470,6 +470,30 @@ func Permanent(err error) bool {
 	return errors.As(err, &se) && !se.IsTemp()
 }
 
+// NotDelivered reports whether a Send error proves the server never took
+// the message: the connection, the TLS handshake or the envelope (MAIL
+// FROM, RCPT TO, DATA) failed before the message's end was sent. Any other
+// failure — the end of DATA, a timeout after it, an error of unknown kind
+// — may come after the server accepted it.
+func NotDelivered(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		switch se.Reason {
+		case mail.ErrGetSender, mail.ErrGetRcpts, mail.ErrSMTPMailFrom, mail.ErrSMTPRcptTo, mail.ErrSMTPData, mail.ErrConnCheck, mail.ErrNoUnencoded:
+			return true
+		}
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, ErrNoStartTLS) || errors.Is(err, ErrNoRecipients) || errors.Is(err, fedfind.ErrInvalidInput)
+}
+
 // Retryable reports whether a Send error may go away by itself: a network
 // failure or a temporary (4xx) SMTP answer. A refused address, failed
 // authentication or a certificate that does not verify will not.

@@ -91,6 +91,9 @@ func (s Report) MailOnce(ctx context.Context, r reports.Report, changed, force b
 		if m.MessageID != first && m.InReplyTo != first {
 			continue // another list of recipients
 		}
+		if m.State == reports.MailFailed {
+			continue // nothing went out
+		}
 		if m.State == reports.MailSending {
 			// The server may have this mail already: send it again under
 			// the same Message-ID, which receivers drop as a duplicate.
@@ -126,7 +129,14 @@ func (s Report) MailOnce(ctx context.Context, r reports.Report, changed, force b
 	}
 	m, err := s.Mailer.SendIssue(ctx, r, to, issue)
 	if err != nil {
-		return Mailed{To: to}, err // nothing went: no Message-ID to tell of
+		if reports.NotDelivered(err) {
+			// The server never took it: the next attempt is a first send.
+			rec.State = reports.MailFailed
+			if rerr := s.Archive.RecordMail(ctx, r.ComposeID, rec); rerr != nil {
+				logOrDiscard(s.Logger).WarnContext(ctx, "recording a failed send", "compose", r.ComposeID, "err", rerr)
+			}
+		}
+		return Mailed{To: to}, err // nothing known to have gone: no Message-ID to tell of
 	}
 	done := Mailed{To: to, MessageID: m.MessageID, Sent: true, Update: issue.Update()}
 	rec.MessageID, rec.Recipients, rec.SentAt, rec.State = m.MessageID, m.Recipients, time.Now().UTC(), ""

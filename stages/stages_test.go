@@ -3,6 +3,7 @@ package stages_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -425,4 +426,43 @@ type failingLedger struct{ reports.Store }
 
 func (failingLedger) RecordMail(context.Context, string, reports.MailRecord) error {
 	return errors.New("disk full")
+}
+
+// TestMailFailedBeforeTheServerTookIt: a send that failed before the
+// server could take the message (here, nobody listens) is recorded as
+// failed, not as an interrupted send: the next attempt is a first send,
+// without a warning of a possible duplicate.
+func TestMailFailedBeforeTheServerTookIt(t *testing.T) {
+	w := newStageWorld(t)
+	ctx := context.Background()
+	w.mirror.SetStatus(stToday, "FINISHED")
+	cm, err := w.st.Fedfind.Resolve(ctx, stToday)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.st.Check.Build(ctx, cm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := reports.NewMailer(reports.MailConfig{Host: "127.0.0.1", Port: 1, TLS: reports.TLSNone, From: "composeci@example.org", Timeout: 2 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := w.st.Report
+	rs.Mailer = down
+	if _, err := rs.MailOnce(ctx, r, true, false); err == nil || !reports.NotDelivered(err) {
+		t.Fatalf("mailing to a closed port: %v (not delivered: %v)", err, reports.NotDelivered(err))
+	}
+	mails, _ := rs.Archive.MailsOf(ctx, r.ComposeID)
+	if len(mails) != 1 || mails[0].State != reports.MailFailed {
+		t.Errorf("the ledger after a failed dial: %+v", mails)
+	}
+	var logs strings.Builder
+	w.st.Report.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	if m, err := w.st.Report.MailOnce(ctx, r, true, false); err != nil || !m.Sent {
+		t.Fatalf("the next attempt: %+v %v", m, err)
+	}
+	if strings.Contains(logs.String(), "did not complete") || len(w.mail.Messages()) != 1 {
+		t.Errorf("the next attempt warned of a resend, or mailed %d times:\n%s", len(w.mail.Messages()), logs.String())
+	}
 }
