@@ -476,15 +476,19 @@ func TestHostsShareNothingButNATS(t *testing.T) {
 	}
 }
 
-// TestKillMatrix kills the listener with SIGKILL over and over — at each
-// stage boundary of a compose, and at random moments — and starts it again
-// on the same data directory each time, while two composes go through
-// the pipeline (scheduled, tested, their new failures confirmed by re-runs,
-// checked, mailed). In the end every compose is reported, no openQA product
-// was posted twice, and each compose's report went out under one
-// Message-ID: a second copy could only come from a kill in the window
-// between the SMTP server's acceptance and the ledger's write, and it would
-// carry the same Message-ID. 10 kills in CI; COMPOSECI_SOAK=1 makes it 100.
+// TestKillMatrix kills composeci with SIGKILL over and over — at each
+// stage boundary of a compose, and at random moments — and starts the
+// killed process again on the same data directory each time, while two
+// composes go through the pipeline (scheduled, tested, their new failures
+// confirmed by re-runs, checked, mailed). It runs two deployments: one
+// listen on its embedded NATS, and, as on three hosts, a listen that runs
+// no stage and two workers on an external NATS, any of which is killed.
+// In the end every compose is reported, no openQA product was posted
+// twice, and each compose's report went out under one Message-ID: a second
+// copy could only come from a kill in the window between the SMTP server's
+// acceptance and the ledger's write, and it would carry the same
+// Message-ID. 10 kills of each deployment in CI; COMPOSECI_SOAK=1 makes it
+// 100 of each.
 func TestKillMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs processes")
@@ -493,29 +497,62 @@ func TestKillMatrix(t *testing.T) {
 	if os.Getenv("COMPOSECI_SOAK") != "" {
 		kills = 100
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 42))
-	stagesSeen := map[string]bool{}
-	for total, round := 0, 1; total < kills; round++ {
-		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
-			total += killRound(t, rng, stagesSeen)
-		})
-		if t.Failed() {
-			break
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	for _, hosts := range []bool{false, true} {
+		name := "embedded listen"
+		if hosts {
+			name = "listen and two workers on an external NATS"
 		}
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 42))
+			stagesSeen, victims := map[string]bool{}, map[string]int{}
+			for total, round := 0, 1; total < kills; round++ {
+				t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
+					total += killRound(t, rng, stagesSeen, victims, hosts)
+				})
+				if t.Failed() {
+					break
+				}
+			}
+			t.Logf("killed %v; stage boundaries hit: %v", victims, slices.Sorted(maps.Keys(stagesSeen)))
+		})
 	}
-	t.Logf("killed %d times or more; stage boundaries hit: %v", kills, slices.Sorted(maps.Keys(stagesSeen)))
 }
 
-// killRound runs two composes through a listener killed until they are
-// done, checks what the world received, and returns the number of kills.
-func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool) int {
+// killRound runs two composes through composeci processes, one killed at
+// a time until the composes are done, checks what the world received, and
+// returns the number of kills. With hosts, the processes are a listen with
+// --workers 0 and two workers on the external NATS, each with a data
+// directory of its own; without, one listen on its embedded NATS.
+func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool, victims map[string]int, hosts bool) int {
 	w := finishedWorld(t)
 	w.mirror.SetStatus(demoBranched, "FINISHED")
 	w.oq.AutoAdvance(t.Context(), 30*time.Millisecond)
 	addr := freeAddr(t)
-	args := append(w.flags(), "listen", "--http", addr, "--watch", "rawhide,branched", "--poll-interval", "-1s", "--workers", "2",
-		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "200ms", "--task-ack-wait", "5s",
-		"--email", "--smtp-tls", "none", "--mail-to", "qa@example.org", "--log-level", "info")
+	stageFlags := []string{"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "200ms",
+		"--email", "--smtp-tls", "none", "--mail-to", "qa@example.org", "--log-level", "info"}
+	type role struct {
+		name string
+		args []string
+		p    *process
+	}
+	var roles []*role
+	if !hosts {
+		roles = append(roles, &role{name: "listen", args: append(append(w.flags(), "listen", "--http", addr, "--watch", "rawhide,branched",
+			"--poll-interval", "-1s", "--workers", "2", "--task-ack-wait", "5s"), stageFlags...)})
+	} else {
+		url := testenv.NATSURL(t)
+		prefix := fmt.Sprintf("K%d", time.Now().UnixNano()%1e12)
+		t.Cleanup(func() { deleteNATSPrefix(t, url, prefix) })
+		nats := []string{"--nats", url, "--nats-prefix", prefix, "--task-ack-wait", "3s", "--watch", "rawhide,branched"}
+		roles = append(roles, &role{name: "listen", args: append(append(append(w.flags(), "listen", "--data", t.TempDir(), "--http", addr,
+			"--poll-interval", "-1s", "--workers", "0"), nats...), stageFlags...)})
+		for _, name := range []string{"worker 1", "worker 2"} {
+			roles = append(roles, &role{name: name, args: append(append(append(w.flags(), "worker", "--data", t.TempDir(), "--http", "",
+				"--workers", "2"), nats...), stageFlags...)})
+		}
+	}
 	composes := []string{demoRawhide, demoBranched}
 	done := func() bool {
 		for _, id := range composes {
@@ -527,8 +564,12 @@ func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool) int {
 	}
 	kills := 0
 	for i := 0; ; i++ {
-		p := startProcess(t, args...)
-		waitHealthy(t, p, addr)
+		for _, r := range roles {
+			if r.p == nil {
+				r.p = startProcess(t, r.args...)
+			}
+		}
+		waitHealthy(t, roles[0].p, addr)
 		if i == 0 {
 			for _, id := range composes {
 				trigger(t, addr, id)
@@ -540,8 +581,10 @@ func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool) int {
 					t.Errorf("%s ended %s: %s", id, wf.State, wf.Note)
 				}
 			}
-			p.signal(t, syscall.SIGTERM)
-			p.wait(t, 30*time.Second)
+			for _, r := range slices.Backward(roles) {
+				r.p.signal(t, syscall.SIGTERM)
+				r.p.wait(t, 30*time.Second)
+			}
 			break
 		}
 		// Half the kills come when a compose reaches a stage not killed at
@@ -562,8 +605,11 @@ func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool) int {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		p.signal(t, syscall.SIGKILL)
-		p.wait(t, 10*time.Second)
+		victim := roles[rng.IntN(len(roles))]
+		victim.p.signal(t, syscall.SIGKILL)
+		victim.p.wait(t, 10*time.Second)
+		victim.p = nil
+		victims[victim.name]++
 		kills++
 	}
 	posted := map[string]int{}
