@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"path"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -204,7 +206,10 @@ func FuzzResolveURL(f *testing.F) {
 		for _, p := range fedfind.FedoraPrefixes {
 			trusted = trusted || strings.HasPrefix(cm.Dir, "http://"+p+"/") || strings.HasPrefix(cm.Dir, "https://"+p+"/")
 		}
-		if !trusted || !strings.HasSuffix(cm.Dir, "/"+cm.ID.String()) || strings.Contains(cm.Dir+"/", "/../") ||
+		// The directory is a URL: its last segment may be escaped
+		// ("Fedora%2B-…" names the compose Fedora+-…).
+		last, uerr := url.PathUnescape(path.Base(cm.Dir))
+		if !trusted || uerr != nil || last != cm.ID.String() || strings.Contains(cm.Dir+"/", "/../") ||
 			strings.Contains(cm.Dir+"/", "/./") || cm.Location != cm.Dir+"/compose" {
 			t.Fatalf("%q resolved to %s in %s", ref, cm.ID, cm.Dir)
 		}
