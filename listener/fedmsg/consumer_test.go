@@ -38,7 +38,7 @@ import (
 // topic exchange and queue, deleted afterwards.
 
 // amqpTestURL returns the broker's URL (see testenv.AMQPURL).
-func amqpTestURL(t *testing.T) string { return testenv.AMQPURL(t) }
+func amqpTestURL(t testing.TB) string { return testenv.AMQPURL(t) }
 
 // amqpRig is a test's own topic exchange, a bus publishing to it and an
 // administrative channel.
@@ -50,7 +50,7 @@ type amqpRig struct {
 	ch       *amqp.Channel
 }
 
-func newAMQPRig(t *testing.T) *amqpRig {
+func newAMQPRig(t testing.TB) *amqpRig {
 	t.Helper()
 	u := amqpTestURL(t)
 	r := &amqpRig{url: u, exchange: "composeci-test-" + newUUID()}
@@ -79,7 +79,7 @@ func newAMQPRig(t *testing.T) *amqpRig {
 
 // channel returns the admin channel, reopened if a failed passive declare
 // closed it.
-func (r *amqpRig) channel(t *testing.T) *amqp.Channel {
+func (r *amqpRig) channel(t testing.TB) *amqp.Channel {
 	t.Helper()
 	if r.ch.IsClosed() {
 		var err error
@@ -93,7 +93,7 @@ func (r *amqpRig) channel(t *testing.T) *amqp.Channel {
 // config returns a consumer configuration on the rig's exchange with a
 // fixed queue that outlives the consumer (so the test can inspect it
 // afterwards; it is deleted in cleanup) and short delays.
-func (r *amqpRig) config(t *testing.T) Config {
+func (r *amqpRig) config(t testing.TB) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.URL, cfg.CACert, cfg.Cert, cfg.Key = r.url, "", "", ""
@@ -113,7 +113,7 @@ func (r *amqpRig) config(t *testing.T) Config {
 }
 
 // messages returns the number of ready messages in a queue.
-func (r *amqpRig) messages(t *testing.T, queue string) int {
+func (r *amqpRig) messages(t testing.TB, queue string) int {
 	t.Helper()
 	q, err := r.channel(t).QueueDeclarePassive(queue, false, false, false, false, nil)
 	if err != nil {
