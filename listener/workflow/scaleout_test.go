@@ -30,8 +30,11 @@ import (
 //	go test -run '^$' -bench ScaleOut -benchtime=1x ./listener/workflow/
 //
 // COMPOSECI_SCALEOUT_COMPOSES sets the number of composes (default 200).
-// Each sub-benchmark reports composes/s and, for N > 1, x_of_1: its
-// throughput over that of one worker engine in the same run.
+// Each sub-benchmark reports composes/s; of_ideal, that over what its slots
+// would give if the engine cost nothing (scaleOutIdeal); and, for N > 1,
+// x_of_1: its throughput over that of one worker engine in the same run.
+// The sub-benchmarks run one after another, so a machine whose load
+// changes meanwhile moves x_of_1; of_ideal is measured within each.
 
 const (
 	// scaleOutSlots is each worker engine's stage concurrency.
@@ -66,6 +69,7 @@ func BenchmarkScaleOut(b *testing.B) {
 			}
 			b.ReportMetric(rate, "composes/s")
 			b.ReportMetric(float64(n*scaleOutSlots), "slots")
+			b.ReportMetric(rate/scaleOutIdeal(n), "of_ideal")
 			if n == 1 {
 				one = rate
 			} else if one > 0 {
@@ -73,6 +77,14 @@ func BenchmarkScaleOut(b *testing.B) {
 			}
 		})
 	}
+}
+
+// scaleOutIdeal is the throughput of n worker engines if the engine cost
+// nothing: each compose's seven stage runs (await-results runs twice) hold
+// a slot for their simulated work, and no longer.
+func scaleOutIdeal(n int) float64 {
+	perCompose := 7 * (scaleOutSleep + scaleOutLatency)
+	return float64(n*scaleOutSlots) / perCompose.Seconds()
 }
 
 // scaleOutRun runs composes through a dispatcher engine and n worker
