@@ -20,8 +20,10 @@ import (
 // (STATUS FINISHED, its Koji image tasks closed), so the path is the
 // consumer, the events stream, the dispatcher, discover, await-complete
 // (one STATUS read, one Koji verdict) and schedule. Composes go one at a
-// time, so none waits behind another. ns/op is the mean; the metrics are
-// the median and the 90th percentile, in milliseconds, and the requests
+// time — the next once the last is scheduled — so none waits for a worker
+// behind another. ns/op counts that wait too; the
+// latency is in the metrics: its median and 90th percentile, in
+// milliseconds (its log lists every one). Also reported: the requests
 // the simulated Koji hub received per compose up to its first post (the
 // completeness verdict's).
 //
@@ -87,6 +89,13 @@ func BenchmarkFinishedToFirstPost(b *testing.B) {
 			return ok
 		}, p)
 		took = append(took, at.Sub(sent))
+		// The schedule stage posts the compose's other products after
+		// the first: let it finish, so that the next compose does not
+		// wait for a worker behind it.
+		waitFor(b, id+" to be scheduled", 30*time.Second, func() bool {
+			wf, ok := p.workflow(id)
+			return ok && wf.Stage != "discover" && wf.Stage != "await-complete" && wf.Stage != "schedule"
+		}, p)
 	}
 	b.StopTimer()
 	koji := w.hub.Requests() - kojiBefore
@@ -94,6 +103,7 @@ func BenchmarkFinishedToFirstPost(b *testing.B) {
 	ms := func(q float64) float64 {
 		return float64(took[int(q*float64(len(took)-1))].Microseconds()) / 1000
 	}
+	b.Logf("%d composes, FINISHED to first POST, sorted: %v", len(took), took)
 	b.ReportMetric(ms(0.5), "ms-median")
 	b.ReportMetric(ms(0.9), "ms-p90")
 	b.ReportMetric(float64(koji)/float64(b.N), "koji-requests/compose")
