@@ -930,3 +930,69 @@ func TestAMQPTLSWithClientCertificateUsesExternalAuth(t *testing.T) {
 		t.Errorf("no client certificate: %v, SASL EXTERNAL %v", err, c.sasl)
 	}
 }
+
+// TestAMQPHeldAcksNeverCoverAnUnsettledDelivery: the acks of dropped
+// messages go out together (one ack with multiple set), and a Submit cut
+// short by shutdown leaves its delivery unsettled for the broker to requeue.
+// No held ack may settle it: the dropped messages before it are acked, it
+// is back in the queue.
+func TestAMQPHeldAcksNeverCoverAnUnsettledDelivery(t *testing.T) {
+	r := newAMQPRig(t)
+	cfg := r.config(t)
+	ch := r.channel(t)
+	if _, err := ch.QueueDeclare(cfg.Queue, cfg.Durable, cfg.AutoDelete, cfg.Exclusive, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range cfg.Bindings {
+		if err := ch.QueueBind(cfg.Queue, key, cfg.Exchange, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Queued before the consumer starts, so that they come in a burst and
+	// their acks are held: dropped ones, the compose's, dropped ones.
+	msgs := irrelevantTraffic(2 * cfg.Prefetch)
+	for i := range msgs {
+		msgs[i].Options.MessageID = fmt.Sprintf("dropped-%d", i)
+	}
+	const relevant = "the-compose"
+	msgs = slices.Insert(msgs, cfg.Prefetch/2+3, fakefedora.Outgoing{Topic: fakefedora.BusTopicComposeStatus,
+		Body: fakefedora.ComposeStatusBody("Fedora-Rawhide-20261122.n.0", "FINISHED", ""), Options: fakefedora.PublishOptions{MessageID: relevant}})
+	if err := r.bus.PublishAll(t.Context(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestConsumer(t, cfg)
+	in := make(chan struct{}, 1)
+	sink := &testSink{hook: func(ctx context.Context, _ event.Event, _ int) error {
+		in <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	stop := runConsumer(t, c, sink)
+	<-in
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	before := cfg.Prefetch/2 + 3
+	if st := c.Stats(); st.Dropped < uint64(before) || st.Submitted != 0 {
+		t.Errorf("stats %+v: want the %d dropped messages before the compose's", st, before)
+	}
+	left := map[string]bool{}
+	for {
+		d, ok, err := r.channel(t).Get(cfg.Queue, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		left[d.MessageId] = true
+	}
+	if !left[relevant] {
+		t.Errorf("the compose's message, never settled, is not back in the queue (left: %d messages)", len(left))
+	}
+	for i := range before {
+		if id := fmt.Sprintf("dropped-%d", i); left[id] {
+			t.Errorf("%s, dropped before the compose's message, was not acked", id)
+		}
+	}
+}
