@@ -159,6 +159,8 @@ func TestCompletenessCache(t *testing.T) {
 	w.hub.Advance(5 * time.Minute)
 	if c := w.verdict(t, id, fedfind.CompletenessOptions{}); c.Verdict != fedfind.VerdictRunning || c.KojiRoundTrips != 1 {
 		t.Fatalf("first: %s, %d round trips", c.Verdict, c.KojiRoundTrips)
+	} else {
+		t.Logf("cold verdict, tasks open: %s, %d Koji round trip", c.Verdict, c.KojiRoundTrips)
 	}
 	// Tasks were open: a cached answer must not hide that they finished.
 	w.hub.Advance(time.Hour)
@@ -166,6 +168,7 @@ func TestCompletenessCache(t *testing.T) {
 	if c.Verdict != fedfind.VerdictDone || c.KojiRoundTrips != 1 {
 		t.Fatalf("after the tasks finished: %s, %d round trips", c.Verdict, c.KojiRoundTrips)
 	}
+	t.Logf("again once the tasks finished: %s, %d Koji round trip", c.Verdict, c.KojiRoundTrips)
 	// Now every task is finished: the same question, and a narrower one
 	// (fewer methods, one owner), cost no round trip.
 	rules := fedfind.DefaultCompletenessRules()
@@ -180,6 +183,7 @@ func TestCompletenessCache(t *testing.T) {
 		if c.Verdict != fedfind.VerdictDone || c.KojiRoundTrips != 0 {
 			t.Errorf("cached verdict %+v: %s, %d round trips", opts.Rules.Methods, c.Verdict, c.KojiRoundTrips)
 		}
+		t.Logf("cached verdict (methods %v, owner %d): %s, %d Koji round trips", opts.Rules.Methods, opts.OwnerID, c.Verdict, c.KojiRoundTrips)
 	}
 	if w.hub.Requests() != before {
 		t.Errorf("the hub saw %d more requests", w.hub.Requests()-before)

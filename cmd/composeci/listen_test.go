@@ -24,7 +24,7 @@ import (
 
 // mailWorld starts the demo's simulated Fedora, mail relay included, on
 // data; it stops when the test ends.
-func mailWorld(t *testing.T, data string) (*demoWorld, *fakefedora.MailServer) {
+func mailWorld(t testing.TB, data string) (*demoWorld, *fakefedora.MailServer) {
 	t.Helper()
 	w, err := startDemoWorld(data)
 	if err != nil {
@@ -71,7 +71,7 @@ type listenProcess struct {
 	addr   string
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +81,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startListen(t *testing.T, args ...string) *listenProcess {
+func startListen(t testing.TB, args ...string) *listenProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &listenProcess{cancel: cancel, done: make(chan int, 1), out: &syncBuffer{}, addr: freeAddr(t)}
@@ -93,7 +93,7 @@ func startListen(t *testing.T, args ...string) *listenProcess {
 }
 
 // stop is a SIGTERM: the process winds down and exits 0.
-func (p *listenProcess) stop(t *testing.T) {
+func (p *listenProcess) stop(t testing.TB) {
 	t.Helper()
 	p.cancel()
 	select {
@@ -130,7 +130,7 @@ func (p *listenProcess) workflow(id string) (apiWorkflow, bool) {
 
 // waitFor polls cond until it holds or the deadline passes (with
 // testenv.WaitFor); on timeout the error shows what the listeners logged.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool, procs ...*listenProcess) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool, procs ...*listenProcess) {
 	t.Helper()
 	testenv.WaitFor(t, d, what, func() error {
 		if cond() {

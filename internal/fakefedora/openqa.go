@@ -155,6 +155,9 @@ type OpenQAPost struct {
 	ProductID int64
 	// Error is the error message of a refused post.
 	Error string
+	// At is when the request reached the handler, by the real clock (not
+	// OpenQAOptions.Now): for tests that time what leads to a post.
+	At time.Time
 }
 
 // OpenQAFault is an injected failure. It hits the next Times requests whose
@@ -684,6 +687,7 @@ func isoParams(r *http.Request) (map[string]string, error) {
 }
 
 func (s *OpenQA) postISOs(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	if !s.requireOperator(w, r) {
 		return
 	}
@@ -692,7 +696,7 @@ func (s *OpenQA) postISOs(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusBadRequest, "Error: "+err.Error())
 		return
 	}
-	rec := OpenQAPost{Params: params}
+	rec := OpenQAPost{Params: params, At: at}
 	defer func() {
 		s.mu.Lock()
 		s.posts = append(s.posts, rec)

@@ -22,7 +22,9 @@
 //     keeps it there for inspection. Never handed to the sink.
 //   - Irrelevant message (a topic composeci does not handle, an openQA BUILD
 //     that is not a compose such as Update-… or Kojitask-…-NOREPORT, a compose
-//     of a release stream not followed): ack, logged at debug level.
+//     of a release stream not followed): ack, logged at debug level. Such
+//     acks are held while more deliveries wait and go out as one (multiple),
+//     at most half the prefetch at a time (holdAck).
 //   - Run's context cancelled while Submit ran: no ack or nack; closing the
 //     channel returns the message to the queue.
 //
@@ -340,6 +342,12 @@ type session struct {
 	tag       string
 	started   time.Time
 	consuming atomic.Bool
+
+	// The acks of dropped messages held back, to go out as one (see
+	// holdAck); used by the session's loop only.
+	held      amqp.Delivery // the last delivery whose ack is held
+	heldCount int
+	noHolding bool // a delivery was left unsettled: ack one by one
 }
 
 // closeTimeout bounds the consumer cancel and the channel and connection
@@ -416,43 +424,64 @@ func (c *Consumer) runSession(ctx context.Context, sink event.Sink) (healthy boo
 		}
 	}
 	nackStreak := 0
+	// deliver handles one delivery; done reports the end of the session.
+	deliver := func(d amqp.Delivery, ok bool) (done bool, err error) {
+		if !ok {
+			// The library reports a close before it closes the
+			// consumers, so a close reason is already waiting.
+			select {
+			case e, ok := <-connClosed:
+				return true, closed("connection", e, ok)
+			case e, ok := <-chClosed:
+				return true, closed("channel", e, ok)
+			default:
+				return true, errors.New("the broker cancelled the consumer (queue deleted?)")
+			}
+		}
+		if s.ch.IsClosed() || conn.IsClosed() {
+			// Buffered before the close: not worth a Submit, since it
+			// cannot be acked; the broker redelivers it. The close
+			// reason is read next.
+			c.log.Debug("fedora messaging: delivery of a closed channel skipped", "message_id", d.MessageId)
+			return false, nil
+		}
+		healthy = true
+		if !c.handle(ctx, s, sink, d) {
+			nackStreak = 0
+			return false, nil
+		}
+		if err := pause(backoff.Policy{Base: c.cfg.NackDelay, Max: c.cfg.NackMaxDelay, Jitter: true}.Delay(nackStreak)); err != nil {
+			return true, err
+		}
+		nackStreak++
+		return false, nil
+	}
 	for {
+		if s.heldCount > 0 {
+			// Acks are held only while the next delivery is already
+			// there: when none is, they go out now.
+			select {
+			case d, ok := <-deliveries:
+				if done, err := deliver(d, ok); done {
+					return healthy, err
+				}
+				continue
+			default:
+				c.releaseAcks(s)
+			}
+		}
 		select {
 		case <-ctx.Done():
+			c.releaseAcks(s)
 			return healthy, ctx.Err()
 		case e, ok := <-connClosed:
 			return healthy, closed("connection", e, ok)
 		case e, ok := <-chClosed:
 			return healthy, closed("channel", e, ok)
 		case d, ok := <-deliveries:
-			if !ok {
-				// The library reports a close before it closes the
-				// consumers, so a close reason is already waiting.
-				select {
-				case e, ok := <-connClosed:
-					return healthy, closed("connection", e, ok)
-				case e, ok := <-chClosed:
-					return healthy, closed("channel", e, ok)
-				default:
-					return healthy, errors.New("the broker cancelled the consumer (queue deleted?)")
-				}
-			}
-			if s.ch.IsClosed() || conn.IsClosed() {
-				// Buffered before the close: not worth a Submit, since it
-				// cannot be acked; the broker redelivers it. The close
-				// reason is read next.
-				c.log.Debug("fedora messaging: delivery of a closed channel skipped", "message_id", d.MessageId)
-				continue
-			}
-			healthy = true
-			if !c.handle(ctx, s, sink, d) {
-				nackStreak = 0
-				continue
-			}
-			if err := pause(backoff.Policy{Base: c.cfg.NackDelay, Max: c.cfg.NackMaxDelay, Jitter: true}.Delay(nackStreak)); err != nil {
+			if done, err := deliver(d, ok); done {
 				return healthy, err
 			}
-			nackStreak++
 		case <-stall:
 			last := max(c.lastMsg.Load(), s.started.UnixNano())
 			if idle := time.Since(time.Unix(0, last)); idle >= c.cfg.StallTimeout {
@@ -588,18 +617,29 @@ func (c *Consumer) handle(ctx context.Context, s *session, sink event.Sink, d am
 	if d.Redelivered {
 		c.redelivered.Add(1)
 	}
-	log := c.log.With("topic", d.RoutingKey, "message_id", d.MessageId, "delivery_tag", d.DeliveryTag, "redelivered", d.Redelivered)
+	// The delivery's logger is made only when something is logged: most
+	// messages are dropped without a word (at info level), and a logger
+	// With attributes (formatted at once) was an eighth of their handling.
+	var withAttrs *slog.Logger
+	log := func() *slog.Logger {
+		if withAttrs == nil {
+			withAttrs = c.log.With("topic", d.RoutingKey, "message_id", d.MessageId, "delivery_tag", d.DeliveryTag, "redelivered", d.Redelivered)
+		}
+		return withAttrs
+	}
 	ev, err := decode(d, now, c.streams)
 	switch {
 	case errors.Is(err, errIrrelevant):
 		c.dropped.Add(1)
-		log.Debug("fedora messaging: message ignored", "reason", err)
-		c.settle(s, d, log, settleAck)
+		if c.log.Enabled(ctx, slog.LevelDebug) {
+			log().Debug("fedora messaging: message ignored", "reason", err)
+		}
+		c.holdAck(s, d, log)
 		return false
 	case err != nil:
 		c.dropped.Add(1)
 		c.invalid.Add(1)
-		log.Warn("fedora messaging: invalid message dropped", "err", err)
+		log().Warn("fedora messaging: invalid message dropped", "err", err)
 		c.settle(s, d, log, settleReject)
 		return false
 	}
@@ -609,21 +649,24 @@ func (c *Consumer) handle(ctx context.Context, s *session, sink event.Sink, d am
 	switch {
 	case err == nil:
 		c.submitted.Add(1)
-		log.Debug("fedora messaging: event submitted", "kind", ev.Kind, "compose", ev.ComposeID, "status", ev.Status)
+		log().Debug("fedora messaging: event submitted", "kind", ev.Kind, "compose", ev.ComposeID, "status", ev.Status)
 		c.settle(s, d, log, settleAck)
 		return false
 	case ctx.Err() != nil:
-		// Shutting down: leave it; the channel's close requeues it.
+		// Shutting down: leave it; the channel's close requeues it. No
+		// ack may cover it: the held ones go now, and no more are held.
+		c.releaseAcks(s)
+		s.noHolding = true
 		return false
 	case errors.Is(err, fedfind.ErrInvalidInput):
 		c.dropped.Add(1)
 		c.invalid.Add(1)
-		log.Warn("fedora messaging: event refused by the pipeline; dropped", "compose", ev.ComposeID, "err", err)
+		log().Warn("fedora messaging: event refused by the pipeline; dropped", "compose", ev.ComposeID, "err", err)
 		c.settle(s, d, log, settleReject)
 		return false
 	default:
 		c.requeued.Add(1)
-		log.Warn("fedora messaging: submit failed; message requeued", "compose", ev.ComposeID, "err", err)
+		log().Warn("fedora messaging: submit failed; message requeued", "compose", ev.ComposeID, "err", err)
 		c.settle(s, d, log, settleRequeue)
 		return true
 	}
@@ -641,10 +684,11 @@ const (
 // channel's session is the current one and open: a delivery tag means
 // nothing on another channel (acking it there would ack some other message,
 // or close the channel with PRECONDITION_FAILED unknown delivery tag).
-func (c *Consumer) settle(s *session, d amqp.Delivery, log *slog.Logger, how settlement) {
+func (c *Consumer) settle(s *session, d amqp.Delivery, log func() *slog.Logger, how settlement) {
+	c.releaseAcks(s)
 	if c.gen.Load() != s.gen || s.ch.IsClosed() || s.conn.IsClosed() || d.Acknowledger != s.ch {
 		c.unsettled.Add(1)
-		log.Info("fedora messaging: delivery's channel is gone; the broker will redeliver it")
+		log().Info("fedora messaging: delivery's channel is gone; the broker will redeliver it")
 		return
 	}
 	var err error
@@ -658,6 +702,49 @@ func (c *Consumer) settle(s *session, d amqp.Delivery, log *slog.Logger, how set
 	}
 	if err != nil {
 		c.unsettled.Add(1)
-		log.Warn("fedora messaging: could not settle delivery; the broker will redeliver it", "err", err)
+		log().Warn("fedora messaging: could not settle delivery; the broker will redeliver it", "err", err)
+	}
+}
+
+// holdAck acks a dropped message later, with the next ones: one ack with
+// multiple set settles them all, where one ack each cost most of the
+// filter's CPU and as much of the broker's. The session's loop releases the
+// held acks as soon as no delivery is waiting, so a quiet queue holds none;
+// and when half the prefetch are held, so that the broker keeps sending
+// meanwhile.
+//
+// An ack with multiple set settles every delivery of the channel up to its
+// tag. That is right here because deliveries are handled one at a time, in
+// order, and each is settled before the next — every settlement releases
+// the held acks first — save one case: a Submit cut short by shutdown
+// leaves its delivery unsettled on purpose, for the broker to requeue. That
+// case releases the held acks before it and stops holding for the session.
+func (c *Consumer) holdAck(s *session, d amqp.Delivery, log func() *slog.Logger) {
+	if s.noHolding {
+		c.settle(s, d, log, settleAck)
+		return
+	}
+	s.held = d
+	s.heldCount++
+	if s.heldCount >= max(1, c.cfg.Prefetch/2) {
+		c.releaseAcks(s)
+	}
+}
+
+// releaseAcks sends the held acks as one.
+func (c *Consumer) releaseAcks(s *session) {
+	if s.heldCount == 0 {
+		return
+	}
+	d, n := s.held, s.heldCount
+	s.held, s.heldCount = amqp.Delivery{}, 0
+	if c.gen.Load() != s.gen || s.ch.IsClosed() || s.conn.IsClosed() || d.Acknowledger != s.ch {
+		c.unsettled.Add(uint64(n))
+		c.log.Info("fedora messaging: the channel of dropped deliveries is gone; the broker will redeliver them", "deliveries", n)
+		return
+	}
+	if err := d.Ack(true); err != nil {
+		c.unsettled.Add(uint64(n))
+		c.log.Warn("fedora messaging: could not ack dropped deliveries; the broker will redeliver them", "deliveries", n, "err", err)
 	}
 }

@@ -38,7 +38,7 @@ import (
 // topic exchange and queue, deleted afterwards.
 
 // amqpTestURL returns the broker's URL (see testenv.AMQPURL).
-func amqpTestURL(t *testing.T) string { return testenv.AMQPURL(t) }
+func amqpTestURL(t testing.TB) string { return testenv.AMQPURL(t) }
 
 // amqpRig is a test's own topic exchange, a bus publishing to it and an
 // administrative channel.
@@ -50,7 +50,7 @@ type amqpRig struct {
 	ch       *amqp.Channel
 }
 
-func newAMQPRig(t *testing.T) *amqpRig {
+func newAMQPRig(t testing.TB) *amqpRig {
 	t.Helper()
 	u := amqpTestURL(t)
 	r := &amqpRig{url: u, exchange: "composeci-test-" + newUUID()}
@@ -79,7 +79,7 @@ func newAMQPRig(t *testing.T) *amqpRig {
 
 // channel returns the admin channel, reopened if a failed passive declare
 // closed it.
-func (r *amqpRig) channel(t *testing.T) *amqp.Channel {
+func (r *amqpRig) channel(t testing.TB) *amqp.Channel {
 	t.Helper()
 	if r.ch.IsClosed() {
 		var err error
@@ -93,7 +93,7 @@ func (r *amqpRig) channel(t *testing.T) *amqp.Channel {
 // config returns a consumer configuration on the rig's exchange with a
 // fixed queue that outlives the consumer (so the test can inspect it
 // afterwards; it is deleted in cleanup) and short delays.
-func (r *amqpRig) config(t *testing.T) Config {
+func (r *amqpRig) config(t testing.TB) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.URL, cfg.CACert, cfg.Cert, cfg.Key = r.url, "", "", ""
@@ -113,7 +113,7 @@ func (r *amqpRig) config(t *testing.T) Config {
 }
 
 // messages returns the number of ready messages in a queue.
-func (r *amqpRig) messages(t *testing.T, queue string) int {
+func (r *amqpRig) messages(t testing.TB, queue string) int {
 	t.Helper()
 	q, err := r.channel(t).QueueDeclarePassive(queue, false, false, false, false, nil)
 	if err != nil {
@@ -928,5 +928,71 @@ func TestAMQPTLSWithClientCertificateUsesExternalAuth(t *testing.T) {
 	cfg.Cert, cfg.Key = "", ""
 	if c, err = NewConsumer(cfg, nil); err != nil || c.sasl || c.tls == nil {
 		t.Errorf("no client certificate: %v, SASL EXTERNAL %v", err, c.sasl)
+	}
+}
+
+// TestAMQPHeldAcksNeverCoverAnUnsettledDelivery: the acks of dropped
+// messages go out together (one ack with multiple set), and a Submit cut
+// short by shutdown leaves its delivery unsettled for the broker to requeue.
+// No held ack may settle it: the dropped messages before it are acked, it
+// is back in the queue.
+func TestAMQPHeldAcksNeverCoverAnUnsettledDelivery(t *testing.T) {
+	r := newAMQPRig(t)
+	cfg := r.config(t)
+	ch := r.channel(t)
+	if _, err := ch.QueueDeclare(cfg.Queue, cfg.Durable, cfg.AutoDelete, cfg.Exclusive, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range cfg.Bindings {
+		if err := ch.QueueBind(cfg.Queue, key, cfg.Exchange, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Queued before the consumer starts, so that they come in a burst and
+	// their acks are held: dropped ones, the compose's, dropped ones.
+	msgs := irrelevantTraffic(2 * cfg.Prefetch)
+	for i := range msgs {
+		msgs[i].Options.MessageID = fmt.Sprintf("dropped-%d", i)
+	}
+	const relevant = "the-compose"
+	msgs = slices.Insert(msgs, cfg.Prefetch/2+3, fakefedora.Outgoing{Topic: fakefedora.BusTopicComposeStatus,
+		Body: fakefedora.ComposeStatusBody("Fedora-Rawhide-20261122.n.0", "FINISHED", ""), Options: fakefedora.PublishOptions{MessageID: relevant}})
+	if err := r.bus.PublishAll(t.Context(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestConsumer(t, cfg)
+	in := make(chan struct{}, 1)
+	sink := &testSink{hook: func(ctx context.Context, _ event.Event, _ int) error {
+		in <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	stop := runConsumer(t, c, sink)
+	<-in
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	before := cfg.Prefetch/2 + 3
+	if st := c.Stats(); st.Dropped < uint64(before) || st.Submitted != 0 {
+		t.Errorf("stats %+v: want the %d dropped messages before the compose's", st, before)
+	}
+	left := map[string]bool{}
+	for {
+		d, ok, err := r.channel(t).Get(cfg.Queue, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		left[d.MessageId] = true
+	}
+	if !left[relevant] {
+		t.Errorf("the compose's message, never settled, is not back in the queue (left: %d messages)", len(left))
+	}
+	for i := range before {
+		if id := fmt.Sprintf("dropped-%d", i); left[id] {
+			t.Errorf("%s, dropped before the compose's message, was not acked", id)
+		}
 	}
 }

@@ -68,14 +68,14 @@ func natsBackends() []natsBackend {
 		{name: "embedded", site: func(t *testing.T) natsSite {
 			return natsSite{bus: BusOptions{DataDir: t.TempDir()}}
 		}},
-		{name: "external", site: externalSite},
+		{name: "external", site: func(t *testing.T) natsSite { return externalSite(t) }},
 	}
 }
 
 // externalSite skips the test when the external server is unreachable,
 // unless CI=true, where it must be there (testenv.NATSURL). Each site has a
 // random prefix, and its streams and bucket are deleted when the test ends.
-func externalSite(t *testing.T) natsSite {
+func externalSite(t testing.TB) natsSite {
 	t.Helper()
 	url := testenv.NATSURL(t)
 	b := make([]byte, 5)
