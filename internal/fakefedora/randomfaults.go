@@ -2,6 +2,7 @@ package fakefedora
 
 import (
 	"hash/fnv"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -126,6 +127,9 @@ func (f *randomFaults) serveAfter(w http.ResponseWriter, r *http.Request, k Faul
 	next.ServeHTTP(rec, r)
 	switch k {
 	case FaultTimeout:
+		// Only once the body is read does the server watch the
+		// connection, and see a client that gives up.
+		_, _ = io.Copy(io.Discard, r.Body)
 		t := time.NewTimer(f.opts.Hold)
 		defer t.Stop()
 		select {
