@@ -128,6 +128,26 @@ func (c *Client) WithRedirectCheck(check func(req *http.Request, via []*http.Req
 	return &Client{Client: rc, roundTrips: c.roundTrips, failures: c.failures}
 }
 
+// Do sends req under the retry policy (see CheckRetry). A request that may
+// not be repeated and whose answer was lost fails with a *LostAnswerError,
+// whatever error the attempt ended with (http.Client replaces a transport
+// error with its own when its timeout fires).
+func (c *Client) Do(req *retryablehttp.Request) (*http.Response, error) {
+	st := &attemptState{}
+	req = req.WithContext(context.WithValue(req.Context(), attemptKey{}, st))
+	resp, err := c.Client.Do(req)
+	if la := (*LostAnswerError)(nil); err != nil && st.lost.Load() && !errors.As(err, &la) {
+		err = &LostAnswerError{Method: req.Method, Err: err}
+	}
+	return resp, err
+}
+
+// attemptState is what the transport tells the retry policy of a request
+// sent by Client.Do: its answer was lost when it may not be repeated.
+type attemptState struct{ lost atomic.Bool }
+
+type attemptKey struct{}
+
 // RoundTrips reports how many HTTP requests went out, retries included.
 func (c *Client) RoundTrips() int64 { return c.roundTrips.Load() }
 
@@ -149,6 +169,9 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		return false, nil
 	}
 	if la := (*LostAnswerError)(nil); errors.As(err, &la) {
+		return false, nil
+	}
+	if st, ok := ctx.Value(attemptKey{}).(*attemptState); ok && st.lost.Load() {
 		return false, nil
 	}
 	if err != nil {
@@ -254,6 +277,9 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	if err != nil && !mayRepeat(r) && !nothingSent(err) {
 		err = &LostAnswerError{Method: r.Method, Err: err}
+		if st, ok := r.Context().Value(attemptKey{}).(*attemptState); ok {
+			st.lost.Store(true)
+		}
 	}
 	if err != nil || resp.StatusCode >= 400 {
 		t.failures.Add(1)

@@ -246,6 +246,7 @@ func TestLostAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			var hits atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.ReadAll(r.Body)
@@ -268,7 +269,7 @@ func TestLostAnswers(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			c := New(Options{Timeout: 200 * time.Millisecond, RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+			c := New(Options{Timeout: time.Second, RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
 			ctx := context.Background()
 			if tt.replayable {
 				ctx = Replayable(ctx)
