@@ -82,7 +82,7 @@ func remoteFaultsRound(t *testing.T, seed uint64) {
 	addr := freeAddr(t)
 	args := append(append(w.flags(), "listen", "--http", addr, "--watch", "rawhide,branched", "--poll-interval", "-1s", "--workers", "2",
 		"--complete-poll", "100ms", "--results-poll", "100ms", "--results-grace", "200ms", "--task-ack-wait", "5s",
-		"--email", "--smtp-tls", "none", "--mail-to", "qa@example.org", "--log-level", "info"), remoteTimeouts...)
+		"--error-backoff", "500ms", "--email", "--smtp-tls", "none", "--mail-to", "qa@example.org", "--log-level", "info"), remoteTimeouts...)
 	p := startProcess(t, args...)
 	waitHealthy(t, p, addr)
 	composes := map[string]string{demoRawhide: "done", demoBranched: "done", "Fedora-Rawhide-20261122.n.0": "doomed"}
@@ -123,10 +123,10 @@ func remoteFaultsRound(t *testing.T, seed uint64) {
 		}
 	}
 	// The client never repeats a faulted call; the stage that failed on it
-	// runs again after the engine's error backoff (5 s), which may ask the
-	// same question.
-	if n := w.hub.XMLRPCFaultRepeats(4 * time.Second); n != 0 {
-		t.Errorf("%d Koji calls answered with a fault were asked again within 4s", n)
+	// runs again after --error-backoff (500 ms), which may ask the same
+	// question.
+	if n := w.hub.XMLRPCFaultRepeats(400 * time.Millisecond); n != 0 {
+		t.Errorf("%d Koji calls answered with a fault were asked again within 400ms", n)
 	}
 	if t.Failed() {
 		t.Logf("listen said:\n%s", p.out.String())
