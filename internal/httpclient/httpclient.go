@@ -238,9 +238,10 @@ func nothingSent(err error) bool {
 
 // EagerBodyLimit is the size up to which an answer's body is read within
 // its round trip, so that a body cut short is retried as a failed round
-// trip. 4 MiB holds any Koji multicall answer of a nightly, any openQA jobs
-// page and any productmd file but rpms.json.
-const EagerBodyLimit = 4 << 20
+// trip. 16 MiB holds any Koji multicall answer of a nightly (300 tasks are
+// under 1 MB), a page of 1000 openQA jobs (a few MB) and every productmd
+// file but rpms.json, which is streamed.
+const EagerBodyLimit = 16 << 20
 
 // redirectRefused is a redirect a check of WithRedirectCheck refused.
 type redirectRefused struct{ err error }
