@@ -63,6 +63,9 @@ type APIError struct {
 	// NoCredentials is set when the request went out unsigned, so a 403
 	// can say what to do about it.
 	NoCredentials bool
+	// RetryAfter is the wait a 429 or 503 asked for (Retry-After in
+	// seconds), or 0.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -296,6 +299,11 @@ func (c *Client) do(hc *httpclient.Client, req *retryablehttp.Request, out any) 
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			if n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && n > 0 {
+				apiErr.RetryAfter = time.Duration(n) * time.Second
+			}
+		}
 		apiErr.JSON = isJSON
 		apiErr.Message = errorMessage(body, isJSON)
 		return nil, apiErr

@@ -175,7 +175,7 @@ func (c *Client) postProduct(ctx context.Context, build string, p Product, known
 		}
 		c.log.Warn("openqa: POST failed; checking whether it created jobs before trying again",
 			"build", build, "flavor", p.Flavor, "arch", p.Arch, "attempt", s.Attempts, "err", err)
-		if err := sleepCtx(ctx, c.opts.RecheckDelay); err != nil {
+		if err := sleepCtx(ctx, c.recheckWait(err)); err != nil {
 			return err
 		}
 		jobs, gerr := c.BuildJobs(ctx, build)
@@ -194,6 +194,22 @@ func (c *Client) postProduct(ctx context.Context, build string, p Product, known
 			known[j.ID] = true
 		}
 	}
+}
+
+// maxPostRetryAfter caps the Retry-After a POST's 429 or 503 can make the
+// client wait before it checks and posts again.
+const maxPostRetryAfter = time.Minute
+
+// recheckWait is how long to wait after a failed POST before checking
+// whether it took effect: Options.RecheckDelay, or the Retry-After of a
+// 429 or 503 when longer (at most maxPostRetryAfter).
+func (c *Client) recheckWait(err error) time.Duration {
+	d := c.opts.RecheckDelay
+	var ae *APIError
+	if errors.As(err, &ae) && ae.RetryAfter > d {
+		d = min(ae.RetryAfter, maxPostRetryAfter)
+	}
+	return d
 }
 
 // postMayHaveFailedTransiently tells a failure worth a check-and-retry

@@ -328,7 +328,10 @@ func stopped(endpoint string, ctxErr, last error) error {
 // with whether it is worth retrying and how long the endpoint asked to
 // wait (Retry-After).
 func (s *WebhookSender) attempt(ctx context.Context, w Webhook, id string, body []byte, sig string) (status int, wait time.Duration, retry bool, err error) {
-	req, err := retryablehttp.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, w.URL, bytes.NewReader(body))
+	// A delivery is sent again under the same delivery id, for the
+	// receiver to drop a second copy: safe to repeat after a lost answer.
+	rctx := httpclient.Replayable(context.WithoutCancel(ctx))
+	req, err := retryablehttp.NewRequestWithContext(rctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, false, errors.New("building the request failed") // the error would quote the URL
 	}
@@ -338,7 +341,7 @@ func (s *WebhookSender) attempt(ctx context.Context, w Webhook, id string, body 
 	req.Header.Set(HeaderDelivery, id)
 	req.Header.Set(HeaderSignature, sig)
 	resp, err := s.client.Do(req)
-	retry, _ = httpclient.CheckRetry(context.WithoutCancel(ctx), resp, err)
+	retry, _ = httpclient.CheckRetry(rctx, resp, err)
 	if err != nil {
 		return 0, 0, retry, scrubURL(err)
 	}

@@ -84,6 +84,7 @@ type serviceFlags struct {
 	completePoll    time.Duration
 	resultsPoll     time.Duration
 	resultsGrace    time.Duration
+	errorBackoff    time.Duration
 	ackWait         time.Duration
 	shutdownTimeout time.Duration
 	restartBackoff  time.Duration
@@ -113,6 +114,7 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.DurationVar(&s.completePoll, "complete-poll", 2*time.Minute, "how often await-complete asks STATUS and Koji again")
 	fl.DurationVar(&s.resultsPoll, "results-poll", time.Minute, "how often await-results asks openQA again")
 	fl.DurationVar(&s.ackWait, "task-ack-wait", workflow.DefaultTaskAckWait, "how soon a stage whose worker died is given to another worker (with the embedded NATS, a restarted listen takes its own back at once)")
+	fl.DurationVar(&s.errorBackoff, "error-backoff", 5*time.Second, "first wait before a stage that failed runs again (doubled per error in a row, at most 10 minutes)")
 	fl.DurationVar(&s.resultsGrace, "results-grace", 2*time.Minute, "how long every job must stay final before results count as complete (openQA re-runs incomplete jobs a moment later)")
 	fl.DurationVar(&s.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on a signal, how long to wait for running stages to hand their tasks back")
 	fl.DurationVar(&s.restartBackoff, "restart-backoff", time.Second, "first wait before restarting a part that stopped (doubled per failure in a row)")
@@ -275,6 +277,8 @@ func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 			Workers:     s.workers,
 			Dispatch:    true,
 			TaskAckWait: s.ackWait,
+			// 0 keeps the engine's default
+			ErrorBackoff: s.errorBackoff,
 		},
 		Started:         func(context.Context) error { return s.markStores(a) },
 		HTTPAddr:        s.httpAddr,

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
@@ -30,6 +31,8 @@ type globals struct {
 	logLevel    string
 	logFormat   string
 	data        string
+	// remoteTimeout bounds one attempt of a request to a remote service.
+	remoteTimeout time.Duration
 }
 
 // app is what a command needs from the process: its streams, environment and
@@ -97,6 +100,8 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.StringVar(&a.g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	pf.StringVar(&a.g.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.g.data, "data", "./data", "directory for state and the report archive")
+	pf.DurationVar(&a.g.remoteTimeout, "remote-timeout", 30*time.Second,
+		"bound on one attempt of a request to the compose mirror, Koji or openQA (reads; retried with backoff after it)")
 
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return withCode(exitError, err)
@@ -158,7 +163,7 @@ func (a *app) setupLogging() error {
 
 // httpClient returns the retrying HTTP client for remote calls.
 func (a *app) httpClient() *httpclient.Client {
-	return httpclient.New(httpclient.Options{Logger: a.log})
+	return httpclient.New(httpclient.Options{Logger: a.log, Timeout: a.g.remoteTimeout})
 }
 
 // printJSON writes v as indented JSON to stdout.

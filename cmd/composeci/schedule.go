@@ -26,6 +26,8 @@ const exitSomeFailed = 3
 type openqaFlags struct {
 	url               string
 	key, secret, file string
+	postTimeout       time.Duration
+	recheckDelay      time.Duration
 }
 
 func (f *openqaFlags) add(cmd *cobra.Command) {
@@ -34,6 +36,10 @@ func (f *openqaFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.key, "openqa-key", "", "openQA API key (also OPENQA_API_KEY)")
 	fl.StringVar(&f.secret, "openqa-secret", "", "openQA API secret (prefer --openqa-secret-file or the environment)")
 	fl.StringVar(&f.file, "openqa-secret-file", "", "file holding the openQA API secret")
+	fl.DurationVar(&f.postTimeout, "openqa-post-timeout", 5*time.Minute,
+		"bound on one scheduling or restart POST to openQA (it creates the jobs before it answers)")
+	fl.DurationVar(&f.recheckDelay, "openqa-recheck-delay", 5*time.Second,
+		"after a POST failed without an answer, how long to wait before reading the build's jobs to see whether it went through")
 }
 
 // client builds the openQA client; the secret never reaches a log or an
@@ -45,7 +51,12 @@ func (f *openqaFlags) client(cmd *cobra.Command, a *app) (*openqa.Client, error)
 		return nil, withCode(exitError, err)
 	}
 	a.log.Debug("openqa client", "url", base, "credentials", creds)
-	c, err := openqa.New(openqa.Options{BaseURL: base, Credentials: creds, Logger: a.log})
+	recheck := f.recheckDelay
+	if recheck == 0 {
+		recheck = -1 // at once (openqa.Options reads 0 as its default)
+	}
+	c, err := openqa.New(openqa.Options{BaseURL: base, Credentials: creds, Logger: a.log,
+		HTTP: httpclient.Options{Timeout: a.g.remoteTimeout}, PostTimeout: f.postTimeout, RecheckDelay: recheck})
 	if err != nil {
 		return nil, withCode(exitError, fmt.Errorf("--openqa: %w", err))
 	}

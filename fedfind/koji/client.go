@@ -263,7 +263,9 @@ func (c *Client) do(ctx context.Context, body []byte, ncalls int, read func([]by
 func (c *Client) post(ctx context.Context, body []byte, ncalls int, read func([]byte) error) error {
 	c.requests.Add(1)
 	c.calls.Add(int64(ncalls))
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
+	// Every call composeci makes is a query: the POST may be repeated
+	// after a lost answer.
+	req, err := retryablehttp.NewRequestWithContext(httpclient.Replayable(ctx), http.MethodPost, c.url, body)
 	if err != nil {
 		return fmt.Errorf("koji: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"net/http"
@@ -128,6 +129,13 @@ type KojiHub struct {
 
 	requests atomic.Int64
 	calls    atomic.Int64
+
+	random *randomFaults
+	// faulted holds, by hash of the request body, when a random XML-RPC
+	// fault answered it; repeats how long after such a fault the same
+	// request came again.
+	faulted map[uint64]time.Time
+	repeats []time.Duration
 
 	srv *httptest.Server
 }
@@ -465,10 +473,93 @@ func kojiParamError(format string, args ...any) kojiFault {
 	return kojiFault{code: KojiFaultParameter, msg: fmt.Sprintf(format, args...), traceback: true}
 }
 
-// ServeHTTP answers one XML-RPC request. The body is read before the
+// SetRandomFaults makes a fraction of the requests fail at random from now
+// on (see RandomFaultOptions; by default the kinds include
+// FaultXMLRPCFault, a GenericError fault with HTTP 200 as a hub whose
+// database failed sends); P 0 turns it off.
+func (h *KojiHub) SetRandomFaults(opts RandomFaultOptions) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.random = nil
+	if opts.P > 0 {
+		h.random = newRandomFaults("koji", opts, FaultXMLRPCFault)
+	}
+}
+
+// RandomFaultCounts returns how many requests each kind of random fault
+// hit.
+func (h *KojiHub) RandomFaultCounts() map[FaultKind]int {
+	h.mu.Lock()
+	f := h.random
+	h.mu.Unlock()
+	return f.snapshot()
+}
+
+// XMLRPCFaultRepeats returns how many requests repeated, byte for byte, a
+// request a random XML-RPC fault answered, within d of that fault (d <= 0:
+// at any time). A client that never retries a fault by itself makes none
+// within its own retry delays; a caller that asks again much later (a
+// stage run again after its error) is not retrying the fault.
+func (h *KojiHub) XMLRPCFaultRepeats(d time.Duration) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.repeats {
+		if d <= 0 || r <= d {
+			n++
+		}
+	}
+	return n
+}
+
+// ServeHTTP answers one XML-RPC request, through the random faults if set.
+func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	f := h.random
+	h.mu.Unlock()
+	if f == nil {
+		h.serve(w, r)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, kojiMaxRequestLength+1))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	sum := fnv.New64a()
+	sum.Write(body)
+	key := sum.Sum64()
+	k := f.pick()
+	h.mu.Lock()
+	if at, ok := h.faulted[key]; ok {
+		h.repeats = append(h.repeats, time.Since(at))
+		delete(h.faulted, key)
+	}
+	if k == FaultXMLRPCFault {
+		if h.faulted == nil {
+			h.faulted = map[uint64]time.Time{}
+		}
+		h.faulted[key] = time.Now()
+	}
+	h.mu.Unlock()
+	switch {
+	case k == "":
+		h.serve(w, r)
+	case k == FaultXMLRPCFault:
+		h.requests.Add(1)
+		w.Header().Set("Content-Type", "text/xml")
+		w.Header().Set("Koji-Version", KojiVersion)
+		kojiWrite(w, kojiFaultResponse(kojiFault{code: KojiFaultGeneric, traceback: true,
+			msg: "injected fault: psycopg2.OperationalError: server closed the connection unexpectedly"}))
+	case k.before():
+		h.requests.Add(1)
+		f.serveBefore(w, k)
+	default:
+		f.serveAfter(w, r, k, http.HandlerFunc(h.serve))
+	}
+}
+
+// serve answers one XML-RPC request. The body is read before the
 // injected latency, so that the server notices a client that gives up
 // (net/http watches the connection only once the body is consumed).
-func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *KojiHub) serve(w http.ResponseWriter, r *http.Request) {
 	h.requests.Add(1)
 	var body []byte
 	var readErr error

@@ -207,6 +207,9 @@ type OpenQA struct {
 	outcomes  []outcomeRule
 	outcomeFn func(job OpenQAJob, attempt int) string
 	delay     delay
+	random    *randomFaults
+	// restartsOfCloned counts restart POSTs for a job that had a clone.
+	restartsOfCloned int
 	// failedModule names, by test, the module a failed job of it fails in
 	// (default: the test's own name).
 	failedModule map[string]string
@@ -359,6 +362,52 @@ func (s *OpenQA) Posts() []OpenQAPost {
 		out[i] = p
 	}
 	return out
+}
+
+// SetRandomFaults makes a fraction of the requests fail at random from now
+// on (see RandomFaultOptions): after the faults injected with InjectFault,
+// and after the request was counted. A POST hit by FaultTimeout or
+// FaultTruncated has taken effect (its jobs exist) when its answer is
+// lost. P 0 turns it off.
+func (s *OpenQA) SetRandomFaults(opts RandomFaultOptions) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.random = nil
+	if opts.P > 0 {
+		s.random = newRandomFaults("openqa", opts)
+	}
+}
+
+// RandomFaultCounts returns how many requests each kind of random fault
+// hit.
+func (s *OpenQA) RandomFaultCounts() map[FaultKind]int {
+	s.mu.Lock()
+	f := s.random
+	s.mu.Unlock()
+	return f.snapshot()
+}
+
+// JobSetsCreated counts, by "BUILD FLAVOR ARCH", the POSTs to
+// /api/v1/isos that created jobs: a product scheduled once counts 1.
+func (s *OpenQA) JobSetsCreated() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, p := range s.posts {
+		if len(p.JobIDs) > 0 {
+			out[p.Params["BUILD"]+" "+p.Params["FLAVOR"]+" "+p.Params["ARCH"]]++
+		}
+	}
+	return out
+}
+
+// RestartsOfClonedJobs counts the POSTs to /api/v1/jobs/<id>/restart for a
+// job that had a clone already: a client that checks before it restarts
+// again sends none.
+func (s *OpenQA) RestartsOfClonedJobs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restartsOfCloned
 }
 
 // Jobs returns a copy of every job, by id.
@@ -563,9 +612,10 @@ func (s *OpenQA) faulty(next http.Handler) http.Handler {
 				break
 			}
 		}
+		random := s.random
 		s.mu.Unlock()
 		if fault == nil {
-			next.ServeHTTP(w, r)
+			withRandomFaults(func() *randomFaults { return random }, next).ServeHTTP(w, r)
 			return
 		}
 		var rec *httptest.ResponseRecorder
@@ -1146,6 +1196,9 @@ func (s *OpenQA) postRestart(w http.ResponseWriter, r *http.Request) {
 	j, ok := s.jobByPath(w, r)
 	if !ok {
 		return
+	}
+	if j.CloneID != 0 {
+		s.restartsOfCloned++
 	}
 	id, err := s.restart(j.ID)
 	if err != nil {

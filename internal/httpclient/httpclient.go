@@ -7,9 +7,22 @@
 // maximum wait, a per-request timeout, a slog logger instead of the library's
 // stderr logger, and a round-trip counter so callers can say how many
 // requests an answer cost.
+//
+// An answer whose body is cut short (the connection closed before the
+// Content-Length was read, a timeout mid-body) is a failed round trip like
+// a reset connection, and retried like one, for every body of up to
+// EagerBodyLimit bytes: those are read within the round trip. Longer bodies
+// are streamed to the caller, who sees the cut as a read error.
+//
+// A request whose method is not idempotent (POST, PATCH) may have been acted
+// on when its answer is lost, so it is never sent again after one unless
+// nothing reached the server (the connection could not be made) or the
+// server said it did nothing (429, 503), or the caller marked it as safe to
+// repeat with Replayable (a read sent as POST, like an XML-RPC query).
 package httpclient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +128,26 @@ func (c *Client) WithRedirectCheck(check func(req *http.Request, via []*http.Req
 	return &Client{Client: rc, roundTrips: c.roundTrips, failures: c.failures}
 }
 
+// Do sends req under the retry policy (see CheckRetry). A request that may
+// not be repeated and whose answer was lost fails with a *LostAnswerError,
+// whatever error the attempt ended with (http.Client replaces a transport
+// error with its own when its timeout fires).
+func (c *Client) Do(req *retryablehttp.Request) (*http.Response, error) {
+	st := &attemptState{}
+	req = req.WithContext(context.WithValue(req.Context(), attemptKey{}, st))
+	resp, err := c.Client.Do(req)
+	if la := (*LostAnswerError)(nil); err != nil && st.lost.Load() && !errors.As(err, &la) {
+		err = &LostAnswerError{Method: req.Method, Err: err}
+	}
+	return resp, err
+}
+
+// attemptState is what the transport tells the retry policy of a request
+// sent by Client.Do: its answer was lost when it may not be repeated.
+type attemptState struct{ lost atomic.Bool }
+
+type attemptKey struct{}
+
 // RoundTrips reports how many HTTP requests went out, retries included.
 func (c *Client) RoundTrips() int64 { return c.roundTrips.Load() }
 
@@ -124,7 +157,10 @@ func (c *Client) Failures() int64 { return c.failures.Load() }
 
 // CheckRetry retries transport errors, 5xx (but 501) and 429, and nothing
 // else: a 4xx other than 429 is an answer, not a failure to get one. A
-// cancelled or expired context is never retried.
+// cancelled or expired context is never retried. Nor is a request that is
+// not idempotent and not Replayable, once it may have reached the server:
+// after a lost answer (a timeout, a reset, a body cut short) or an answer of
+// 5xx other than 503.
 func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -132,19 +168,80 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if rr := (*redirectRefused)(nil); errors.As(err, &rr) {
 		return false, nil
 	}
+	if la := (*LostAnswerError)(nil); errors.As(err, &la) {
+		return false, nil
+	}
+	if st, ok := ctx.Value(attemptKey{}).(*attemptState); ok && st.lost.Load() {
+		return false, nil
+	}
 	if err != nil {
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
+	unsafe := resp.Request != nil && !mayRepeat(resp.Request)
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return true, nil
 	case resp.StatusCode == http.StatusNotImplemented:
 		return false, nil
-	case resp.StatusCode >= 500:
+	case resp.StatusCode == http.StatusServiceUnavailable:
 		return true, nil
+	case resp.StatusCode >= 500:
+		return !unsafe, nil
 	}
 	return false, nil
 }
+
+// LostAnswerError is the failure of a request that is not idempotent (and
+// not Replayable) after it may have reached the server: the server may have
+// acted on it. It is never retried; the caller must find out what happened
+// before sending it again.
+type LostAnswerError struct {
+	Method string
+	Err    error
+}
+
+func (e *LostAnswerError) Error() string {
+	return fmt.Sprintf("%s: answer lost, the server may have acted on it: %v", e.Method, e.Err)
+}
+func (e *LostAnswerError) Unwrap() error { return e.Err }
+
+type replayableKey struct{}
+
+// Replayable returns a context under which requests are safe to send again
+// after a lost answer whatever their method: an XML-RPC query is a POST that
+// changes nothing.
+func Replayable(ctx context.Context) context.Context {
+	return context.WithValue(ctx, replayableKey{}, true)
+}
+
+// mayRepeat reports whether r may be sent again after the server may have
+// seen it.
+func mayRepeat(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	v, _ := r.Context().Value(replayableKey{}).(bool)
+	return v
+}
+
+// nothingSent reports whether err is a failure to connect, before any byte
+// of the request could reach the server.
+func nothingSent(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// EagerBodyLimit is the size up to which an answer's body is read within
+// its round trip, so that a body cut short is retried as a failed round
+// trip. 16 MiB holds any Koji multicall answer of a nightly (300 tasks are
+// under 1 MB), a page of 1000 openQA jobs (a few MB) and every productmd
+// file but rpms.json, which is streamed.
+const EagerBodyLimit = 16 << 20
 
 // redirectRefused is a redirect a check of WithRedirectCheck refused.
 type redirectRefused struct{ err error }
@@ -176,10 +273,47 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Set("User-Agent", t.userAgent)
 	}
 	resp, err := t.next.RoundTrip(r)
+	if err == nil {
+		err = readEagerly(r, resp)
+	}
+	if err != nil && !mayRepeat(r) && !nothingSent(err) {
+		err = &LostAnswerError{Method: r.Method, Err: err}
+		if st, ok := r.Context().Value(attemptKey{}).(*attemptState); ok {
+			st.lost.Store(true)
+		}
+	}
 	if err != nil || resp.StatusCode >= 400 {
 		t.failures.Add(1)
 	}
-	return resp, err
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// readEagerly reads a body of up to EagerBodyLimit bytes into memory
+// (closing the connection's body), so that a body cut short is an error of
+// the round trip. A longer body, or one of unknown length that turns out
+// longer, is handed on as a stream, its first part read already.
+func readEagerly(r *http.Request, resp *http.Response) error {
+	if r.Method == http.MethodHead || resp.Body == nil || resp.Body == http.NoBody || resp.ContentLength > EagerBodyLimit {
+		return nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(resp.Body, EagerBodyLimit+1))
+	if err != nil {
+		resp.Body.Close()
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if len(buf) > EagerBodyLimit {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), resp.Body), resp.Body}
+		return nil
+	}
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(buf))
+	return nil
 }
 
 type leveled struct{ l *slog.Logger }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -214,5 +215,109 @@ func TestTemporary(t *testing.T) {
 		if got := Temporary(tt.err); got != tt.want {
 			t.Errorf("%s: Temporary(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestLostAnswers: an answer cut short or never sent is retried for a
+// request that may be repeated (GET, or a POST marked Replayable) and never
+// for one that may not (a POST): the server may have acted on it. A POST is
+// repeated after a 429 or 503 (the server did nothing), not after another
+// 5xx.
+func TestLostAnswers(t *testing.T) {
+	const body = "the whole answer, which is long enough to be cut in two"
+	tests := []struct {
+		name       string
+		method     string
+		replayable bool
+		fault      string // of the first attempt: "truncate", "hang", "500", "503"
+		wantHits   int32
+		wantErr    bool
+		wantLost   bool
+	}{
+		{"GET, body cut short", http.MethodGet, false, "truncate", 2, false, false},
+		{"GET, hung", http.MethodGet, false, "hang", 2, false, false},
+		{"POST, body cut short", http.MethodPost, false, "truncate", 1, true, true},
+		{"POST, hung", http.MethodPost, false, "hang", 1, true, true},
+		{"POST, 500", http.MethodPost, false, "500", 1, false, false},
+		{"POST, 503", http.MethodPost, false, "503", 2, false, false},
+		{"replayable POST, body cut short", http.MethodPost, true, "truncate", 2, false, false},
+		{"replayable POST, hung", http.MethodPost, true, "hang", 2, false, false},
+		{"replayable POST, 500", http.MethodPost, true, "500", 2, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var hits atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body)
+				if hits.Add(1) > 1 {
+					_, _ = io.WriteString(w, body)
+					return
+				}
+				switch tt.fault {
+				case "truncate":
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+					_, _ = io.WriteString(w, body[:10])
+					w.(http.Flusher).Flush()
+					panic(http.ErrAbortHandler)
+				case "hang":
+					<-r.Context().Done()
+				case "500":
+					w.WriteHeader(http.StatusInternalServerError)
+				case "503":
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			}))
+			defer srv.Close()
+			c := New(Options{Timeout: time.Second, RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+			ctx := context.Background()
+			if tt.replayable {
+				ctx = Replayable(ctx)
+			}
+			req, _ := retryablehttp.NewRequestWithContext(ctx, tt.method, srv.URL, strings.NewReader("form=1"))
+			resp, err := c.Do(req)
+			if hits.Load() != tt.wantHits {
+				t.Errorf("%d attempts, want %d", hits.Load(), tt.wantHits)
+			}
+			var lost *LostAnswerError
+			if errors.As(err, &lost) != tt.wantLost {
+				t.Errorf("error %v: a lost answer %v, want %v", err, !tt.wantLost, tt.wantLost)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want one: %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if !Temporary(err) {
+					t.Errorf("a lost answer is not Temporary: %v", err)
+				}
+				return
+			}
+			defer resp.Body.Close()
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || (resp.StatusCode == 200 && string(got) != body) {
+				t.Errorf("HTTP %d, body %q, %v", resp.StatusCode, got, err)
+			}
+		})
+	}
+}
+
+// TestLongBodiesStream: a body longer than EagerBodyLimit is not read into
+// memory first; the caller streams it.
+func TestLongBodiesStream(t *testing.T) {
+	size := EagerBodyLimit + 4096
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(make([]byte, size))
+	}))
+	defer srv.Close()
+	c := New(Options{})
+	req, _ := retryablehttp.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != int64(size) {
+		t.Errorf("read %d bytes (%v), want %d", n, err, size)
 	}
 }
