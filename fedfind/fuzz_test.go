@@ -2,8 +2,12 @@ package fedfind
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,6 +90,56 @@ func FuzzRpmvercmp(f *testing.F) {
 		ab, ba := Rpmvercmp(a, b), Rpmvercmp(b, a)
 		if ab != -ba || ab < -1 || ab > 1 || Rpmvercmp(a, a) != 0 {
 			t.Fatalf("Rpmvercmp(%q, %q) = %d, reversed %d", a, b, ab, ba)
+		}
+	})
+}
+
+// FuzzParseReleaseData reads arbitrary release.json files: what it accepts
+// has at least one stable release, only release numbers, a Rawhide above
+// every release it names, and written back as release.json reads the same.
+func FuzzParseReleaseData(f *testing.F) {
+	for _, s := range []string{
+		`{"fedora": {"stable": [42, 43], "branched": [44]}}`,
+		`{"fedora": {"stable": [43], "branched": []}, "epel": {"stable": [9, 10]}}`,
+		`{"fedora": {"stable": [43]}}`,
+		`{"fedora": {"stable": [43], "branched": null}}`,
+		`{"fedora": {"stable": []}}`,
+		`{"fedora": {"stable": [0]}}`,
+		`{"fedora": {"stable": [43.5]}}`,
+		`{"fedora": {"stable": [43]}} {}`,
+		`{"fedora": null}`,
+		`<html><body>Not Found</body></html>`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseReleaseData(bytes.NewReader(b), "release.json")
+		if err != nil {
+			var me *MetadataError
+			if !errors.As(err, &me) {
+				t.Fatalf("error %v is not a MetadataError", err)
+			}
+			return
+		}
+		if len(d.Stable) == 0 || d.Branched == nil {
+			t.Fatalf("accepted %+v", d)
+		}
+		cur, raw := d.Current(), d.Rawhide()
+		for _, n := range append(slices.Clone(d.Stable), d.Branched...) {
+			if n < 1 || n > 9999 || n >= raw {
+				t.Fatalf("release %d in %+v (Rawhide %d)", n, d, raw)
+			}
+		}
+		if !slices.Contains(d.Stable, cur) {
+			t.Fatalf("current %d is not a stable release of %+v", cur, d)
+		}
+		out, err := json.Marshal(map[string]ReleaseData{"fedora": d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseReleaseData(bytes.NewReader(out), "release.json")
+		if err != nil || !reflect.DeepEqual(again, d) {
+			t.Fatalf("%+v written as %s reads as %+v, %v", d, out, again, err)
 		}
 	})
 }
