@@ -41,7 +41,7 @@ fuzz:
 ## soak: the long runs, for a release or a night: every test with COMPOSECI_SOAK=1 (the long
 ## versions: 100 kills in TestKillMatrix, ...) and CI=true (a service that is down fails the run
 ## instead of skipping tests), then make fuzz for SOAKFUZZTIME (10m) a target.
-soak:
+soak: browser
 	CI=true COMPOSECI_SOAK=1 $(GO) test $(SOAKFLAGS) $(SOAKPKGS)
 	$(MAKE) fuzz FUZZTIME=$(SOAKFUZZTIME)
 
