@@ -7,8 +7,15 @@ BIN       := bin/composeci
 # The race detector needs cgo; CI and developers have gcc.
 TESTFLAGS ?= -race -count=1 -timeout 12m
 TESTPKGS  ?= ./...
+# make fuzz: time per fuzz target, and targets fuzzed at once (one worker each).
+FUZZTIME  ?= 30s
+FUZZJOBS  ?= 2
+# make soak: the long runs.
+SOAKFLAGS ?= -race -count=1 -timeout 4h
+SOAKPKGS  ?= ./...
+SOAKFUZZTIME ?= 10m
 
-.PHONY: all build test lint vet staticcheck gofmt browser demo bench fmt clean
+.PHONY: all build test fuzz soak lint vet staticcheck gofmt browser demo bench fmt clean
 
 all: build
 
@@ -24,6 +31,19 @@ test: vet staticcheck gofmt browser
 	COMPOSECI_TEST_SKIPS=$$skips $(GO) test $(TESTFLAGS) $(TESTPKGS); status=$$?; \
 	if [ -s "$$skips" ]; then $(GO) run ./internal/testenv/skipsummary "$$skips"; fi; \
 	rm -f "$$skips"; exit $$status
+
+## fuzz: every fuzz target (found in the source: func FuzzXxx) for FUZZTIME each, FUZZJOBS at a
+## time, seeds from testdata/fuzz/ and f.Add; a summary line per target; the first crash fails it
+## (.ci/fuzz). FUZZ=regexp picks targets by name.
+fuzz:
+	@FUZZTIME='$(FUZZTIME)' FUZZJOBS='$(FUZZJOBS)' FUZZ='$(FUZZ)' GO='$(GO)' .ci/fuzz
+
+## soak: the long runs, for a release or a night: every test with COMPOSECI_SOAK=1 (the long
+## versions: 100 kills in TestKillMatrix, ...) and CI=true (a service that is down fails the run
+## instead of skipping tests), then make fuzz for SOAKFUZZTIME (10m) a target.
+soak: browser
+	CI=true COMPOSECI_SOAK=1 $(GO) test $(SOAKFLAGS) $(SOAKPKGS)
+	$(MAKE) fuzz FUZZTIME=$(SOAKFUZZTIME)
 
 vet:
 	$(GO) vet ./...

@@ -2,8 +2,13 @@ package fedfind
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -86,6 +91,109 @@ func FuzzRpmvercmp(f *testing.F) {
 		ab, ba := Rpmvercmp(a, b), Rpmvercmp(b, a)
 		if ab != -ba || ab < -1 || ab > 1 || Rpmvercmp(a, a) != 0 {
 			t.Fatalf("Rpmvercmp(%q, %q) = %d, reversed %d", a, b, ab, ba)
+		}
+	})
+}
+
+// FuzzParseReleaseData reads arbitrary release.json files: what it accepts
+// has at least one stable release, only release numbers, a Rawhide above
+// every release it names, and written back as release.json reads the same.
+func FuzzParseReleaseData(f *testing.F) {
+	for _, s := range []string{
+		`{"fedora": {"stable": [42, 43], "branched": [44]}}`,
+		`{"fedora": {"stable": [43], "branched": []}, "epel": {"stable": [9, 10]}}`,
+		`{"fedora": {"stable": [43]}}`,
+		`{"fedora": {"stable": [43], "branched": null}}`,
+		`{"fedora": {"stable": []}}`,
+		`{"fedora": {"stable": [0]}}`,
+		`{"fedora": {"stable": [43.5]}}`,
+		`{"fedora": {"stable": [43]}} {}`,
+		`{"fedora": null}`,
+		`<html><body>Not Found</body></html>`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseReleaseData(bytes.NewReader(b), "release.json")
+		if err != nil {
+			var me *MetadataError
+			if !errors.As(err, &me) {
+				t.Fatalf("error %v is not a MetadataError", err)
+			}
+			return
+		}
+		if len(d.Stable) == 0 || d.Branched == nil {
+			t.Fatalf("accepted %+v", d)
+		}
+		cur, raw := d.Current(), d.Rawhide()
+		for _, n := range append(slices.Clone(d.Stable), d.Branched...) {
+			if n < 1 || n > 9999 || n >= raw {
+				t.Fatalf("release %d in %+v (Rawhide %d)", n, d, raw)
+			}
+		}
+		if !slices.Contains(d.Stable, cur) {
+			t.Fatalf("current %d is not a stable release of %+v", cur, d)
+		}
+		out, err := json.Marshal(map[string]ReleaseData{"fedora": d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseReleaseData(bytes.NewReader(out), "release.json")
+		if err != nil || !reflect.DeepEqual(again, d) {
+			t.Fatalf("%+v written as %s reads as %+v, %v", d, out, again, err)
+		}
+	})
+}
+
+// FuzzParseNEVRA reads arbitrary package names as rpms.json names them: a
+// NEVRA it accepts has a name, a version, a release and an arch, and
+// written back — as RPM prints it, and with the epoch spelled out in the
+// productmd form or first as yum wrote it — reads the same.
+func FuzzParseNEVRA(f *testing.F) {
+	for _, s := range []string{"bash-0:4.3.30-2.fc21.x86_64", "0:bash-4.3.30-2.fc21.x86_64", "perl-Foo-4:1.0-1.fc44.noarch",
+		"kernel-6.12.0-0.rc1.20261122git1a2b3c.1.fc45.src", "a-1-1.", "-1-1.x", "a-:1-1.x", "a-99999999999:1-1.x", "a-1:-1.x", ".x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseNEVRA(s)
+		if err != nil {
+			return
+		}
+		if n.Name == "" || n.Version == "" || n.Release == "" || n.Arch == "" || n.Epoch < 0 {
+			t.Fatalf("%q accepted as %+v", s, n)
+		}
+		forms := []string{
+			n.NEVR().String() + "." + n.Arch,
+			n.Name + "-" + strconv.Itoa(n.Epoch) + ":" + n.Version + "-" + n.Release + "." + n.Arch,
+			strconv.Itoa(n.Epoch) + ":" + n.Name + "-" + n.Version + "-" + n.Release + "." + n.Arch,
+		}
+		for _, form := range forms {
+			if again, err := ParseNEVRA(form); err != nil || again != n {
+				t.Fatalf("%q is %+v; written as %q it reads as %+v, %v", s, n, form, again, err)
+			}
+		}
+		if nevr, err := ParseNEVR(n.NEVR().String()); err != nil || nevr != n.NEVR() {
+			t.Fatalf("%+v: NEVR %q reads as %+v, %v", n, n.NEVR(), nevr, err)
+		}
+	})
+}
+
+// FuzzParseLabel reads arbitrary compose labels (composeinfo.json's
+// label): an accepted label formats back to a label that reads the same.
+func FuzzParseLabel(f *testing.F) {
+	for _, s := range []string{"Beta-1.2", "RC-1.5", "Alpha-0.1", "Beta-1", "rc-1.2", "RC-01.2", "RC-99999999999999999999.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLabel(s)
+		if err != nil {
+			return
+		}
+		if l.Milestone == "" || l.Major < 0 || l.Minor < 0 {
+			t.Fatalf("%q accepted as %+v", s, l)
+		}
+		if again, err := ParseLabel(l.String()); err != nil || again != l {
+			t.Fatalf("%q is %+v; written as %q it reads as %+v, %v", s, l, l.String(), again, err)
 		}
 	})
 }

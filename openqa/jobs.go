@@ -53,10 +53,10 @@ const maxPages = 10000
 
 // Jobs returns every job that matches q, reading all pages. It pages with
 // limit and offset and follows the Link header's rel="next" (an absolute
-// URL, of which only the path and query are used, so a proxy that rewrites
-// the host cannot send signed requests elsewhere). It does not use
-// latest=1, which openQA cuts at the row limit before de-duplicating and
-// never pages. Jobs are returned by id, ascending: openQA sorts a page's jobs
+// URL, or one relative to the page, of which only the path and query are
+// used, so a proxy that rewrites the host cannot send signed requests
+// elsewhere). It does not use latest=1, which openQA cuts at the row limit
+// before de-duplicating and never pages. Jobs are returned by id, ascending: openQA sorts a page's jobs
 // by id as strings, so its order means nothing.
 func (c *Client) Jobs(ctx context.Context, q JobQuery) ([]Job, error) {
 	v := q.values()
@@ -108,6 +108,18 @@ func (c *Client) nextPage(hdr http.Header, cur string, n int) (string, error) {
 		u, err := url.Parse(next)
 		if err != nil {
 			return "", fmt.Errorf("openqa: bad Link rel=next %q: %w", next, err)
+		}
+		// A relative reference is resolved against the page it came
+		// with; then only its path and query are kept, and they must be
+		// a path ("x:.evil/api" or "api/v1" would otherwise change the
+		// host when appended to the base URL).
+		cu, err := url.Parse(cur)
+		if err != nil {
+			return "", err
+		}
+		u = cu.ResolveReference(u)
+		if u.Opaque != "" || !strings.HasPrefix(u.EscapedPath(), "/") {
+			return "", fmt.Errorf("openqa: bad Link rel=next %q: not a path on the server", next)
 		}
 		return c.base.String() + u.RequestURI(), nil
 	}
