@@ -103,6 +103,11 @@ type startupBinaries struct {
 	// natsOnly links the NATS server and does nothing: the least a
 	// binary that embeds it, as composeci listen does, costs at start-up.
 	natsOnly string
+	// stdlibFloor links only what a CLI of composeci's kind needs from Go's
+	// standard library — HTTP with TLS, HTML and text templates, JSON and
+	// XML — and does nothing: no CLI that talks to these services starts
+	// faster.
+	stdlibFloor string
 }
 
 func buildStartupBinaries(b *testing.B) startupBinaries {
@@ -121,6 +126,11 @@ func buildStartupBinaries(b *testing.B) startupBinaries {
 		"go.mod":  "module natsonly\n\ngo 1.26\n\nrequire github.com/nats-io/nats-server/v2 v2.15.2\n",
 		"main.go": "package main\n\nimport _ \"github.com/nats-io/nats-server/v2/server\"\n\nfunc main() {}\n",
 	})
+	bins.stdlibFloor = buildProgram(b, dir, "stdlib-floor", map[string]string{
+		"go.mod": "module stdlibfloor\n\ngo 1.26\n",
+		"main.go": "package main\n\nimport (\n\t_ \"encoding/json\"\n\t_ \"encoding/xml\"\n\t_ \"html/template\"\n" +
+			"\t_ \"net/http\"\n\t_ \"text/template\"\n)\n\nfunc main() {}\n",
+	})
 	return bins
 }
 
@@ -135,7 +145,9 @@ const startupCompare = "COMPOSECI_STARTUP_COMPARE"
 // within 3x). Running the two in turn keeps the ratio steady on a shared
 // machine, where absolute times drift. nats-only is a program that links
 // the NATS server composeci embeds and does nothing else: the floor of any
-// binary that embeds it. Use -benchtime=200x.
+// binary that embeds it. stdlib-floor links net/http, the template
+// packages, encoding/json and encoding/xml and does nothing: the floor of
+// any CLI that talks HTTP and renders reports. Use -benchtime=200x.
 func BenchmarkStartup(b *testing.B) {
 	bins := buildStartupBinaries(b)
 	tree := testTree()
@@ -163,6 +175,7 @@ func BenchmarkStartup(b *testing.B) {
 		{"help", bins.composeci, help},
 		{"images-loopback", bins.composeci, images},
 		{"nats-only", bins.natsOnly, nil},
+		{"stdlib-floor", bins.stdlibFloor, nil},
 	}
 	if other := os.Getenv(startupCompare); other != "" {
 		cases = append(cases, startupCase{"help-compared", other, help}, startupCase{"images-loopback-compared", other, images})
