@@ -78,6 +78,7 @@ type serviceFlags struct {
 	natsCreds       string
 	natsListen      string
 	natsPrefix      string
+	natsReplicas    replicasFlag
 	workers         int
 	watch           []string
 	httpAddr        string
@@ -106,6 +107,7 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.StringVar(&s.natsURL, "nats", "", natsHelp)
 	fl.StringVar(&s.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
 	fl.StringVar(&s.natsPrefix, "nats-prefix", workflow.DefaultPrefix, "names this deployment's streams, subjects and bucket, so several can share one NATS")
+	s.natsReplicas.add(fl)
 	fl.IntVar(&s.workers, "workers", 2, "stages this process runs at once")
 	fl.StringSliceVar(&s.watch, "watch", []string{"rawhide", "branched"}, "release streams to handle (rawhide, branched, eln, cloud:44, updates:44, ...)")
 	fl.StringVar(&s.httpAddr, "http", httpDefault, "address of the dashboard, API, metrics and report server (empty: none)")
@@ -129,7 +131,7 @@ func (s *serviceFlags) check() error {
 	if s.confirmMax < 0 {
 		return withCode(exitError, fmt.Errorf("--confirm-max %d: must not be negative (0 turns confirmation off)", s.confirmMax))
 	}
-	return nil
+	return s.natsReplicas.check(s.natsURL)
 }
 
 // streams parses --watch.
@@ -216,7 +218,7 @@ func (s *serviceFlags) close() {
 // given a free port here, so that the embedded server and the stores agree
 // on it.
 func (s *serviceFlags) sharedAt() (storesOnNATS, bool, error) {
-	at := storesOnNATS{URL: s.natsURL, CredsFile: s.natsCreds, Prefix: s.natsPrefix}
+	at := storesOnNATS{URL: s.natsURL, CredsFile: s.natsCreds, Prefix: s.natsPrefix, replicas: s.natsReplicas.replicas()}
 	if at.URL != "" {
 		return at, true, nil
 	}
@@ -272,6 +274,7 @@ func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 		Workflow: workflow.Options{
 			Bus:         workflow.BusOptions{URL: s.natsURL, CredsFile: s.natsCreds, Listen: s.natsListen, Name: name},
 			Prefix:      s.natsPrefix,
+			Replicas:    s.natsReplicas.replicas(),
 			Workers:     s.workers,
 			Dispatch:    true,
 			TaskAckWait: s.ackWait,

@@ -98,8 +98,11 @@ func Connect(ctx context.Context, o BusOptions) (*Bus, error) {
 	b.natsOpts = []nats.Option{
 		nats.Name(name),
 		nats.Timeout(timeout),
+		// Reconnect for ever, and soon: in a cluster (URL lists every
+		// node, and the client learns the others from the server) to a
+		// node that is up, a moment after its node went away.
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DrainTimeout(30 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -331,10 +334,22 @@ func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration
 		if errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0 {
 			return fmt.Errorf("%s: %w", what, err)
 		}
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsReplicasNotSupported {
+			return fmt.Errorf("%s: %w (this NATS server is not part of a cluster: give it one replica)", what, err)
+		}
 		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrAuthorization) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		log.Debug("JetStream not ready, retrying", "call", what, "attempt", attempt, "err", err)
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsInsufficientResources && attempt%10 == 1 {
+			// A stream of N replicas needs N servers with JetStream up:
+			// say so while waiting for them.
+			log.Warn("JetStream lacks the servers or storage for this call (are as many cluster nodes up as replicas asked?); retrying",
+				"call", what, "attempt", attempt, "err", err)
+		} else if attempt%10 == 0 {
+			log.Warn("JetStream still not answering, retrying", "call", what, "attempt", attempt, "err", err)
+		} else {
+			log.Debug("JetStream not ready, retrying", "call", what, "attempt", attempt, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
@@ -342,6 +357,12 @@ func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration
 		}
 	}
 }
+
+// JetStream API error codes retryJS tells apart.
+const (
+	jsInsufficientResources jetstream.ErrorCode = 10023
+	jsReplicasNotSupported  jetstream.ErrorCode = 10074
+)
 
 // serverLogger hands the embedded server's log to slog. Its notices (a
 // score of lines at start-up) are debug messages here; its Fatalf does not
