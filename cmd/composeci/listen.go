@@ -170,7 +170,12 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 	if at, ok, err := s.sharedAt(); err != nil {
 		return nil, err
 	} else if ok {
-		if s.st, err = natsStores(ctx, a, at, true); err != nil {
+		// The embedded server is not up yet: its stores connect lazily.
+		// On an external NATS the buckets are made now, while every node
+		// is up — a bucket of N replicas cannot be made while fewer than
+		// N nodes are — rather than at first use, which may come while
+		// a node is down.
+		if s.st, err = natsStores(ctx, a, at, s.natsURL == ""); err != nil {
 			return nil, err
 		}
 	} else {

@@ -136,13 +136,19 @@ func (s *Stores) ensure(ctx context.Context) error {
 	}
 	retry := func(name string, f func(context.Context) error) error {
 		var err error
-		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		for attempt, wait := 1, 100*time.Millisecond; ; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
 			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err = f(actx)
 			cancel()
 			var apiErr *jetstream.APIError
-			if err == nil || (errors.As(err, &apiErr) && ((apiErr.Code < 500 && apiErr.Code != 0) || apiErr.ErrorCode == replicasNotSupported)) || ctx.Err() != nil {
+			permanent := errors.As(err, &apiErr) && !(workflow.CreateRace(err) && attempt <= 5) &&
+				((apiErr.Code < 500 && apiErr.Code != 0) || apiErr.ErrorCode == replicasNotSupported)
+			if err == nil || permanent || ctx.Err() != nil {
 				break
+			}
+			if attempt%10 == 0 {
+				// A bucket of N replicas needs N nodes up to be made.
+				s.log.Warn("cannot make a bucket yet (are as many NATS cluster nodes up as replicas asked?); retrying", "bucket", name, "attempt", attempt, "err", err)
 			}
 			select {
 			case <-ctx.Done():

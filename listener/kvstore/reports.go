@@ -138,7 +138,7 @@ func (rs *reportStore) Write(ctx context.Context, r reports.Report) (reports.Wri
 }
 
 func (rs *reportStore) readVersion(ctx context.Context, obj jetstream.ObjectStore, rel, composeID, version string) (reports.Report, error) {
-	b, err := obj.GetBytes(ctx, objectName(rel, composeID, version, reports.FileJSON))
+	b, err := getBytes(ctx, obj, objectName(rel, composeID, version, reports.FileJSON))
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return reports.Report{}, fmt.Errorf("report store: version %s of %s: %w", version, composeID, reports.ErrNotFound)
 	}
@@ -150,6 +150,15 @@ func (rs *reportStore) readVersion(ctx context.Context, obj jetstream.ObjectStor
 		return reports.Report{}, fmt.Errorf("report store: version %s of %s: %w", version, composeID, err)
 	}
 	return r, nil
+}
+
+// getBytes reads an object, again when the read stalls (RetryStalled).
+func getBytes(ctx context.Context, obj jetstream.ObjectStore, name string) (b []byte, err error) {
+	err = workflow.RetryStalled(ctx, func(ctx context.Context) (err error) {
+		b, err = obj.GetBytes(ctx, name)
+		return err
+	})
+	return b, err
 }
 
 // versions reads a compose's list of versions (ErrNotFound without one).
@@ -216,7 +225,7 @@ func (rs *reportStore) ReadFile(ctx context.Context, composeID, version, name st
 	if err != nil {
 		return nil, fmt.Errorf("report store: %w", err)
 	}
-	b, err := obj.GetBytes(ctx, objectName(rel, composeID, version, name))
+	b, err := getBytes(ctx, obj, objectName(rel, composeID, version, name))
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, fmt.Errorf("report store: %s of %s version %s: %w", name, composeID, version, reports.ErrNotFound)
 	}
@@ -269,15 +278,23 @@ func (rs *reportStore) Releases(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report store: %w", err)
 	}
-	lister, err := kv.ListKeysFiltered(ctx, "index.>")
-	if err != nil {
-		return nil, fmt.Errorf("report store: %w", err)
-	}
-	out := []string{}
-	for k := range lister.Keys() {
-		if rel, err := workflow.NameOfKey(strings.TrimPrefix(k, "index.")); err == nil && reports.ValidRelease(rel) {
-			out = append(out, rel)
+	var out []string
+	err = workflow.RetryStalled(ctx, func(ctx context.Context) error {
+		lister, err := kv.ListKeysFiltered(ctx, "index.>")
+		if err != nil {
+			return err
 		}
+		out = []string{}
+		for k := range lister.Keys() {
+			if rel, err := workflow.NameOfKey(strings.TrimPrefix(k, "index.")); err == nil && reports.ValidRelease(rel) {
+				out = append(out, rel)
+			}
+		}
+		// The keys end early, without an error, when ctx does.
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report store: listing releases: %w", err)
 	}
 	slices.Sort(out)
 	return out, nil

@@ -331,7 +331,7 @@ func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration
 			return nil
 		}
 		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0 {
+		if errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0 && !(CreateRace(err) && attempt <= maxCreateRaces) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsReplicasNotSupported {
@@ -361,8 +361,23 @@ func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration
 // JetStream API error codes retryJS tells apart.
 const (
 	jsInsufficientResources jetstream.ErrorCode = 10023
+	jsStreamNameExists      jetstream.ErrorCode = 10058
+	jsSubjectsOverlap       jetstream.ErrorCode = 10065
 	jsReplicasNotSupported  jetstream.ErrorCode = 10074
 )
+
+// maxCreateRaces bounds the attempts a CreateRace error is retried: one that
+// persists is a real clash (another stream has these subjects).
+const maxCreateRaces = 5
+
+// CreateRace reports whether err is JetStream refusing to create a stream
+// (or a bucket) that another process created a moment earlier — processes
+// of a deployment starting together race to make them. Another attempt
+// finds the stream and updates it instead.
+func CreateRace(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jsStreamNameExists || apiErr.ErrorCode == jsSubjectsOverlap)
+}
 
 // serverLogger hands the embedded server's log to slog. Its notices (a
 // score of lines at start-up) are debug messages here; its Fatalf does not
@@ -375,3 +390,22 @@ func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf
 func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// RetryStalled calls f with attempt timeouts of 1, 2, 4 ... seconds until it
+// succeeds, fails other than by its attempt's timeout, or ctx ends. It is
+// for reads through an ephemeral ordered consumer — an object's chunks, a
+// key-value watch or key listing — which in a cluster with a node down
+// can wait in vain: the server may place the consumer on the node that is
+// gone (nats-server 2.9 does, about one time in three with one node of
+// three down). Another attempt gets another consumer.
+func RetryStalled(ctx context.Context, f func(context.Context) error) error {
+	for attempt := time.Second; ; attempt *= 2 {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := f(actx)
+		stalled := err != nil && actx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !stalled {
+			return err
+		}
+	}
+}

@@ -749,19 +749,32 @@ func (e *Engine) records(ctx context.Context) ([]*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing workflows: %w", err)
 	}
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	var recs []*record
+	err = RetryStalled(ctx, func(ctx context.Context) error {
+		recs, err = e.watchRecords(ctx, s)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing workflows: %w", err)
+	}
+	return recs, nil
+}
+
+// watchRecords reads the bucket's records through one watch.
+func (e *Engine) watchRecords(ctx context.Context, s *session) ([]*record, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
 	}
 	defer func() { _ = w.Stop() }()
 	var recs []*record
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("listing workflows: %w", ctx.Err())
+			return nil, ctx.Err()
 		case entry, ok := <-w.Updates():
 			if !ok {
-				return nil, errors.New("listing workflows: watch closed")
+				return nil, errors.New("watch closed")
 			}
 			if entry == nil { // the initial values are all in
 				slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.ComposeID, b.ComposeID) })
