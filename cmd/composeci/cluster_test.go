@@ -349,6 +349,31 @@ func ledBy(t *testing.T, js jetstream.JetStream, prefix, node string) []string {
 // a function telling when the stream was first seen led by another node
 // than old (zero if not yet): its election, as the cluster reports it.
 func newLeaderAt(ctx context.Context, js jetstream.JetStream, stream, old string) func() time.Time {
+	return newLeaderOf(ctx, old, func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return nil, err
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return info.Cluster, nil
+	})
+}
+
+// newConsumerLeaderAt is newLeaderAt for a stream's durable consumer.
+func newConsumerLeaderAt(ctx context.Context, js jetstream.JetStream, stream, consumer, old string) func() time.Time {
+	return newLeaderOf(ctx, old, func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+		c, err := js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			return nil, err
+		}
+		return c.CachedInfo().Cluster, nil
+	})
+}
+
+func newLeaderOf(ctx context.Context, old string, cluster func(context.Context) (*jetstream.ClusterInfo, error)) func() time.Time {
 	var mu sync.Mutex
 	var at time.Time
 	go func() {
@@ -359,13 +384,9 @@ func newLeaderAt(ctx context.Context, js jetstream.JetStream, stream, old string
 			case <-time.After(50 * time.Millisecond):
 			}
 			rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			st, err := js.Stream(rctx, stream)
-			var info *jetstream.StreamInfo
-			if err == nil {
-				info, err = st.Info(rctx)
-			}
+			info, err := cluster(rctx)
 			cancel()
-			if err == nil && info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != old {
+			if err == nil && info != nil && info.Leader != "" && info.Leader != old {
 				mu.Lock()
 				at = time.Now()
 				mu.Unlock()
@@ -502,6 +523,7 @@ func clusterRound(t *testing.T, c *natsCluster, prefix, victim string) time.Dura
 	bucketLeader := streamInfo(t, js, "KV_"+prefix+"_workflows").Cluster.Leader
 	led := ledBy(t, js, prefix, victim)
 	elected := newLeaderAt(ctx, js, "KV_"+prefix+"_workflows", victim)
+	workersElected := newConsumerLeaderAt(ctx, js, prefix+"_TASKS", "workers", victim)
 	node.kill(t)
 	killedAt := time.Now()
 	t.Logf("killed %s (JetStream meta leader: %s; it led %v) with SIGKILL", victim, meta, led)
@@ -558,6 +580,15 @@ func clusterRound(t *testing.T, c *natsCluster, prefix, victim string) time.Dura
 			return nil
 		})
 		election = fmt.Sprintf("its new leader was seen %v after the kill", elected().Sub(killedAt).Round(time.Millisecond))
+	}
+	if slices.Contains(led, prefix+"_TASKS/workers") {
+		testenv.WaitFor(t, 30*time.Second, "the workers' consumer's new leader", func() error {
+			if workersElected().IsZero() {
+				return errors.New("not seen yet")
+			}
+			return nil
+		})
+		t.Logf("the workers' consumer, led by %s, had a new leader %v after the kill", victim, workersElected().Sub(killedAt).Round(time.Millisecond))
 	}
 	t.Logf("pipeline paused %v across the kill of %s (its first workflow write %v after the kill; the workflows bucket was led by %s, %s); "+
 		"a probe stream led by %s took writes again %v after the kill (paused %v)",

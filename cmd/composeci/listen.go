@@ -43,7 +43,11 @@ Fedora Messaging with --publish-amqp — each report version once).
 By default the workflow state and queues live in an embedded NATS JetStream
 server, stored under <data>/nats: one process, nothing to install. With
 --nats nats://host:4222 they live in an external NATS cluster instead, and
-'composeci worker' processes on other hosts take stages from it too.
+'composeci worker' processes on other hosts take stages from it too. Give
+every node of the cluster (--nats nats://a:4222,nats://b:4222,nats://c:4222)
+and --nats-replicas 3 to listen, worker and serve alike: the streams and
+buckets are kept on three nodes, and the loss of any one of them loses
+nothing and stops the pipeline only while the cluster elects new leaders.
 
 --http serves the dashboard (/, /streams/<release>, /composes/<ID>), the JSON
 API under /api/v1/ (docs/api.md; writes need the token of --api-token-file),

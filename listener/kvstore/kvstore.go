@@ -37,6 +37,11 @@ type Stores struct {
 
 	mu    sync.Mutex
 	ready bool // every bucket exists
+	// The buckets, looked up once: a lookup asks the stream's leader,
+	// and one asked during a cluster's election waits out its whole
+	// timeout.
+	kvs map[string]jetstream.KeyValue
+	obj jetstream.ObjectStore
 
 	Registry triage.Registry
 	Ledger   triage.Ledger
@@ -160,6 +165,7 @@ func (s *Stores) ensure(ctx context.Context) error {
 		}
 		return nil
 	}
+	kvs := map[string]jetstream.KeyValue{}
 	kv := func(which, what string) error {
 		name := s.bucketName(which)
 		return retry(name, func(ctx context.Context) error {
@@ -167,7 +173,7 @@ func (s *Stores) ensure(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			_, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
+			kvs[which], err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
 				History: 5, Storage: jetstream.FileStorage, Replicas: replicas})
 			return err
 		})
@@ -187,14 +193,14 @@ func (s *Stores) ensure(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: name,
+		s.obj, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: name,
 			Description: "composeci: every version of every compose check report (JSON, text, HTML)",
 			Storage:     jetstream.FileStorage, Replicas: replicas})
 		return err
 	}); err != nil {
 		return err
 	}
-	s.ready = true
+	s.kvs, s.ready = kvs, true
 	return nil
 }
 
@@ -239,7 +245,9 @@ func (s *Stores) bucket(ctx context.Context, which string) (jetstream.KeyValue, 
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
 	}
-	return s.js.KeyValue(ctx, s.bucketName(which))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kvs[which], nil
 }
 
 // objects finds the report files' Object Store bucket.
@@ -247,7 +255,9 @@ func (s *Stores) objects(ctx context.Context) (jetstream.ObjectStore, error) {
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
 	}
-	return s.js.ObjectStore(ctx, s.bucketName(reportsBucket))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.obj, nil
 }
 
 // Close closes the connection Open made.
