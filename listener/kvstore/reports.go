@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -91,7 +92,13 @@ func (rs *reportStore) Write(ctx context.Context, r reports.Report) (reports.Wri
 		name string
 		data []byte
 	}{{reports.FileText, out.Text}, {reports.FileHTML, out.HTML}, {reports.FileJSON, out.JSON}} {
-		if _, err := obj.PutBytes(ctx, objectName(rel, r.ComposeID, version, f.name), f.data); err != nil {
+		// Put again under the same name when the cluster lost the
+		// acknowledgement (an election): the object is replaced whole.
+		err := workflow.RetryStalledFrom(ctx, 5*time.Second, func(ctx context.Context) error {
+			_, err := obj.PutBytes(ctx, objectName(rel, r.ComposeID, version, f.name), f.data)
+			return err
+		})
+		if err != nil {
 			return reports.Written{}, fmt.Errorf("report store: storing %s of %s: %w", f.name, r.ComposeID, err)
 		}
 	}

@@ -399,7 +399,15 @@ func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf
 // gone (nats-server 2.9 does, about one time in three with one node of
 // three down). Another attempt gets another consumer.
 func RetryStalled(ctx context.Context, f func(context.Context) error) error {
-	for attempt := time.Second; ; attempt *= 2 {
+	return RetryStalledFrom(ctx, time.Second, f)
+}
+
+// RetryStalledFrom is RetryStalled with a first attempt of first, for
+// calls that take longer when all is well — an idempotent write, such as
+// an object put again under its name, whose acknowledgement a cluster
+// lost in an election.
+func RetryStalledFrom(ctx context.Context, first time.Duration, f func(context.Context) error) error {
+	for attempt := first; ; attempt *= 2 {
 		actx, cancel := context.WithTimeout(ctx, attempt)
 		err := f(actx)
 		stalled := err != nil && actx.Err() != nil && ctx.Err() == nil
