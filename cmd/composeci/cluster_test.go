@@ -559,6 +559,14 @@ func clusterRound(t *testing.T, c *natsCluster, prefix, victim string) time.Dura
 		t.Errorf("openQA posts %v: none, or a product posted twice", products)
 	}
 
+	// The watch reads every 50 ms, through a client that may itself have
+	// been on the killed node: let it catch up with the last writes.
+	testenv.WaitFor(t, 30*time.Second, "a workflow write after the kill to be seen", func() error {
+		if _, after := progress.around(killedAt); after.IsZero() {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	before, after := progress.around(killedAt)
 	pause := after.Sub(before)
 	if after.IsZero() || before.IsZero() {
