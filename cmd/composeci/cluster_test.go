@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,9 +51,10 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 	bin := testenv.NATSServerBinary(t)
 	c := &natsCluster{}
 	routes := make([]string, n)
+	addrs := distinctFreeAddrs(t, 3*n)
 	for i := range n {
-		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprintf("n%d", i+1), client: freeAddr(t), monitor: freeAddr(t), bin: bin, owner: t})
-		routes[i] = "nats://" + freeAddr(t)
+		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprintf("n%d", i+1), client: addrs[3*i], monitor: addrs[3*i+1], bin: bin, owner: t})
+		routes[i] = "nats://" + addrs[3*i+2]
 	}
 	for i, node := range c.nodes {
 		host, port := splitAddr(t, node.client)
@@ -70,6 +72,22 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 		return nil
 	})
 	return c
+}
+
+// distinctFreeAddrs returns n free loopback addresses, all different:
+// freeAddr called n times may return one port twice, once closed.
+func distinctFreeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs
 }
 
 func splitAddr(t *testing.T, addr string) (string, string) {
