@@ -43,7 +43,11 @@ Fedora Messaging with --publish-amqp — each report version once).
 By default the workflow state and queues live in an embedded NATS JetStream
 server, stored under <data>/nats: one process, nothing to install. With
 --nats nats://host:4222 they live in an external NATS cluster instead, and
-'composeci worker' processes on other hosts take stages from it too.
+'composeci worker' processes on other hosts take stages from it too. Give
+every node of the cluster (--nats nats://a:4222,nats://b:4222,nats://c:4222)
+and --nats-replicas 3 to listen, worker and serve alike: the streams and
+buckets are kept on three nodes, and the loss of any one of them loses
+nothing and stops the pipeline only while the cluster elects new leaders.
 
 --http serves the dashboard (/, /streams/<release>, /composes/<ID>), the JSON
 API under /api/v1/ (docs/api.md; writes need the token of --api-token-file),
@@ -78,6 +82,7 @@ type serviceFlags struct {
 	natsCreds       string
 	natsListen      string
 	natsPrefix      string
+	natsReplicas    replicasFlag
 	workers         int
 	watch           []string
 	httpAddr        string
@@ -107,6 +112,7 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.StringVar(&s.natsURL, "nats", "", natsHelp)
 	fl.StringVar(&s.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
 	fl.StringVar(&s.natsPrefix, "nats-prefix", workflow.DefaultPrefix, "names this deployment's streams, subjects and bucket, so several can share one NATS")
+	s.natsReplicas.add(fl)
 	fl.IntVar(&s.workers, "workers", 2, "stages this process runs at once")
 	fl.StringSliceVar(&s.watch, "watch", []string{"rawhide", "branched"}, "release streams to handle (rawhide, branched, eln, cloud:44, updates:44, ...)")
 	fl.StringVar(&s.httpAddr, "http", httpDefault, "address of the dashboard, API, metrics and report server (empty: none)")
@@ -131,7 +137,7 @@ func (s *serviceFlags) check() error {
 	if s.confirmMax < 0 {
 		return withCode(exitError, fmt.Errorf("--confirm-max %d: must not be negative (0 turns confirmation off)", s.confirmMax))
 	}
-	return nil
+	return s.natsReplicas.check(s.natsURL)
 }
 
 // streams parses --watch.
@@ -170,7 +176,12 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 	if at, ok, err := s.sharedAt(); err != nil {
 		return nil, err
 	} else if ok {
-		if s.st, err = natsStores(ctx, a, at, true); err != nil {
+		// The embedded server is not up yet: its stores connect lazily.
+		// On an external NATS the buckets are made now, while every node
+		// is up — a bucket of N replicas cannot be made while fewer than
+		// N nodes are — rather than at first use, which may come while
+		// a node is down.
+		if s.st, err = natsStores(ctx, a, at, s.natsURL == ""); err != nil {
 			return nil, err
 		}
 	} else {
@@ -218,7 +229,7 @@ func (s *serviceFlags) close() {
 // given a free port here, so that the embedded server and the stores agree
 // on it.
 func (s *serviceFlags) sharedAt() (storesOnNATS, bool, error) {
-	at := storesOnNATS{URL: s.natsURL, CredsFile: s.natsCreds, Prefix: s.natsPrefix}
+	at := storesOnNATS{URL: s.natsURL, CredsFile: s.natsCreds, Prefix: s.natsPrefix, replicas: s.natsReplicas.replicas()}
 	if at.URL != "" {
 		return at, true, nil
 	}
@@ -274,6 +285,7 @@ func (s *serviceFlags) options(a *app, name string) (listener.Options, error) {
 		Workflow: workflow.Options{
 			Bus:         workflow.BusOptions{URL: s.natsURL, CredsFile: s.natsCreds, Listen: s.natsListen, Name: name},
 			Prefix:      s.natsPrefix,
+			Replicas:    s.natsReplicas.replicas(),
 			Workers:     s.workers,
 			Dispatch:    true,
 			TaskAckWait: s.ackWait,

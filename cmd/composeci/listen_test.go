@@ -391,3 +391,32 @@ func TestDurableQueueName(t *testing.T) {
 		}
 	}
 }
+
+// TestNATSReplicasFlag: --nats-replicas is refused outside 1..5, and above
+// 1 with the embedded server (one node keeps one copy), before anything
+// starts; the config file sets it like the command line.
+func TestNATSReplicasFlag(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "composeci.toml")
+	if err := os.WriteFile(cfg, []byte("nats-replicas = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"zero", []string{"listen", "--nats-replicas", "0"}, "--nats-replicas 0: want 1 to 5"},
+		{"six", []string{"worker", "--nats", "nats://127.0.0.1:1", "--nats-replicas", "6"}, "--nats-replicas 6: want 1 to 5"},
+		{"embedded", []string{"listen", "--nats-replicas", "3"}, "--nats-replicas 3 needs a NATS cluster"},
+		{"embedded, listening", []string{"listen", "--nats-listen", "127.0.0.1:0", "--nats-replicas", "2"}, "--nats-replicas 2 needs a NATS cluster"},
+		{"embedded, from the config file", []string{"--config", cfg, "listen"}, "--nats-replicas 3 needs a NATS cluster"},
+		{"serve", []string{"serve", "--nats", "nats://127.0.0.1:1", "--nats-replicas", "-1"}, "--nats-replicas -1: want 1 to 5"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, nil, append(c.args, "--data", t.TempDir())...)
+			if code != exitError || !strings.Contains(errOut, c.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d saying %q", code, errOut, exitError, c.want)
+			}
+		})
+	}
+}

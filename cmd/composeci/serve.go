@@ -31,6 +31,7 @@ func newServeCmd(a *app) *cobra.Command {
 	var k kojiFlags
 	var natsURL, natsCreds, natsPrefix, httpAddr, tokenFile, openqaURL string
 	var watch []string
+	var replicas replicasFlag
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the dashboard, API and metrics of a pipeline from its NATS (a read-only host)",
@@ -46,6 +47,9 @@ func newServeCmd(a *app) *cobra.Command {
 			if httpAddr == "" {
 				return withCode(exitError, errors.New("serve needs --http: the address to serve on"))
 			}
+			if err := replicas.check(natsURL); err != nil {
+				return err
+			}
 			token, err := readToken(tokenFile)
 			if err != nil {
 				return err
@@ -59,7 +63,7 @@ func newServeCmd(a *app) *cobra.Command {
 			c := &stages.Compose{Fedfind: ac.Fedfind, AwaitComplete: ac}
 			// The deployment's reports and known issues, as every host
 			// sees them.
-			st, err := natsStores(ctx, a, storesOnNATS{URL: natsURL, CredsFile: natsCreds, Prefix: natsPrefix}, false)
+			st, err := natsStores(ctx, a, storesOnNATS{URL: natsURL, CredsFile: natsCreds, Prefix: natsPrefix, replicas: replicas.replicas()}, false)
 			if err != nil {
 				return err
 			}
@@ -89,6 +93,7 @@ func newServeCmd(a *app) *cobra.Command {
 	fl.StringVar(&natsURL, "nats", "", "NATS server(s) with JetStream that listen uses, e.g. nats://nats1:4222 (required)")
 	fl.StringVar(&natsCreds, "nats-creds", "", "NATS credentials file for --nats")
 	fl.StringVar(&natsPrefix, "nats-prefix", workflow.DefaultPrefix, "the prefix of the deployment to serve (listen's --nats-prefix)")
+	replicas.add(fl)
 	fl.StringVar(&httpAddr, "http", "127.0.0.1:8089", "address to serve the dashboard, API and metrics on")
 	fl.StringVar(&tokenFile, "api-token-file", "", "file holding the bearer token API writes must carry (without it the API is read-only)")
 	fl.StringVar(&openqaURL, "openqa", openqa.DefaultBaseURL, "openQA server the dashboard links builds to (empty: no links)")

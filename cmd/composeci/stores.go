@@ -30,6 +30,9 @@ type storesOnNATS struct {
 	URL       string `json:"nats"`
 	CredsFile string `json:"nats_creds,omitempty"`
 	Prefix    string `json:"nats_prefix"`
+	// replicas of buckets made or changed (0 keeps what exists); a
+	// one-shot command following the file never changes them.
+	replicas int
 }
 
 // markStores records (or, with an empty URL, forgets) where the service
@@ -74,7 +77,7 @@ func fileStores(a *app) stores {
 // natsStores opens the stores of a deployment on NATS; lazy ones connect
 // in the background (for a listen whose embedded server is not up yet).
 func natsStores(ctx context.Context, a *app, at storesOnNATS, lazy bool) (stores, error) {
-	s, err := kvstore.Open(ctx, kvstore.Options{URL: at.URL, CredsFile: at.CredsFile, Prefix: at.Prefix, Lazy: lazy, Logger: a.log})
+	s, err := kvstore.Open(ctx, kvstore.Options{URL: at.URL, CredsFile: at.CredsFile, Prefix: at.Prefix, Replicas: at.replicas, Lazy: lazy, Logger: a.log})
 	if err != nil {
 		return stores{}, withCode(exitError, fmt.Errorf("the deployment's stores on NATS: %w", err))
 	}
@@ -116,4 +119,41 @@ func (f *storeFlags) stores(ctx context.Context, cmd *cobra.Command, a *app) (st
 		return fileStores(a), nil
 	}
 	return natsStores(ctx, a, at, false)
+}
+
+// replicasFlag is --nats-replicas: how many copies a NATS cluster keeps of
+// the deployment's streams and buckets.
+type replicasFlag struct {
+	n   int
+	set bool // given on the command line, in the environment or the config file
+	fl  *pflag.FlagSet
+}
+
+func (r *replicasFlag) add(fl *pflag.FlagSet) {
+	r.fl = fl
+	fl.IntVar(&r.n, "nats-replicas", 1, "copies a NATS cluster keeps of the streams and buckets (1 to 5; 3 survives the loss of a node); existing ones are changed to it; not given, they keep theirs")
+}
+
+// check refuses a count JetStream cannot keep, or more than one copy on
+// the embedded server (natsURL empty).
+func (r *replicasFlag) check(natsURL string) error {
+	r.set = r.fl != nil && r.fl.Changed("nats-replicas")
+	if r.n < 1 || r.n > workflow.MaxReplicas {
+		return withCode(exitError, fmt.Errorf("--nats-replicas %d: want 1 to %d (3 survives the loss of one node of a cluster)", r.n, workflow.MaxReplicas))
+	}
+	if r.n > 1 && natsURL == "" {
+		return withCode(exitError, fmt.Errorf("--nats-replicas %d needs a NATS cluster (--nats nats://a:4222,nats://b:4222,nats://c:4222): the embedded server is one node and keeps one copy", r.n))
+	}
+	return nil
+}
+
+// replicas is the count for the engine and the stores: the flag's when it
+// was given, else 0 — what exists keeps its count, new streams get 1 — so
+// that a worker started without the flag never shrinks a replicated
+// deployment.
+func (r *replicasFlag) replicas() int {
+	if !r.set {
+		return 0
+	}
+	return r.n
 }

@@ -13,8 +13,10 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -119,4 +121,20 @@ func NATSURL(t testing.TB) string {
 			Start: "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"}, err)
 	}
 	return u
+}
+
+// NATSServerBinary returns the nats-server program the tests that run a
+// NATS cluster of their own start (COMPOSECI_TEST_NATS_SERVER, default
+// /usr/sbin/nats-server), after checking that it runs.
+func NATSServerBinary(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("COMPOSECI_TEST_NATS_SERVER")
+	if bin == "" {
+		bin = "/usr/sbin/nats-server"
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		unavailable(t, Skip{Service: "the nats-server program", URL: bin, Start: "apt-get install nats-server"}, fmt.Errorf("%w: %s", err, out))
+	}
+	return bin
 }

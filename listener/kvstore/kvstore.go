@@ -37,6 +37,11 @@ type Stores struct {
 
 	mu    sync.Mutex
 	ready bool // every bucket exists
+	// The buckets, looked up once: a lookup asks the stream's leader,
+	// and one asked during a cluster's election waits out its whole
+	// timeout.
+	kvs map[string]jetstream.KeyValue
+	obj jetstream.ObjectStore
 
 	Registry triage.Registry
 	Ledger   triage.Ledger
@@ -52,7 +57,10 @@ type Options struct {
 	URL, CredsFile string
 	// Prefix is the deployment's (`--nats-prefix`).
 	Prefix string
-	// Replicas of the buckets in a cluster (default 1).
+	// Replicas of the buckets in a cluster (1 to 5): new buckets get this
+	// many copies, existing ones are changed to it. 0 keeps the count of
+	// what exists and makes new buckets with 1 (a one-shot command must
+	// not shrink the service's buckets).
 	Replicas int
 	// Lazy returns at once, connecting in the background and making the
 	// buckets on first use: for a service whose NATS server may not be up
@@ -83,9 +91,15 @@ func Open(ctx context.Context, o Options) (*Stores, error) {
 	if !validPrefix(o.Prefix) {
 		return nil, fmt.Errorf("NATS prefix %q: want 1 to 32 of [A-Za-z0-9_-]", o.Prefix)
 	}
-	opts := []nats.Option{nats.Name("composeci stores"), nats.Timeout(5 * time.Second), nats.MaxReconnects(-1)}
+	if o.Replicas < 0 || o.Replicas > workflow.MaxReplicas {
+		return nil, fmt.Errorf("%d replicas: want 1 to %d", o.Replicas, workflow.MaxReplicas)
+	}
+	// Reconnect for ever, soon: in a cluster, to another node when one
+	// goes away.
+	opts := []nats.Option{nats.Name("composeci stores"), nats.Timeout(5 * time.Second), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond)}
 	if o.Lazy {
-		opts = append(opts, nats.RetryOnFailedConnect(true), nats.ReconnectWait(500*time.Millisecond))
+		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
 	if o.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(o.CredsFile))
@@ -99,7 +113,7 @@ func Open(ctx context.Context, o Options) (*Stores, error) {
 		conn.Close()
 		return nil, err
 	}
-	s := &Stores{prefix: o.Prefix, replicas: max(o.Replicas, 1), conn: conn, js: js, now: o.Now, timeout: 10 * time.Second, log: o.Logger}
+	s := &Stores{prefix: o.Prefix, replicas: o.Replicas, conn: conn, js: js, now: o.Now, timeout: 10 * time.Second, log: o.Logger}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -127,13 +141,19 @@ func (s *Stores) ensure(ctx context.Context) error {
 	}
 	retry := func(name string, f func(context.Context) error) error {
 		var err error
-		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		for attempt, wait := 1, 100*time.Millisecond; ; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
 			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err = f(actx)
 			cancel()
 			var apiErr *jetstream.APIError
-			if err == nil || (errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0) || ctx.Err() != nil {
+			permanent := errors.As(err, &apiErr) && !(workflow.CreateRace(err) && attempt <= 5) &&
+				((apiErr.Code < 500 && apiErr.Code != 0) || apiErr.ErrorCode == replicasNotSupported)
+			if err == nil || permanent || ctx.Err() != nil {
 				break
+			}
+			if attempt%10 == 0 {
+				// A bucket of N replicas needs N nodes up to be made.
+				s.log.Warn("cannot make a bucket yet (are as many NATS cluster nodes up as replicas asked?); retrying", "bucket", name, "attempt", attempt, "err", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -145,11 +165,16 @@ func (s *Stores) ensure(ctx context.Context) error {
 		}
 		return nil
 	}
+	kvs := map[string]jetstream.KeyValue{}
 	kv := func(which, what string) error {
 		name := s.bucketName(which)
 		return retry(name, func(ctx context.Context) error {
-			_, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
-				History: 5, Storage: jetstream.FileStorage, Replicas: s.replicas})
+			replicas, err := s.replicasOf(ctx, "KV_"+name)
+			if err != nil {
+				return err
+			}
+			kvs[which], err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: "composeci: " + what,
+				History: 5, Storage: jetstream.FileStorage, Replicas: replicas})
 			return err
 		})
 	}
@@ -164,19 +189,47 @@ func (s *Stores) ensure(ctx context.Context) error {
 	}
 	name := s.bucketName(reportsBucket)
 	if err := retry(name, func(ctx context.Context) error {
-		_, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: name,
+		replicas, err := s.replicasOf(ctx, "OBJ_"+name)
+		if err != nil {
+			return err
+		}
+		s.obj, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: name,
 			Description: "composeci: every version of every compose check report (JSON, text, HTML)",
-			Storage:     jetstream.FileStorage, Replicas: s.replicas})
+			Storage:     jetstream.FileStorage, Replicas: replicas})
 		return err
 	}); err != nil {
 		return err
 	}
-	s.ready = true
+	s.kvs, s.ready = kvs, true
 	return nil
+}
+
+// replicasOf is the replica count to make or update a bucket's stream
+// with: Options.Replicas, or the count it has when that is 0 (1 for a new
+// one).
+func (s *Stores) replicasOf(ctx context.Context, stream string) (int, error) {
+	have, err := workflow.StreamReplicas(ctx, s.js, stream)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case s.replicas != 0 && have != 0 && have != s.replicas:
+		s.log.Warn("changing the replicas of a bucket", "stream", stream, "from", have, "to", s.replicas)
+	case s.replicas != 0:
+	case have != 0:
+		return have, nil
+	default:
+		return 1, nil
+	}
+	return s.replicas, nil
 }
 
 // Prefix is the deployment's prefix the stores are under.
 func (s *Stores) Prefix() string { return s.prefix }
+
+// replicasNotSupported is JetStream's answer to replicas asked of a
+// server outside a cluster: no retry mends it.
+const replicasNotSupported jetstream.ErrorCode = 10074
 
 const (
 	knownBucket      = "known"
@@ -192,7 +245,9 @@ func (s *Stores) bucket(ctx context.Context, which string) (jetstream.KeyValue, 
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
 	}
-	return s.js.KeyValue(ctx, s.bucketName(which))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kvs[which], nil
 }
 
 // objects finds the report files' Object Store bucket.
@@ -200,7 +255,9 @@ func (s *Stores) objects(ctx context.Context) (jetstream.ObjectStore, error) {
 	if err := s.ensure(ctx); err != nil {
 		return nil, err
 	}
-	return s.js.ObjectStore(ctx, s.bucketName(reportsBucket))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.obj, nil
 }
 
 // Close closes the connection Open made.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -91,7 +92,13 @@ func (rs *reportStore) Write(ctx context.Context, r reports.Report) (reports.Wri
 		name string
 		data []byte
 	}{{reports.FileText, out.Text}, {reports.FileHTML, out.HTML}, {reports.FileJSON, out.JSON}} {
-		if _, err := obj.PutBytes(ctx, objectName(rel, r.ComposeID, version, f.name), f.data); err != nil {
+		// Put again under the same name when the cluster lost the
+		// acknowledgement (an election): the object is replaced whole.
+		err := workflow.RetryStalledFrom(ctx, 5*time.Second, func(ctx context.Context) error {
+			_, err := obj.PutBytes(ctx, objectName(rel, r.ComposeID, version, f.name), f.data)
+			return err
+		})
+		if err != nil {
 			return reports.Written{}, fmt.Errorf("report store: storing %s of %s: %w", f.name, r.ComposeID, err)
 		}
 	}
@@ -138,7 +145,7 @@ func (rs *reportStore) Write(ctx context.Context, r reports.Report) (reports.Wri
 }
 
 func (rs *reportStore) readVersion(ctx context.Context, obj jetstream.ObjectStore, rel, composeID, version string) (reports.Report, error) {
-	b, err := obj.GetBytes(ctx, objectName(rel, composeID, version, reports.FileJSON))
+	b, err := getBytes(ctx, obj, objectName(rel, composeID, version, reports.FileJSON))
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return reports.Report{}, fmt.Errorf("report store: version %s of %s: %w", version, composeID, reports.ErrNotFound)
 	}
@@ -150,6 +157,15 @@ func (rs *reportStore) readVersion(ctx context.Context, obj jetstream.ObjectStor
 		return reports.Report{}, fmt.Errorf("report store: version %s of %s: %w", version, composeID, err)
 	}
 	return r, nil
+}
+
+// getBytes reads an object, again when the read stalls (RetryStalled).
+func getBytes(ctx context.Context, obj jetstream.ObjectStore, name string) (b []byte, err error) {
+	err = workflow.RetryStalled(ctx, func(ctx context.Context) (err error) {
+		b, err = obj.GetBytes(ctx, name)
+		return err
+	})
+	return b, err
 }
 
 // versions reads a compose's list of versions (ErrNotFound without one).
@@ -216,7 +232,7 @@ func (rs *reportStore) ReadFile(ctx context.Context, composeID, version, name st
 	if err != nil {
 		return nil, fmt.Errorf("report store: %w", err)
 	}
-	b, err := obj.GetBytes(ctx, objectName(rel, composeID, version, name))
+	b, err := getBytes(ctx, obj, objectName(rel, composeID, version, name))
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, fmt.Errorf("report store: %s of %s version %s: %w", name, composeID, version, reports.ErrNotFound)
 	}
@@ -269,15 +285,23 @@ func (rs *reportStore) Releases(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report store: %w", err)
 	}
-	lister, err := kv.ListKeysFiltered(ctx, "index.>")
-	if err != nil {
-		return nil, fmt.Errorf("report store: %w", err)
-	}
-	out := []string{}
-	for k := range lister.Keys() {
-		if rel, err := workflow.NameOfKey(strings.TrimPrefix(k, "index.")); err == nil && reports.ValidRelease(rel) {
-			out = append(out, rel)
+	var out []string
+	err = workflow.RetryStalled(ctx, func(ctx context.Context) error {
+		lister, err := kv.ListKeysFiltered(ctx, "index.>")
+		if err != nil {
+			return err
 		}
+		out = []string{}
+		for k := range lister.Keys() {
+			if rel, err := workflow.NameOfKey(strings.TrimPrefix(k, "index.")); err == nil && reports.ValidRelease(rel) {
+				out = append(out, rel)
+			}
+		}
+		// The keys end early, without an error, when ctx does.
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report store: listing releases: %w", err)
 	}
 	slices.Sort(out)
 	return out, nil

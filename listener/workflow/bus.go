@@ -98,8 +98,11 @@ func Connect(ctx context.Context, o BusOptions) (*Bus, error) {
 	b.natsOpts = []nats.Option{
 		nats.Name(name),
 		nats.Timeout(timeout),
+		// Reconnect for ever, and soon: in a cluster (URL lists every
+		// node, and the client learns the others from the server) to a
+		// node that is up, a moment after its node went away.
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DrainTimeout(30 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -328,19 +331,52 @@ func retryJS(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration
 			return nil
 		}
 		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0 {
+		if errors.As(err, &apiErr) && apiErr.Code < 500 && apiErr.Code != 0 && !(CreateRace(err) && attempt <= maxCreateRaces) {
 			return fmt.Errorf("%s: %w", what, err)
+		}
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsReplicasNotSupported {
+			return fmt.Errorf("%s: %w (this NATS server is not part of a cluster: give it one replica)", what, err)
 		}
 		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrAuthorization) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		log.Debug("JetStream not ready, retrying", "call", what, "attempt", attempt, "err", err)
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsInsufficientResources && attempt%10 == 1 {
+			// A stream of N replicas needs N servers with JetStream up:
+			// say so while waiting for them.
+			log.Warn("JetStream lacks the servers or storage for this call (are as many cluster nodes up as replicas asked?); retrying",
+				"call", what, "attempt", attempt, "err", err)
+		} else if attempt%10 == 0 {
+			log.Warn("JetStream still not answering, retrying", "call", what, "attempt", attempt, "err", err)
+		} else {
+			log.Debug("JetStream not ready, retrying", "call", what, "attempt", attempt, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)
 		case <-time.After(wait.Delay(attempt - 1)):
 		}
 	}
+}
+
+// JetStream API error codes retryJS tells apart.
+const (
+	jsInsufficientResources jetstream.ErrorCode = 10023
+	jsStreamNameExists      jetstream.ErrorCode = 10058
+	jsSubjectsOverlap       jetstream.ErrorCode = 10065
+	jsReplicasNotSupported  jetstream.ErrorCode = 10074
+)
+
+// maxCreateRaces bounds the attempts a CreateRace error is retried: one that
+// persists is a real clash (another stream has these subjects).
+const maxCreateRaces = 5
+
+// CreateRace reports whether err is JetStream refusing to create a stream
+// (or a bucket) that another process created a moment earlier — processes
+// of a deployment starting together race to make them. Another attempt
+// finds the stream and updates it instead.
+func CreateRace(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jsStreamNameExists || apiErr.ErrorCode == jsSubjectsOverlap)
 }
 
 // serverLogger hands the embedded server's log to slog. Its notices (a
@@ -354,3 +390,30 @@ func (l serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf
 func (l serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// RetryStalled calls f with attempt timeouts of 1, 2, 4 ... seconds until it
+// succeeds, fails other than by its attempt's timeout, or ctx ends. It is
+// for reads through an ephemeral ordered consumer — an object's chunks, a
+// key-value watch or key listing — which in a cluster with a node down
+// can wait in vain: the server may place the consumer on the node that is
+// gone (nats-server 2.9 does, about one time in three with one node of
+// three down). Another attempt gets another consumer.
+func RetryStalled(ctx context.Context, f func(context.Context) error) error {
+	return RetryStalledFrom(ctx, time.Second, f)
+}
+
+// RetryStalledFrom is RetryStalled with a first attempt of first, for
+// calls that take longer when all is well — an idempotent write, such as
+// an object put again under its name, whose acknowledgement a cluster
+// lost in an election.
+func RetryStalledFrom(ctx context.Context, first time.Duration, f func(context.Context) error) error {
+	for attempt := first; ; attempt *= 2 {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := f(actx)
+		stalled := err != nil && actx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !stalled {
+			return err
+		}
+	}
+}

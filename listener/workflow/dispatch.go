@@ -69,7 +69,10 @@ func (e *Engine) fetchLoop(ctx context.Context, stream, consumer, what string, h
 	wait := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 	failures := 0
 	for {
-		msg, err := cons.Next(jetstream.FetchContext(fctx))
+		// Idle heartbeats every second: a pull whose consumer leader died
+		// (a node of the cluster lost) is known dead in 2 s, not the
+		// default 10 s, and asked again of the new leader.
+		msg, err := cons.Next(jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(time.Second))
 		switch {
 		case err == nil:
 			failures = 0

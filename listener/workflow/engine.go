@@ -42,7 +42,13 @@ type Options struct {
 	// Prefix names the streams, subjects and bucket on the server
 	// (default DefaultPrefix), so several deployments can share one.
 	Prefix string
-	// Replicas of the streams and bucket in a NATS cluster (default 1).
+	// Replicas of the streams and bucket in a NATS cluster (1 to 5): a
+	// stream or bucket made afresh gets this many copies, and one that
+	// exists with another count is changed to it (JetStream moves the
+	// copies while it serves). 0 keeps the count of what exists and makes
+	// new ones with 1, so that a process started without a count never
+	// shrinks a replicated deployment. More than 1 needs a cluster: the
+	// embedded server is refused.
 	Replicas int
 	// Stages are the workflow's stages in order; required.
 	Stages []Stage
@@ -160,9 +166,6 @@ func (o *Options) setDefaults() {
 	if o.HistoryLimit <= 0 {
 		o.HistoryLimit = 50
 	}
-	if o.Replicas <= 0 {
-		o.Replicas = 1
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,6 +191,12 @@ func (o *Options) check() error {
 	}
 	if o.Workers > 0 && o.Runner == nil {
 		return errors.New("workflow: workers need a stage runner")
+	}
+	if o.Replicas < 0 || o.Replicas > MaxReplicas {
+		return fmt.Errorf("workflow: %d replicas: want 1 to %d (0 keeps what exists)", o.Replicas, MaxReplicas)
+	}
+	if o.Replicas > 1 && o.Bus.URL == "" {
+		return fmt.Errorf("workflow: %d replicas need a NATS cluster: the embedded server is one node and keeps one copy", o.Replicas)
 	}
 	if o.ReadOnly && (o.Workers > 0 || o.Dispatch) {
 		return errors.New("workflow: a read-only engine runs no workers and no dispatcher")
@@ -238,6 +247,9 @@ type session struct {
 }
 
 func (s *session) js() jetstream.JetStream { return s.link.js }
+
+// MaxReplicas is the most copies JetStream keeps of a stream.
+const MaxReplicas = 5
 
 // DefaultTaskAckWait is the default TaskAckWait: heartbeats every 2.5 s
 // keep a running stage's task (and its lease), and a dead worker's task
@@ -327,6 +339,11 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		return retryJS(ctx, e.log, o.OpTimeout, what, f)
 	}
 	err := call("creating stream "+l.eventsStream(), func(ctx context.Context) (err error) {
+		replicas, err := e.replicas(ctx, js, l.eventsStream())
+		if err != nil {
+			return err
+		}
+
 		s.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        l.eventsStream(),
 			Description: "composeci: events about composes, from every source",
@@ -336,7 +353,7 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 			MaxMsgSize:  64 << 10,
 			Duplicates:  o.EventDedupWindow,
 			Storage:     jetstream.FileStorage,
-			Replicas:    o.Replicas,
+			Replicas:    replicas,
 			Discard:     jetstream.DiscardOld,
 		})
 		return err
@@ -345,6 +362,11 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		return err
 	}
 	err = call("creating stream "+l.tasksStream(), func(ctx context.Context) (err error) {
+		replicas, err := e.replicas(ctx, js, l.tasksStream())
+		if err != nil {
+			return err
+		}
+
 		s.tasks, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        l.tasksStream(),
 			Description: "composeci: stage tasks of compose workflows (work queue)",
@@ -353,7 +375,7 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 			MaxMsgSize:  16 << 10,
 			Duplicates:  o.TaskDedupWindow,
 			Storage:     jetstream.FileStorage,
-			Replicas:    o.Replicas,
+			Replicas:    replicas,
 		})
 		return err
 	})
@@ -361,6 +383,11 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		return err
 	}
 	err = call("creating stream "+l.resultsStream(), func(ctx context.Context) (err error) {
+		replicas, err := e.replicas(ctx, js, l.resultsStream())
+		if err != nil {
+			return err
+		}
+
 		s.results, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        l.resultsStream(),
 			Description: "composeci: one entry per ending of a compose's workflow, the feed of results",
@@ -370,7 +397,7 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 			MaxMsgSize:  512 << 10,
 			Duplicates:  o.TaskDedupWindow,
 			Storage:     jetstream.FileStorage,
-			Replicas:    o.Replicas,
+			Replicas:    replicas,
 			Discard:     jetstream.DiscardOld,
 		})
 		return err
@@ -408,15 +435,54 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 		}
 	}
 	return call("creating bucket "+l.bucket(), func(ctx context.Context) (err error) {
+		replicas, err := e.replicas(ctx, js, "KV_"+l.bucket())
+		if err != nil {
+			return err
+		}
 		s.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      l.bucket(),
 			Description: "composeci: compose workflows by compose ID",
 			History:     5,
 			Storage:     jetstream.FileStorage,
-			Replicas:    o.Replicas,
+			Replicas:    replicas,
 		})
 		return err
 	})
+}
+
+// replicas is the replica count to create or update a stream with (a KV
+// bucket's is "KV_<bucket>"): Options.Replicas, or, when that is 0, the
+// count the stream has (1 for a new one). A change of an existing
+// stream's count is logged: JetStream copies or drops replicas while it
+// serves.
+func (e *Engine) replicas(ctx context.Context, js jetstream.JetStream, stream string) (int, error) {
+	have, err := StreamReplicas(ctx, js, stream)
+	if err != nil {
+		return 0, err
+	}
+	want := e.opts.Replicas
+	switch {
+	case want == 0 && have == 0:
+		return 1, nil
+	case want == 0:
+		return have, nil
+	case have != 0 && have != want:
+		e.log.Warn("changing the replicas of a stream", "stream", stream, "from", have, "to", want)
+	}
+	return want, nil
+}
+
+// StreamReplicas is the replica count of a stream, 0 when there is no
+// such stream.
+func StreamReplicas(ctx context.Context, js jetstream.JetStream, stream string) (int, error) {
+	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return max(st.CachedInfo().Config.Replicas, 1), nil
 }
 
 func (e *Engine) dispatcherConfig() jetstream.ConsumerConfig {
@@ -683,19 +749,32 @@ func (e *Engine) records(ctx context.Context) ([]*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing workflows: %w", err)
 	}
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	var recs []*record
+	err = RetryStalled(ctx, func(ctx context.Context) error {
+		recs, err = e.watchRecords(ctx, s)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing workflows: %w", err)
+	}
+	return recs, nil
+}
+
+// watchRecords reads the bucket's records through one watch.
+func (e *Engine) watchRecords(ctx context.Context, s *session) ([]*record, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
 	}
 	defer func() { _ = w.Stop() }()
 	var recs []*record
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("listing workflows: %w", ctx.Err())
+			return nil, ctx.Err()
 		case entry, ok := <-w.Updates():
 			if !ok {
-				return nil, errors.New("listing workflows: watch closed")
+				return nil, errors.New("watch closed")
 			}
 			if entry == nil { // the initial values are all in
 				slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.ComposeID, b.ComposeID) })
