@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/composeci/composeci/internal/testenv"
 	"github.com/composeci/composeci/listener/workflow"
-	"github.com/composeci/composeci/reports"
 )
 
 // natsNode is one nats-server process of a test cluster.
@@ -553,29 +551,13 @@ func clusterRound(t *testing.T, c *natsCluster, prefix, victim string) time.Dura
 			}
 			return nil
 		})
-		rel, _ := reports.ReleaseOf(id)
-		resp, err := http.Get("http://" + listenAddr + "/reports/" + rel + "/" + id + "/report.txt")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), id+" compose check report") {
-			t.Errorf("/reports/ for %s: HTTP %d\n%s", id, resp.StatusCode, b)
-		}
+		checkReportServed(t, listenAddr, id)
 		t.Logf("%s done %v after the kill", id, time.Since(killedAt).Round(time.Millisecond))
 		if n := mailsAbout(w.mail, id); n != 1 {
 			t.Errorf("%s mailed %d times, want once", id, n)
 		}
 	}
-	var products []string
-	for _, p := range w.oq.Posts() {
-		products = append(products, p.Params["BUILD"]+"/"+p.Params["FLAVOR"]+"/"+p.Params["ARCH"])
-	}
-	slices.Sort(products)
-	if len(products) == 0 || len(slices.Compact(slices.Clone(products))) != len(products) {
-		t.Errorf("openQA posts %v: none, or a product posted twice", products)
-	}
+	checkEachProductPostedOnce(t, w.oq)
 
 	// The watch reads every 50 ms, through a client that may itself have
 	// been on the killed node: let it catch up with the last writes.

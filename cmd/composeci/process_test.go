@@ -250,14 +250,7 @@ func TestListenSIGTERMMidStage(t *testing.T) {
 	})
 	second.signal(t, syscall.SIGTERM)
 	second.wait(t, 30*time.Second)
-	var products []string
-	for _, p := range w.oq.Posts() {
-		products = append(products, p.Params["FLAVOR"]+"/"+p.Params["ARCH"])
-	}
-	slices.Sort(products)
-	if len(products) == 0 || len(slices.Compact(slices.Clone(products))) != len(products) {
-		t.Errorf("openQA posts %v: a product posted twice, or none", products)
-	}
+	checkEachProductPostedOnce(t, w.oq)
 }
 
 // TestServeReadsAPipelineFromNATS runs `composeci listen` on the external
@@ -313,14 +306,7 @@ func TestListenKilledMidStageResumesInSeconds(t *testing.T) {
 	})
 	second.signal(t, syscall.SIGTERM)
 	second.wait(t, 30*time.Second)
-	var products []string
-	for _, p := range w.oq.Posts() {
-		products = append(products, p.Params["FLAVOR"]+"/"+p.Params["ARCH"])
-	}
-	slices.Sort(products)
-	if len(products) == 0 || len(slices.Compact(slices.Clone(products))) != len(products) {
-		t.Errorf("openQA posts %v: a product posted twice, or none", products)
-	}
+	checkEachProductPostedOnce(t, w.oq)
 }
 
 func TestServeReadsAPipelineFromNATS(t *testing.T) {
@@ -388,7 +374,6 @@ func TestServeReadsAPipelineFromNATS(t *testing.T) {
 	}
 }
 
-// deleteNATSPrefix removes a test deployment's streams from a NATS server.
 // TestHostsShareNothingButNATS runs the pipeline as on four hosts that
 // share nothing but an external NATS: a listen that runs no stage, two
 // workers and a serve, each with a data directory of its own. Every stage
@@ -446,28 +431,12 @@ func TestHostsShareNothingButNATS(t *testing.T) {
 			}
 			return nil
 		})
-		rel, _ := reports.ReleaseOf(id)
-		resp, err := http.Get("http://" + serveAddr + "/reports/" + rel + "/" + id + "/report.txt")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), id+" compose check report") {
-			t.Errorf("serve's /reports/ for %s: HTTP %d\n%s", id, resp.StatusCode, b)
-		}
+		checkReportServed(t, serveAddr, id)
 		if n := mailsAbout(w.mail, id); n != 1 {
 			t.Errorf("%s mailed %d times, want once", id, n)
 		}
 	}
-	var products []string
-	for _, p := range w.oq.Posts() {
-		products = append(products, p.Params["BUILD"]+"/"+p.Params["FLAVOR"]+"/"+p.Params["ARCH"])
-	}
-	slices.Sort(products)
-	if len(slices.Compact(slices.Clone(products))) != len(products) {
-		t.Errorf("openQA posts %v: a product posted twice", products)
-	}
+	checkEachProductPostedOnce(t, w.oq)
 	for _, p := range []*process{serve, workers[1], listen} {
 		p.signal(t, syscall.SIGTERM)
 		if code := p.wait(t, 30*time.Second); code != 0 {
@@ -612,15 +581,7 @@ func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool, victims
 		victims[victim.name]++
 		kills++
 	}
-	posted := map[string]int{}
-	for _, p := range w.oq.Posts() {
-		posted[p.Params["BUILD"]+" "+p.Params["FLAVOR"]+" "+p.Params["ARCH"]]++
-	}
-	for product, n := range posted {
-		if n > 1 {
-			t.Errorf("openQA product %s posted %d times", product, n)
-		}
-	}
+	checkEachProductPostedOnce(t, w.oq)
 	for _, id := range composes {
 		ids := map[string]int{}
 		for _, m := range w.mail.Messages() {
@@ -640,6 +601,41 @@ func killRound(t *testing.T, rng *rand.Rand, stagesSeen map[string]bool, victims
 	return kills
 }
 
+// checkEachProductPostedOnce fails the test if openQA was asked for no
+// product, or for one (build, flavor, arch) more than once.
+func checkEachProductPostedOnce(t *testing.T, oq *fakefedora.OpenQA) {
+	t.Helper()
+	posted := map[string]int{}
+	for _, p := range oq.Posts() {
+		posted[p.Params["BUILD"]+"/"+p.Params["FLAVOR"]+"/"+p.Params["ARCH"]]++
+	}
+	if len(posted) == 0 {
+		t.Error("openQA was asked for no product")
+	}
+	for product, n := range posted {
+		if n > 1 {
+			t.Errorf("openQA product %s posted %d times", product, n)
+		}
+	}
+}
+
+// checkReportServed fails the test unless the process on addr serves the
+// compose's text report.
+func checkReportServed(t *testing.T, addr, id string) {
+	t.Helper()
+	rel, _ := reports.ReleaseOf(id)
+	resp, err := http.Get("http://" + addr + "/reports/" + rel + "/" + id + "/report.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), id+" compose check report") {
+		t.Errorf("GET /reports/ of %s from %s: HTTP %d\n%s", id, addr, resp.StatusCode, b)
+	}
+}
+
+// deleteNATSPrefix removes a test deployment's streams from a NATS server.
 func deleteNATSPrefix(t *testing.T, url, prefix string) {
 	nc, err := nats.Connect(url)
 	if err != nil {

@@ -130,7 +130,7 @@ type KojiHub struct {
 	requests atomic.Int64
 	calls    atomic.Int64
 
-	random *randomFaults
+	random faultSwitch
 	// faulted holds, by hash of the request body, when a random XML-RPC
 	// fault answered it; repeats how long after such a fault the same
 	// request came again.
@@ -478,22 +478,12 @@ func kojiParamError(format string, args ...any) kojiFault {
 // FaultXMLRPCFault, a GenericError fault with HTTP 200 as a hub whose
 // database failed sends); P 0 turns it off.
 func (h *KojiHub) SetRandomFaults(opts RandomFaultOptions) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.random = nil
-	if opts.P > 0 {
-		h.random = newRandomFaults("koji", opts, FaultXMLRPCFault)
-	}
+	h.random.set("koji", opts, FaultXMLRPCFault)
 }
 
 // RandomFaultCounts returns how many requests each kind of random fault
 // hit.
-func (h *KojiHub) RandomFaultCounts() map[FaultKind]int {
-	h.mu.Lock()
-	f := h.random
-	h.mu.Unlock()
-	return f.snapshot()
-}
+func (h *KojiHub) RandomFaultCounts() map[FaultKind]int { return h.random.counts() }
 
 // XMLRPCFaultRepeats returns how many requests repeated, byte for byte, a
 // request a random XML-RPC fault answered, within d of that fault (d <= 0:
@@ -514,9 +504,7 @@ func (h *KojiHub) XMLRPCFaultRepeats(d time.Duration) int {
 
 // ServeHTTP answers one XML-RPC request, through the random faults if set.
 func (h *KojiHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	f := h.random
-	h.mu.Unlock()
+	f := h.random.get()
 	if f == nil {
 		h.serve(w, r)
 		return

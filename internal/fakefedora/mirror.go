@@ -109,7 +109,7 @@ type Mirror struct {
 	requests   atomic.Int64
 	byKind     sync.Map // string -> *atomic.Int64
 	delay      delay
-	random     *randomFaults
+	random     faultSwitch
 }
 
 // NewMirror returns an empty mirror; add composes with AddCompose and serve
@@ -317,33 +317,15 @@ func (m *Mirror) RemoveImages(id, subvariant, typ, arch string) error {
 
 // SetRandomFaults makes a fraction of the requests fail at random from now
 // on (see RandomFaultOptions); P 0 turns it off.
-func (m *Mirror) SetRandomFaults(opts RandomFaultOptions) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.random = nil
-	if opts.P > 0 {
-		m.random = newRandomFaults("mirror", opts)
-	}
-}
+func (m *Mirror) SetRandomFaults(opts RandomFaultOptions) { m.random.set("mirror", opts) }
 
 // RandomFaultCounts returns how many requests each kind of random fault
 // hit.
-func (m *Mirror) RandomFaultCounts() map[FaultKind]int {
-	m.mu.Lock()
-	f := m.random
-	m.mu.Unlock()
-	return f.snapshot()
-}
-
-func (m *Mirror) randomFaults() *randomFaults {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.random
-}
+func (m *Mirror) RandomFaultCounts() map[FaultKind]int { return m.random.counts() }
 
 // ServeHTTP serves the tree, through the random faults if set.
 func (m *Mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	withRandomFaults(m.randomFaults, http.HandlerFunc(m.serve)).ServeHTTP(w, r)
+	withRandomFaults(m.random.get, http.HandlerFunc(m.serve)).ServeHTTP(w, r)
 }
 
 func (m *Mirror) serve(w http.ResponseWriter, r *http.Request) {

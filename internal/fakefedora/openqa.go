@@ -207,7 +207,7 @@ type OpenQA struct {
 	outcomes  []outcomeRule
 	outcomeFn func(job OpenQAJob, attempt int) string
 	delay     delay
-	random    *randomFaults
+	random    faultSwitch
 	// restartsOfCloned counts restart POSTs for a job that had a clone.
 	restartsOfCloned int
 	// failedModule names, by test, the module a failed job of it fails in
@@ -369,23 +369,11 @@ func (s *OpenQA) Posts() []OpenQAPost {
 // and after the request was counted. A POST hit by FaultTimeout or
 // FaultTruncated has taken effect (its jobs exist) when its answer is
 // lost. P 0 turns it off.
-func (s *OpenQA) SetRandomFaults(opts RandomFaultOptions) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.random = nil
-	if opts.P > 0 {
-		s.random = newRandomFaults("openqa", opts)
-	}
-}
+func (s *OpenQA) SetRandomFaults(opts RandomFaultOptions) { s.random.set("openqa", opts) }
 
 // RandomFaultCounts returns how many requests each kind of random fault
 // hit.
-func (s *OpenQA) RandomFaultCounts() map[FaultKind]int {
-	s.mu.Lock()
-	f := s.random
-	s.mu.Unlock()
-	return f.snapshot()
-}
+func (s *OpenQA) RandomFaultCounts() map[FaultKind]int { return s.random.counts() }
 
 // JobSetsCreated counts, by "BUILD FLAVOR ARCH", the POSTs to
 // /api/v1/isos that created jobs: a product scheduled once counts 1.
@@ -612,10 +600,9 @@ func (s *OpenQA) faulty(next http.Handler) http.Handler {
 				break
 			}
 		}
-		random := s.random
 		s.mu.Unlock()
 		if fault == nil {
-			withRandomFaults(func() *randomFaults { return random }, next).ServeHTTP(w, r)
+			withRandomFaults(s.random.get, next).ServeHTTP(w, r)
 			return
 		}
 		var rec *httptest.ResponseRecorder

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +52,26 @@ type RandomFaultOptions struct {
 	// minute.
 	Hold time.Duration
 }
+
+// faultSwitch holds a fake server's random faults, switched on and off
+// while it serves: none until set.
+type faultSwitch struct{ cur atomic.Pointer[randomFaults] }
+
+// set switches server's random faults to opts (off when opts.P is 0),
+// extra kinds added to the defaults.
+func (s *faultSwitch) set(server string, opts RandomFaultOptions, extra ...FaultKind) {
+	if opts.P <= 0 {
+		s.cur.Store(nil)
+		return
+	}
+	s.cur.Store(newRandomFaults(server, opts, extra...))
+}
+
+// get returns the faults in force, nil for none.
+func (s *faultSwitch) get() *randomFaults { return s.cur.Load() }
+
+// counts returns how many requests each kind of fault hit.
+func (s *faultSwitch) counts() map[FaultKind]int { return s.get().snapshot() }
 
 // randomFaults decides, request by request, whether a server fails it.
 type randomFaults struct {
