@@ -641,10 +641,7 @@ func clusterRound(t *testing.T, c *natsCluster, prefix, victim string) time.Dura
 	})
 
 	for _, p := range append(workers, listen) {
-		p.signal(t, syscall.SIGTERM)
-		if code := p.wait(t, 30*time.Second); code != 0 {
-			t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
-		}
+		p.stop(t)
 	}
 	return pause
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,10 +122,7 @@ func remoteFaultsRound(t *testing.T, seed uint64) {
 	if t.Failed() {
 		t.Logf("listen said:\n%s", p.out.String())
 	}
-	p.signal(t, syscall.SIGTERM)
-	if code := p.wait(t, 30*time.Second); code != 0 {
-		t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
-	}
+	p.stop(t)
 }
 
 // TestCommandsSurviveRemoteFaults runs done, schedule (twice), results and

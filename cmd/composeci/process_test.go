@@ -69,6 +69,16 @@ func startProcess(t *testing.T, args ...string) *process {
 	return p
 }
 
+// stop sends SIGTERM and fails the test unless the process exits 0
+// within 30 s.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
+	}
+}
+
 // wait waits for the process to exit and returns its exit code.
 func (p *process) wait(t *testing.T, d time.Duration) int {
 	t.Helper()
@@ -367,10 +377,7 @@ func TestServeReadsAPipelineFromNATS(t *testing.T) {
 		t.Errorf("a write to serve without a token file: %v %v", resp.StatusCode, err)
 	}
 	for _, p := range []*process{serve, listen} {
-		p.signal(t, syscall.SIGTERM)
-		if code := p.wait(t, 30*time.Second); code != 0 {
-			t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
-		}
+		p.stop(t)
 	}
 }
 
@@ -438,10 +445,7 @@ func TestHostsShareNothingButNATS(t *testing.T) {
 	}
 	checkEachProductPostedOnce(t, w.oq)
 	for _, p := range []*process{serve, workers[1], listen} {
-		p.signal(t, syscall.SIGTERM)
-		if code := p.wait(t, 30*time.Second); code != 0 {
-			t.Errorf("exit %d on SIGTERM:\n%s", code, p.out.String())
-		}
+		p.stop(t)
 	}
 }
 
