@@ -157,8 +157,13 @@ func (e EVR) String() string {
 // MarshalText writes the EVR as String does, so JSON shows it as one string.
 func (e EVR) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
 
-// UnmarshalText reads what MarshalText writes.
+// UnmarshalText reads what MarshalText writes: "" is the zero EVR (which
+// String writes as ""), so a stored zero value reads back.
 func (e *EVR) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*e = EVR{}
+		return nil
+	}
 	v, err := ParseEVR(string(b))
 	if err != nil {
 		return err
@@ -215,11 +220,20 @@ type NEVR struct {
 // only when it is not 0, as RPM prints %{NEVR}.
 func (n NEVR) String() string { return n.Name + "-" + n.EVR.String() }
 
-// MarshalText writes the NEVR as String does.
-func (n NEVR) MarshalText() ([]byte, error) { return []byte(n.String()), nil }
+// MarshalText writes the NEVR as String does, and the zero NEVR as "".
+func (n NEVR) MarshalText() ([]byte, error) {
+	if n == (NEVR{}) {
+		return nil, nil
+	}
+	return []byte(n.String()), nil
+}
 
-// UnmarshalText reads what MarshalText writes.
+// UnmarshalText reads what MarshalText writes ("" is the zero NEVR).
 func (n *NEVR) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*n = NEVR{}
+		return nil
+	}
 	v, err := ParseNEVR(string(b))
 	if err != nil {
 		return err

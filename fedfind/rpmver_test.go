@@ -302,4 +302,24 @@ func TestEVRText(t *testing.T) {
 	if err := nb.UnmarshalText([]byte("nope")); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("NEVR text of nonsense: %v", err)
 	}
+	// The zero values are written as "" and read back from it, so a stored
+	// report with one reads back (a crasher of FuzzParseReport); "" stays
+	// no EVR to ParseEVR.
+	for _, zero := range []interface {
+		MarshalText() ([]byte, error)
+	}{EVR{}, NEVR{}} {
+		if b, err := zero.MarshalText(); err != nil || len(b) != 0 {
+			t.Errorf("%T{} written as %q, %v", zero, b, err)
+		}
+	}
+	back, nb = EVR{Version: "x"}, NEVR{Name: "x"}
+	if err := back.UnmarshalText(nil); err != nil || back != (EVR{}) {
+		t.Errorf(`EVR from "": %+v, %v`, back, err)
+	}
+	if err := nb.UnmarshalText(nil); err != nil || nb != (NEVR{}) {
+		t.Errorf(`NEVR from "": %+v, %v`, nb, err)
+	}
+	if _, err := ParseEVR(""); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf(`ParseEVR(""): %v`, err)
+	}
 }
