@@ -103,35 +103,16 @@ func (a Archive) RecordDelivery(ctx context.Context, composeID string, d Deliver
 	if d.ID == "" {
 		return errors.New("archive: a delivery without an id")
 	}
-	_, _, dir, err := a.location(composeID)
-	if err != nil {
-		return err
-	}
-	root, err := a.openRoot(true)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	if err := root.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("archive: %w", err)
-	}
-	unlock, err := lockExclusive(ctx, root, path.Join(dir, FileDeliveries+".lock"))
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	l, err := a.readDeliveries(ctx, composeID)
-	if err != nil {
-		return err
-	}
-	l.ComposeID = composeID
-	l.Deliveries = slices.DeleteFunc(l.Deliveries, func(x Delivery) bool { return x.ID == d.ID })
-	l.Deliveries = append(l.Deliveries, d)
-	b, err := json.MarshalIndent(l, "", "  ")
-	if err != nil {
-		return fmt.Errorf("archive: %w", err)
-	}
-	return writeAtomic(root, path.Join(dir, FileDeliveries), append(b, '\n'))
+	return a.rewriteLedger(ctx, composeID, FileDeliveries, func() (any, error) {
+		l, err := a.readDeliveries(ctx, composeID)
+		if err != nil {
+			return nil, err
+		}
+		l.ComposeID = composeID
+		l.Deliveries = slices.DeleteFunc(l.Deliveries, func(x Delivery) bool { return x.ID == d.ID })
+		l.Deliveries = append(l.Deliveries, d)
+		return l, nil
+	})
 }
 
 // DeliveriesOf returns every delivery recorded of a compose's report,

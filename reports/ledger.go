@@ -75,6 +75,23 @@ func (a Archive) SentMail(ctx context.Context, composeID, messageID string) (Mai
 // RecordMail notes that a compose's report was mailed. The ledger is
 // rewritten atomically under the archive's lock.
 func (a Archive) RecordMail(ctx context.Context, composeID string, rec MailRecord) error {
+	return a.rewriteLedger(ctx, composeID, FileMailLedger, func() (any, error) {
+		l, err := a.readLedger(ctx, composeID)
+		if err != nil {
+			return nil, err
+		}
+		l.ComposeID = composeID
+		l.Sent = slices.DeleteFunc(l.Sent, func(s MailRecord) bool { return s.MessageID == rec.MessageID })
+		l.Sent = append(l.Sent, rec)
+		return l, nil
+	})
+}
+
+// rewriteLedger rewrites the ledger file name beside a compose's report
+// under the file's own lock: edit reads the ledger and returns it changed,
+// and it is written atomically, so two processes recording at once both
+// land.
+func (a Archive) rewriteLedger(ctx context.Context, composeID, name string, edit func() (any, error)) error {
 	_, _, dir, err := a.location(composeID)
 	if err != nil {
 		return err
@@ -87,23 +104,20 @@ func (a Archive) RecordMail(ctx context.Context, composeID string, rec MailRecor
 	if err := root.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	unlock, err := lockExclusive(ctx, root, path.Join(dir, FileMailLedger+".lock"))
+	unlock, err := lockExclusive(ctx, root, path.Join(dir, name+".lock"))
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	l, err := a.readLedger(ctx, composeID)
+	v, err := edit()
 	if err != nil {
 		return err
 	}
-	l.ComposeID = composeID
-	l.Sent = slices.DeleteFunc(l.Sent, func(s MailRecord) bool { return s.MessageID == rec.MessageID })
-	l.Sent = append(l.Sent, rec)
-	b, err := json.MarshalIndent(l, "", "  ")
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("archive: %w", err)
 	}
-	return writeAtomic(root, path.Join(dir, FileMailLedger), append(b, '\n'))
+	return writeAtomic(root, path.Join(dir, name), append(b, '\n'))
 }
 
 func (a Archive) readLedger(ctx context.Context, composeID string) (mailLedger, error) {

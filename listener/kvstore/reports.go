@@ -336,6 +336,18 @@ func (rs *reportStore) MailsOf(ctx context.Context, composeID string) ([]reports
 }
 
 func (rs *reportStore) RecordMail(ctx context.Context, composeID string, rec reports.MailRecord) error {
+	zero := func() mailLedger { return mailLedger{ComposeID: composeID, Sent: []reports.MailRecord{}} }
+	return changeLedger(ctx, rs, composeID, "mail", "mails", zero, func(l *mailLedger) {
+		l.ComposeID = composeID
+		l.Sent = slices.DeleteFunc(l.Sent, func(m reports.MailRecord) bool { return m.MessageID == rec.MessageID })
+		l.Sent = append(l.Sent, rec)
+	})
+}
+
+// changeLedger changes the ledger of kind (the key's first part) of a
+// compose by compare-and-set on the report metadata bucket; what names it
+// in errors.
+func changeLedger[L any](ctx context.Context, rs *reportStore, composeID, kind, what string, zero func() L, edit func(*L)) error {
 	if _, err := where(composeID); err != nil {
 		return err
 	}
@@ -345,15 +357,9 @@ func (rs *reportStore) RecordMail(ctx context.Context, composeID string, rec rep
 	if err != nil {
 		return fmt.Errorf("report store: %w", err)
 	}
-	zero := func() mailLedger { return mailLedger{ComposeID: composeID, Sent: []reports.MailRecord{}} }
-	err = change(ctx, kv, "mail."+key(composeID), zero, func(l *mailLedger) error {
-		l.ComposeID = composeID
-		l.Sent = slices.DeleteFunc(l.Sent, func(m reports.MailRecord) bool { return m.MessageID == rec.MessageID })
-		l.Sent = append(l.Sent, rec)
-		return nil
-	})
+	err = change(ctx, kv, kind+"."+key(composeID), zero, func(l *L) error { edit(l); return nil })
 	if err != nil {
-		return fmt.Errorf("report store: mails of %s: %w", composeID, err)
+		return fmt.Errorf("report store: %s of %s: %w", what, composeID, err)
 	}
 	return nil
 }
@@ -384,24 +390,10 @@ func (rs *reportStore) RecordDelivery(ctx context.Context, composeID string, d r
 	if d.ID == "" {
 		return errors.New("report store: a delivery without an id")
 	}
-	if _, err := where(composeID); err != nil {
-		return err
-	}
-	ctx, cancel := rs.ctx(ctx)
-	defer cancel()
-	kv, err := rs.s.bucket(ctx, reportMetaBucket)
-	if err != nil {
-		return fmt.Errorf("report store: %w", err)
-	}
 	zero := func() deliveryLedger { return deliveryLedger{ComposeID: composeID, Deliveries: []reports.Delivery{}} }
-	err = change(ctx, kv, "deliveries."+key(composeID), zero, func(l *deliveryLedger) error {
+	return changeLedger(ctx, rs, composeID, "deliveries", "deliveries", zero, func(l *deliveryLedger) {
 		l.ComposeID = composeID
 		l.Deliveries = slices.DeleteFunc(l.Deliveries, func(x reports.Delivery) bool { return x.ID == d.ID })
 		l.Deliveries = append(l.Deliveries, d)
-		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("report store: deliveries of %s: %w", composeID, err)
-	}
-	return nil
 }
