@@ -338,71 +338,53 @@ func (e *Engine) setUp(ctx context.Context, s *session) error {
 	call := func(what string, f func(context.Context) error) error {
 		return retryJS(ctx, e.log, o.OpTimeout, what, f)
 	}
-	err := call("creating stream "+l.eventsStream(), func(ctx context.Context) (err error) {
-		replicas, err := e.replicas(ctx, js, l.eventsStream())
-		if err != nil {
+	// stream creates or updates a stream with the replicas it should have.
+	stream := func(cfg jetstream.StreamConfig) (st jetstream.Stream, err error) {
+		err = call("creating stream "+cfg.Name, func(ctx context.Context) error {
+			if cfg.Replicas, err = e.replicas(ctx, js, cfg.Name); err != nil {
+				return err
+			}
+			st, err = js.CreateOrUpdateStream(ctx, cfg)
 			return err
-		}
-
-		s.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        l.eventsStream(),
-			Description: "composeci: events about composes, from every source",
-			Subjects:    []string{l.eventSubjects()},
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      o.EventRetention,
-			MaxMsgSize:  64 << 10,
-			Duplicates:  o.EventDedupWindow,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
-			Discard:     jetstream.DiscardOld,
 		})
-		return err
-	})
-	if err != nil {
+		return st, err
+	}
+	var err error
+	if s.events, err = stream(jetstream.StreamConfig{
+		Name:        l.eventsStream(),
+		Description: "composeci: events about composes, from every source",
+		Subjects:    []string{l.eventSubjects()},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      o.EventRetention,
+		MaxMsgSize:  64 << 10,
+		Duplicates:  o.EventDedupWindow,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+	}); err != nil {
 		return err
 	}
-	err = call("creating stream "+l.tasksStream(), func(ctx context.Context) (err error) {
-		replicas, err := e.replicas(ctx, js, l.tasksStream())
-		if err != nil {
-			return err
-		}
-
-		s.tasks, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        l.tasksStream(),
-			Description: "composeci: stage tasks of compose workflows (work queue)",
-			Subjects:    []string{l.taskSubjects()},
-			Retention:   jetstream.WorkQueuePolicy,
-			MaxMsgSize:  16 << 10,
-			Duplicates:  o.TaskDedupWindow,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
-		})
-		return err
-	})
-	if err != nil {
+	if s.tasks, err = stream(jetstream.StreamConfig{
+		Name:        l.tasksStream(),
+		Description: "composeci: stage tasks of compose workflows (work queue)",
+		Subjects:    []string{l.taskSubjects()},
+		Retention:   jetstream.WorkQueuePolicy,
+		MaxMsgSize:  16 << 10,
+		Duplicates:  o.TaskDedupWindow,
+		Storage:     jetstream.FileStorage,
+	}); err != nil {
 		return err
 	}
-	err = call("creating stream "+l.resultsStream(), func(ctx context.Context) (err error) {
-		replicas, err := e.replicas(ctx, js, l.resultsStream())
-		if err != nil {
-			return err
-		}
-
-		s.results, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        l.resultsStream(),
-			Description: "composeci: one entry per ending of a compose's workflow, the feed of results",
-			Subjects:    []string{l.resultSubjects()},
-			Retention:   jetstream.LimitsPolicy,
-			MaxAge:      o.ResultRetention,
-			MaxMsgSize:  512 << 10,
-			Duplicates:  o.TaskDedupWindow,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
-			Discard:     jetstream.DiscardOld,
-		})
-		return err
-	})
-	if err != nil {
+	if s.results, err = stream(jetstream.StreamConfig{
+		Name:        l.resultsStream(),
+		Description: "composeci: one entry per ending of a compose's workflow, the feed of results",
+		Subjects:    []string{l.resultSubjects()},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      o.ResultRetention,
+		MaxMsgSize:  512 << 10,
+		Duplicates:  o.TaskDedupWindow,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardOld,
+	}); err != nil {
 		return err
 	}
 	err = call("creating consumer "+dispatcherConsumer, func(ctx context.Context) error {
