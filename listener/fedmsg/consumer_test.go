@@ -780,6 +780,12 @@ func TestAMQPDecode(t *testing.T) {
 			want: event.Event{Kind: event.KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED", Source: event.SourceAMQP, MessageID: "m-1", Topic: raw,
 				At: time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)},
 		},
+		{
+			name: "location scheme in capitals is written in lower case",
+			d:    amqpTestDelivery(raw, `{"status": "FINISHED", "compose_id": "Fedora-Rawhide-20261122.n.0", "location": "HTTPS://Kojipkgs.example.org/Compose"}`, nil),
+			want: event.Event{Kind: event.KindComposeStatus, ComposeID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED",
+				Location: "https://Kojipkgs.example.org/Compose", Source: event.SourceAMQP, MessageID: "m-1", Topic: raw, At: now},
+		},
 		{name: "unknown topic", d: amqpTestDelivery("org.fedoraproject.prod.pungi.compose.phase.start", `{}`, nil), outcome: "irrelevant"},
 		{name: "topic that only ends alike", d: amqpTestDelivery("org.fedoraproject.prod.notpungi.compose.status.change", `{}`, nil), outcome: "irrelevant"},
 		{name: "stream not followed", d: amqpTestDelivery(raw, `{"status": "FINISHED", "compose_id": "Fedora-eln-20261122.n.0"}`, nil), outcome: "irrelevant"},

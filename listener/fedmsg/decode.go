@@ -74,7 +74,7 @@ func decode(d amqp.Delivery, now time.Time, streams map[fedfind.StreamKind]bool)
 			return event.Event{}, err
 		}
 		if ev.Location != "" {
-			if err := checkLocation(ev.Location); err != nil {
+			if ev.Location, err = checkLocation(ev.Location); err != nil {
 				return event.Event{}, err
 			}
 		}
@@ -196,16 +196,20 @@ func clip(s string) string {
 	return s
 }
 
-// checkLocation accepts an absolute http or https URL with a host.
-func checkLocation(loc string) error {
+// checkLocation accepts an absolute http or https URL with a host and
+// gives it back with its scheme in lower case ("HTTPS://h/c" is
+// "https://h/c"), the form every later step compares and joins; the rest
+// of the URL is kept as sent.
+func checkLocation(loc string) (string, error) {
 	u, err := url.Parse(loc)
 	if err != nil {
-		return fmt.Errorf("location %q: %w", clip(loc), err)
+		return "", fmt.Errorf("location %q: %w", clip(loc), err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return fmt.Errorf("location %q is not an http(s) URL", clip(loc))
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		!strings.EqualFold(loc[:min(len(loc), len(u.Scheme))], u.Scheme) {
+		return "", fmt.Errorf("location %q is not an http(s) URL", clip(loc))
 	}
-	return nil
+	return u.Scheme + loc[len(u.Scheme):], nil
 }
 
 // isComposeBuild reports whether an openQA BUILD names a compose rather

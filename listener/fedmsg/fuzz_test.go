@@ -141,7 +141,7 @@ func checkDecoded(t *testing.T, d amqp.Delivery, ev event.Event) {
 		if !topicIs(d.RoutingKey, suffixComposeStatus) || !statusPattern().MatchString(ev.Status) {
 			t.Fatalf("bad status event %+v", ev)
 		}
-		if ev.Location != "" && (checkLocation(ev.Location) != nil ||
+		if _, err := checkLocation(ev.Location); ev.Location != "" && (err != nil ||
 			!(strings.HasPrefix(ev.Location, "http://") || strings.HasPrefix(ev.Location, "https://"))) {
 			t.Fatalf("bad location in %+v", ev)
 		}
