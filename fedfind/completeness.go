@@ -324,7 +324,7 @@ func (c *Client) askKoji(ctx context.Context, cm *Compose, st Status, opts Compl
 	res.KojiChecked = true
 	res.TaskIDs = map[string][]int{}
 	for _, t := range tasks {
-		if t.Release() != release || t.Version() != version {
+		if !taskOfCompose(t, cm.ID, release, version) {
 			continue
 		}
 		res.Tasks.add(t.State)
@@ -332,6 +332,44 @@ func (c *Client) askKoji(ctx context.Context, cm *Compose, st Status, opts Compl
 		res.TaskIDs[name] = append(res.TaskIDs[name], t.ID)
 	}
 	return release, version, nil
+}
+
+// taskOfCompose reports whether an image task belongs to the compose id,
+// whose images carry release and version. The release must match. The
+// version must match when the task states one; kiwiBuild's version is an
+// optional argument (a kiwi description may carry its own) and Koji's
+// older imageBuilderBuild layout has none, so a task without one is
+// matched on its release and told apart from the other stream's compose of
+// the same day (Rawhide's and Branched's nightlies share "20261122.n.0")
+// by the compose IDs its repository and install-tree URLs name: a task
+// naming this compose is its own, one naming only another compose is not,
+// and one naming none is taken on its release alone.
+func taskOfCompose(t koji.Task, id ComposeID, release, version string) bool {
+	if t.Release() != release {
+		return false
+	}
+	if v := t.Version(); v != "" {
+		return v == version
+	}
+	own, other := false, false
+	t.RequestStrings(func(s string) bool {
+		for seg := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == '/' || r == '#' || r == '?' }) {
+			if !strings.Contains(seg, "-") {
+				continue
+			}
+			named, err := ParseComposeID(seg)
+			switch {
+			case err != nil:
+			case named == id:
+				own = true
+				return false
+			default:
+				other = true
+			}
+		}
+		return true
+	})
+	return own || !other
 }
 
 // allImageTasks is "the 1 Koji image task" or "all 9 Koji image tasks".

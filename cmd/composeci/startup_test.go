@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -66,8 +67,10 @@ func TestNothingParsedAtInit(t *testing.T) {
 }
 
 // buildProgram builds a throw-away main package of files, in a module of
-// its own, into dir. go.sum is composeci's, and the module cache is the
-// only source (GOPROXY=off): the program can only use what composeci uses.
+// its own, into dir. go.sum is composeci's, so the program is built from
+// the versions composeci uses; a go.mod a minimal version selection needs
+// beyond those (the NATS server's own requirements) is fetched as any
+// build would.
 func buildProgram(b *testing.B, dir, name string, files map[string]string) string {
 	b.Helper()
 	src := filepath.Join(dir, name+"-src")
@@ -87,7 +90,7 @@ func buildProgram(b *testing.B, dir, name string, files map[string]string) strin
 	out := filepath.Join(dir, name)
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build %s: %v\n%s", name, err, msg)
 	}
@@ -108,6 +111,12 @@ type startupBinaries struct {
 	// XML — and does nothing: no CLI that talks to these services starts
 	// faster.
 	stdlibFloor string
+	// cliPackages links composeci's packages that the one-shot commands
+	// use (fedfind, koji, openqa, reports, stages, triage) and cobra —
+	// neither the listener, the NATS server nor the web — and does
+	// nothing: the floor of a CLI-only composeci binary, were the service
+	// split out of it (docs/performance.md, "Start-up").
+	cliPackages string
 }
 
 func buildStartupBinaries(b *testing.B) startupBinaries {
@@ -131,6 +140,19 @@ func buildStartupBinaries(b *testing.B) startupBinaries {
 		"main.go": "package main\n\nimport (\n\t_ \"encoding/json\"\n\t_ \"encoding/xml\"\n\t_ \"html/template\"\n" +
 			"\t_ \"net/http\"\n\t_ \"text/template\"\n)\n\nfunc main() {}\n",
 	})
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var imports strings.Builder
+	for _, p := range []string{"fedfind", "fedfind/koji", "openqa", "reports", "stages", "triage"} {
+		fmt.Fprintf(&imports, "\t_ %q\n", "github.com/composeci/composeci/"+p)
+	}
+	bins.cliPackages = buildProgram(b, dir, "cli-packages", map[string]string{
+		"go.mod": "module clipackages\n\ngo 1.26\n\nrequire github.com/composeci/composeci v0.0.0\n\n" +
+			"replace github.com/composeci/composeci => " + repo + "\n",
+		"main.go": "package main\n\nimport (\n" + imports.String() + "\t_ \"github.com/spf13/cobra\"\n)\n\nfunc main() {}\n",
+	})
 	return bins
 }
 
@@ -147,7 +169,9 @@ const startupCompare = "COMPOSECI_STARTUP_COMPARE"
 // the NATS server composeci embeds and does nothing else: the floor of any
 // binary that embeds it. stdlib-floor links net/http, the template
 // packages, encoding/json and encoding/xml and does nothing: the floor of
-// any CLI that talks HTTP and renders reports. Use -benchtime=200x.
+// any CLI that talks HTTP and renders reports. cli-packages links the
+// packages of composeci's one-shot commands and cobra, and does nothing:
+// the floor of a composeci CLI without the service. Use -benchtime=200x.
 func BenchmarkStartup(b *testing.B) {
 	bins := buildStartupBinaries(b)
 	tree := testTree()
@@ -176,6 +200,7 @@ func BenchmarkStartup(b *testing.B) {
 		{"images-loopback", bins.composeci, images},
 		{"nats-only", bins.natsOnly, nil},
 		{"stdlib-floor", bins.stdlibFloor, nil},
+		{"cli-packages", bins.cliPackages, nil},
 	}
 	if other := os.Getenv(startupCompare); other != "" {
 		cases = append(cases, startupCase{"help-compared", other, help}, startupCase{"images-loopback-compared", other, images})

@@ -184,6 +184,38 @@ func (t Task) imageVersionRelease() (version, release string) {
 	return "", ""
 }
 
+// RequestStrings calls yield with every string in the task's request,
+// those inside nested arrays and structs included (to a depth of four),
+// until yield returns false: the URLs of repositories and install trees
+// there name the compose a task builds from.
+func (t Task) RequestStrings(yield func(string) bool) {
+	var walk func(v any, depth int) bool
+	walk = func(v any, depth int) bool {
+		switch v := v.(type) {
+		case string:
+			return yield(v)
+		case []any:
+			if depth > 0 {
+				for _, e := range v {
+					if !walk(e, depth-1) {
+						return false
+					}
+				}
+			}
+		case map[string]any:
+			if depth > 0 {
+				for _, e := range v {
+					if !walk(e, depth-1) {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
+	walk(t.Request, 4)
+}
+
 // GetTaskInfo returns one task with its request, fresh from the hub (task
 // states change, so it is not cached). An unknown ID is ErrNotFound.
 func (c *Client) GetTaskInfo(ctx context.Context, id int) (Task, error) {

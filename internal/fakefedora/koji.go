@@ -385,7 +385,10 @@ var kojiComposeDate = sync.OnceValue(func() *regexp.Regexp { return regexp.MustC
 // as Pungi creates them: kiwiBuild, livemedia and osbuildImage in turn,
 // owned by KojiNightlyOwner, created one minute apart from 03:00 UTC on the
 // compose's date, each carrying release (e.g. "20261122.n.0") and version
-// ("Rawhide", "44") where the real plugins put them. kiwiBuild and
+// ("Rawhide", "44") where the real plugins put them — except kiwiBuild's
+// version, an optional argument Fedora's kiwi tasks leave out (their opts
+// are profile, release, optional_arches, repos, use_buildroot_repo): its
+// repos URL names the compose instead. kiwiBuild and
 // livemedia parents get one child per arch (createKiwiImage,
 // createLiveMedia) with the release as third positional argument. sched is
 // every task's schedule relative to its creation; by default tasks open
@@ -419,7 +422,7 @@ func (h *KojiHub) AddNightlyImageTasks(composeID, release, version string, n int
 		case 0:
 			method, child = "kiwiBuild", "createKiwiImage"
 			req = []any{target, arches, "git+https://pagure.example.invalid/fedora-kiwi-descriptions.git#0123abc", "teams/" + strings.ToLower(name) + ".kiwi",
-				map[string]any{"profile": name, "release": release, "version": version, "optional_arches": []any{"aarch64"},
+				map[string]any{"profile": name, "release": release, "optional_arches": []any{"aarch64"},
 					"repos": []any{"https://kojipkgs.example.invalid/compose/" + composeID + "/compose/Everything/$arch/os"}, "use_buildroot_repo": true}}
 		case 1:
 			method, child = "livemedia", "createLiveMedia"
