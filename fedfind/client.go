@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -318,7 +319,11 @@ func stripScheme(s string) string {
 
 // Latest finds the newest finished compose of a stream through its latest-*
 // link. For "branched" without a version it picks the highest release that
-// has a latest link in the branched directory.
+// has a latest link in the branched directory. Where the link is missing
+// (Pungi run with --no-latest-link, as updates composes are) or names a
+// compose of another stream (updates and updates-testing share a link
+// name), the stream directory's listing is read and the newest successful
+// compose of the stream taken, as Previous does.
 func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) {
 	s := spec.Stream()
 	if s.Version == "" {
@@ -331,7 +336,11 @@ func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) 
 	u := c.root + "/" + s.Dir + "/" + s.LatestLink() + "/COMPOSE_ID"
 	b, err := c.get(ctx, u, "text/plain", maxSmallFile)
 	if errors.Is(err, httpclient.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s has no %s link (no compose of it has finished yet?)", ErrComposeNotFound, s, s.LatestLink())
+		cm, lerr := c.latestByListing(ctx, s)
+		if lerr != nil {
+			return nil, fmt.Errorf("%w: %s has no %s link (no compose of it has finished yet?), and %w", ErrComposeNotFound, s, s.LatestLink(), lerr)
+		}
+		return cm, nil
 	}
 	if err != nil {
 		return nil, err
@@ -345,9 +354,40 @@ func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) 
 		return nil, err
 	}
 	if cm.Stream.Kind != s.Kind || cm.Stream.Version != s.Version {
-		return nil, fmt.Errorf("%w: %s points at %s, which is not of stream %s", ErrMismatch, s.LatestLink(), id, s)
+		other, lerr := c.latestByListing(ctx, s)
+		if lerr != nil {
+			return nil, fmt.Errorf("%w: %s points at %s, which is not of stream %s, and %w", ErrMismatch, s.LatestLink(), id, s, lerr)
+		}
+		return other, nil
 	}
 	return cm, nil
+}
+
+// latestByListing finds the newest successful compose of s in its
+// directory's listing, reading at most 30 composes' STATUS.
+func (c *Client) latestByListing(ctx context.Context, s Stream) (*Compose, error) {
+	ids, err := c.ListComposes(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("the listing of %s/%s could not be read: %w", c.root, s.Dir, err)
+	}
+	tried := 0
+	for _, id := range ids { // newest first
+		cm, err := c.Locate(id)
+		if err != nil || cm.Stream.Kind != s.Kind || cm.Stream.Version != s.Version {
+			continue
+		}
+		if tried++; tried > 30 {
+			break
+		}
+		p, _, ok, err := c.successful(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("the listing of %s/%s shows no successful compose of %s (%d read)", c.root, s.Dir, s, min(tried, 30))
 }
 
 // reLatestBranched finds the branched release in the latest-* links,
@@ -505,25 +545,44 @@ func (c *Client) ListComposes(ctx context.Context, s Stream) ([]ComposeID, error
 var reHref = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)href="([^"]+)"`) })
 
 // listDir reads an HTML directory listing (Apache or nginx autoindex) and
-// returns the names of its entries, without trailing slashes.
+// returns the names of its entries, without trailing slashes. A link may be
+// relative ("Fedora-Rawhide-20261122.n.0/"), absolute in path
+// ("/compose/rawhide/Fedora-Rawhide-20261122.n.0/") or a full URL on the
+// same server: each is resolved against the listing's URL, and only those
+// naming an entry of the listed directory are kept (not its parent, not
+// sorting links such as "?C=M;O=D", not another server).
 func (c *Client) listDir(ctx context.Context, u string) ([]string, error) {
 	b, err := c.get(ctx, u, "text/html", maxListing)
 	if err != nil {
 		return nil, err
 	}
+	base, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listing URL %q: %v", ErrInvalidInput, u, err)
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+		base.RawPath = ""
+	}
 	var names []string
 	for _, m := range reHref().FindAllSubmatch(b, -1) {
-		h := string(m[1])
-		if strings.ContainsAny(h, "?#") || strings.HasPrefix(h, "/") || strings.Contains(h, "://") {
+		h := html.UnescapeString(string(m[1]))
+		if strings.ContainsAny(h, "?#") {
 			continue
 		}
-		h = strings.TrimSuffix(strings.TrimPrefix(h, "./"), "/")
-		if h == "" || h == ".." || strings.Contains(h, "/") {
+		ref, err := url.Parse(h)
+		if err != nil {
 			continue
 		}
-		if un, err := url.PathUnescape(h); err == nil {
-			names = append(names, un)
+		ref = base.ResolveReference(ref)
+		if ref.Scheme != base.Scheme || ref.Host != base.Host || !strings.HasPrefix(ref.Path, base.Path) {
+			continue
 		}
+		name := strings.TrimSuffix(strings.TrimPrefix(ref.Path, base.Path), "/")
+		if name == "" || strings.Contains(name, "/") {
+			continue
+		}
+		names = append(names, name)
 	}
 	return names, nil
 }

@@ -339,3 +339,98 @@ func TestPreviousBeatsFedfind(t *testing.T) {
 }
 
 func httpGet(u string) (*http.Response, error) { return http.Get(u) }
+
+// TestLatestUpdatesShareALink: Pungi names the latest link
+// latest-<short>-<version> whatever the release type, so updates and
+// updates-testing composes of a release move one link; the stream whose
+// compose it does not name is found in the directory's listing.
+func TestLatestUpdatesShareALink(t *testing.T) {
+	m := fakefedora.NewMirror()
+	for _, s := range []fakefedora.ComposeSpec{
+		{ID: "Fedora-43-updates-20261121.0", Status: "FINISHED", Images: []fakefedora.ImageSpec{}},
+		{ID: "Fedora-43-updates-20261122.0", Status: "DOOMED", Images: []fakefedora.ImageSpec{}},
+		{ID: "Fedora-43-updates-testing-20261122.0", Status: "FINISHED", Images: []fakefedora.ImageSpec{}},
+		{ID: "Fedora-43-updates-testing-20261123.0", Status: "STARTED", Images: []fakefedora.ImageSpec{}},
+	} {
+		m.MustAddCompose(s)
+	}
+	root := m.Start()
+	t.Cleanup(m.Close)
+	c, err := fedfind.NewClient(fedfind.ClientOptions{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for ref, want := range map[string]string{
+		"updates-testing:43": "Fedora-43-updates-testing-20261122.0", // the link names it
+		"updates:43":         "Fedora-43-updates-20261121.0",         // from the listing, past the DOOMED one
+	} {
+		cm, err := c.Resolve(ctx, ref)
+		if err != nil || cm.ID.String() != want {
+			t.Errorf("Resolve(%q) = %v, %v; want %s", ref, cm, err, want)
+		}
+	}
+	// Without a listing the link's mismatch is an error that says so.
+	m.SetListing(false)
+	_, err = c.Resolve(ctx, "updates:43")
+	if !errors.Is(err, fedfind.ErrMismatch) || !strings.Contains(err.Error(), "latest-Fedora-43 points at Fedora-43-updates-testing-20261122.0") {
+		t.Errorf("Resolve(updates:43) without a listing: %v", err)
+	}
+}
+
+// TestListComposesLinkForms reads listings whose links are relative,
+// absolute in path or full URLs, as servers other than Apache write them,
+// and keeps only the entries of the listed directory.
+func TestListComposesLinkForms(t *testing.T) {
+	var base string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/compose/rawhide/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `<html><body>
+<a href="?C=M;O=D">Last modified</a>
+<a href="../">Parent Directory</a>
+<a href="/compose/">Parent, absolute</a>
+<a href="Fedora-Rawhide-20261120.n.0/">Fedora-Rawhide-20261120.n.0/</a>
+<a href="./Fedora-Rawhide-20261120.n.1/">Fedora-Rawhide-20261120.n.1/</a>
+<a href="/compose/rawhide/Fedora-Rawhide-20261121.n.0/">Fedora-Rawhide-20261121.n.0/</a>
+<a href="%s/compose/rawhide/Fedora-Rawhide-20261122.n.0/">Fedora-Rawhide-20261122.n.0/</a>
+<a href="https://elsewhere.example/compose/rawhide/Fedora-Rawhide-20261123.n.0/">elsewhere</a>
+<a href="/compose/branched/Fedora-44-20261122.n.0/">another directory</a>
+<a href="/compose/rawhide/Fedora-Rawhide-20261119.n.0/compose/">too deep</a>
+<a href="latest-Fedora-Rawhide">latest-Fedora-Rawhide</a>
+</body></html>`, base)
+	}))
+	t.Cleanup(srv.Close)
+	base = srv.URL
+	c, err := fedfind.NewClient(fedfind.ClientOptions{Root: srv.URL + "/compose"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := c.Locate(mustID(t, "Fedora-Rawhide-20261122.n.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := c.ListComposes(context.Background(), cm.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, id := range ids {
+		got = append(got, id.String())
+	}
+	want := []string{"Fedora-Rawhide-20261122.n.0", "Fedora-Rawhide-20261121.n.0", "Fedora-Rawhide-20261120.n.1", "Fedora-Rawhide-20261120.n.0"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("listing read as %q, want %q", got, want)
+	}
+}
+
+func mustID(t *testing.T, s string) fedfind.ComposeID {
+	t.Helper()
+	id, err := fedfind.ParseComposeID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

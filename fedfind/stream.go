@@ -49,14 +49,11 @@ type Stream struct {
 }
 
 // LatestLink is the name of the stream's latest-* link in Dir, which Pungi
-// points at the newest FINISHED or FINISHED_INCOMPLETE compose.
+// points at the newest FINISHED or FINISHED_INCOMPLETE compose:
+// latest-<release short>-<release version>. The release type is no part of
+// it, so updates and updates-testing composes of a release share one name
+// ("latest-Fedora-43"), and Client.Latest checks whose compose it names.
 func (s Stream) LatestLink() string {
-	switch s.Kind {
-	case StreamUpdates:
-		return "latest-" + s.Short + "-" + s.Version + "-updates"
-	case StreamUpdatesTesting:
-		return "latest-" + s.Short + "-" + s.Version + "-updates-testing"
-	}
 	return "latest-" + s.Short + "-" + s.Version
 }
 

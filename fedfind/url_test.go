@@ -46,7 +46,7 @@ func TestResolveURLInsideTree(t *testing.T) {
 		{"an image through the latest link", root + "/rawhide/latest-Fedora-Rawhide" + iso, rawhide, root + "/rawhide/" + rawhide, fedfind.StreamRawhide, 1},
 		{"Branched's latest link", root + "/branched/latest-Fedora-44/compose/metadata/", "Fedora-44-20261122.n.0",
 			root + "/branched/Fedora-44-20261122.n.0", fedfind.StreamBranched, 1},
-		{"updates' latest link", root + "/updates/latest-Fedora-43-updates/", "Fedora-43-updates-20261122.0",
+		{"updates' latest link", root + "/updates/latest-Fedora-43/", "Fedora-43-updates-20261122.0",
 			root + "/updates/Fedora-43-updates-20261122.0", fedfind.StreamUpdates, 1},
 		{"a latest link without COMPOSE_ID: composeinfo.json", root + "/cloud/latest-Fedora-Cloud-44/compose/", "Fedora-Cloud-44-20261122.0",
 			root + "/cloud/Fedora-Cloud-44-20261122.0", fedfind.StreamCloud, 2},

@@ -231,13 +231,11 @@ func place(id string) (*mirrorCompose, error) {
 	return mc, nil
 }
 
-// latestLinkName is Pungi's latest-* link name for a compose.
+// latestLinkName is Pungi's latest-* link name for a compose:
+// latest-<release short>-<release version>, whatever the release type, so
+// updates and updates-testing composes of a release move one link.
 func (mc *mirrorCompose) latestLinkName() string {
-	n := "latest-" + mc.short + "-" + mc.version
-	if mc.relType != "ga" {
-		n += "-" + mc.relType
-	}
-	return n
+	return "latest-" + mc.short + "-" + mc.version
 }
 
 // AddCompose adds (or replaces) a compose. A FINISHED or
