@@ -79,8 +79,18 @@ type Scheduled struct {
 	Recovered bool `json:"recovered,omitempty"`
 	// Attempts is the number of POSTs sent for the product.
 	Attempts int `json:"attempts,omitempty"`
-	// Error is why the product could not be scheduled.
+	// NotConfigured: openQA has no job templates for the product — it
+	// answered 200 with "no products found for …" or count 0, or 404 "no
+	// templates found" — so it created no jobs. fedora_openqa carries on
+	// in the same case: an instance tests the flavors its operators set
+	// up, and a product it has no tests for is not an error.
+	NotConfigured bool `json:"not_configured,omitempty"`
+	// Error is why the product could not be scheduled, or with
+	// NotConfigured openQA's words.
 	Error string `json:"error,omitempty"`
+	// Temporary: the failure may pass (openQA answered 5xx or 429, or not
+	// at all); scheduling again may succeed.
+	Temporary bool `json:"temporary,omitempty"`
 	// Params are the parameters posted (or that would be).
 	Params map[string]string `json:"-"`
 }
@@ -101,8 +111,11 @@ type Scheduled struct {
 // were not there before mean the POST worked. Only if there are none is the
 // product posted again, up to Options.PostAttempts times.
 //
-// One product failing does not stop the others: the error returned joins
-// every product's failure, and each Scheduled carries its own. Schedule
+// A product openQA has no job templates for (NotConfigured) is no failure:
+// it is logged and left out, as fedora_openqa does. One product failing
+// does not stop the others: the error returned joins every product's
+// failure, and each Scheduled carries its own (Temporary when posting
+// again may succeed). Schedule
 // stops at the first product when the context ends, and at the first
 // refusal of its credentials (ErrAuthRefused): every other POST would be
 // refused too. It then returns the products so far, the refused one last.
@@ -140,14 +153,20 @@ func (c *Client) Schedule(ctx context.Context, comp Compose, opts ScheduleOption
 				known[j.ID] = true
 			}
 			err := c.postProduct(ctx, comp.ID, p, known, &s)
-			if err != nil {
+			switch {
+			case err != nil && (errors.Is(err, ErrNoJobs) || errors.Is(err, ErrNotFound)) && ctx.Err() == nil:
+				s.NotConfigured, s.Error = true, err.Error()
+				c.log.Warn("openqa: no job templates for the product; nothing scheduled for it",
+					"build", comp.ID, "flavor", p.Flavor, "arch", p.Arch, "err", err)
+			case err != nil:
 				s.Error = err.Error()
+				s.Temporary = postMayHaveFailedTransiently(ctx, err)
 				errs = append(errs, fmt.Errorf("%s %s: %w", p.Flavor, p.Arch, err))
 				if ctx.Err() != nil || errors.Is(err, ErrAuthRefused) {
 					out = append(out, s)
 					return out, errors.Join(errs...)
 				}
-			} else {
+			default:
 				c.log.Info("openqa: scheduled", "build", comp.ID, "flavor", p.Flavor, "arch", p.Arch,
 					"jobs", s.JobIDs, "recovered", s.Recovered)
 			}

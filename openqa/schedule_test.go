@@ -272,6 +272,11 @@ func TestScheduleNeverDoublesAJobSetWhenAPostFails(t *testing.T) {
 			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
+			// Scheduling again later may mend a 503 or a check that
+			// failed (the jobs are read first then); not a 400.
+			if wantTemp := tt.wantErr != "" && !strings.Contains(tt.wantErr, "400"); res[0].Temporary != wantTemp {
+				t.Errorf("first product temporary %v, want %v", res[0].Temporary, wantTemp)
+			}
 			first := res[0]
 			if first.Flavor != "Server-dvd-iso" || first.Attempts != tt.wantAttempts || first.Recovered != tt.wantRecovered {
 				t.Errorf("first product: %+v", first)
@@ -292,29 +297,40 @@ func TestScheduleNeverDoublesAJobSetWhenAPostFails(t *testing.T) {
 	}
 }
 
-func TestScheduleReportsEachFailedProduct(t *testing.T) {
+// TestScheduleLeavesOutProductsWithoutTemplates: an openQA set up to test
+// one flavor answers "no products found" for the others (200, count 0).
+// As with fedora_openqa that is no failure: those products are marked
+// NotConfigured, the one with templates is scheduled, and no error is
+// returned.
+func TestScheduleLeavesOutProductsWithoutTemplates(t *testing.T) {
 	srv := newFake(t, fakefedora.OpenQAOptions{Templates: []fakefedora.OpenQATemplate{
 		{Flavor: "Server-dvd-iso", Arch: "x86_64", Tests: []string{"install_default"}},
 	}})
 	c := newClient(t, srv, nil)
 	res, err := c.Schedule(context.Background(), rawhideCompose(), openqa.ScheduleOptions{})
-	if !errors.Is(err, openqa.ErrNoJobs) {
-		t.Fatalf("err = %v, want ErrNoJobs for the products without templates", err)
+	if err != nil {
+		t.Fatalf("err = %v, want none: products without templates are not failures", err)
 	}
-	ok := 0
+	ok, untested := 0, 0
 	for _, s := range res {
 		switch {
 		case s.Flavor == "Server-dvd-iso":
 			ok++
-			if s.Error != "" || len(s.JobIDs) != 1 {
+			if s.Error != "" || s.NotConfigured || len(s.JobIDs) != 1 {
 				t.Errorf("%+v", s)
 			}
-		case !strings.Contains(s.Error, "no products found for fedora-"+s.Flavor+"-"+s.Arch):
-			t.Errorf("%s %s: error %q", s.Flavor, s.Arch, s.Error)
+		case !s.NotConfigured || s.Temporary || len(s.JobIDs) != 0 || !strings.Contains(s.Error, "no products found for fedora-"+s.Flavor+"-"+s.Arch):
+			t.Errorf("%s %s: %+v", s.Flavor, s.Arch, s)
+		default:
+			untested++
 		}
 	}
-	if ok != 1 || len(res) != 9 {
-		t.Errorf("%d results, %d ok", len(res), ok)
+	if ok != 1 || untested != 8 || len(res) != 9 {
+		t.Errorf("%d results, %d ok, %d without templates", len(res), ok, untested)
+	}
+	// Each was posted once: a product without templates is not retried.
+	if n := srv.Requests("POST", "/api/v1/isos"); n != 9 {
+		t.Errorf("%d POSTs, want 9", n)
 	}
 }
 
@@ -366,9 +382,14 @@ func TestScheduleStopsAtAnAuthRefusal(t *testing.T) {
 	// An asset outside the allow-list is refused for its product only.
 	srv := newFake(t, fakefedora.OpenQAOptions{DownloadDomains: []string{"nowhere.example"}})
 	c := newClient(t, srv, nil)
-	_, err := c.Schedule(context.Background(), rawhideCompose(), openqa.ScheduleOptions{})
+	res, err := c.Schedule(context.Background(), rawhideCompose(), openqa.ScheduleOptions{})
 	if !errors.Is(err, openqa.ErrForbidden) || errors.Is(err, openqa.ErrAuthRefused) {
 		t.Errorf("err = %v, want ErrForbidden, not ErrAuthRefused", err)
+	}
+	for _, s := range res {
+		if s.Error != "" && (s.Temporary || s.NotConfigured) {
+			t.Errorf("%s %s refused by the allow-list, yet temporary %v, not configured %v", s.Flavor, s.Arch, s.Temporary, s.NotConfigured)
+		}
 	}
 	if n := srv.Requests("POST", "/api/v1/isos"); n < 2 {
 		t.Errorf("%d POSTs: the allow-list's refusal stopped the run", n)

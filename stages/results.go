@@ -60,6 +60,12 @@ func (a AwaitResults) untilFinal(ctx context.Context, cm *fedfind.Compose, st St
 	}
 	sum := r.Summary
 	now := a.now()
+	if sum.Total == 0 && st.Data[DataJobs] == "0" {
+		// The schedule stage created no job (no image to test, no
+		// job templates in openQA) and none has appeared: there is
+		// nothing to wait for.
+		return Outcome{Advance: true, Note: "openQA: no jobs for this build"}, nil
+	}
 	if !sum.AllFinal {
 		return Outcome{RetryAfter: orDefault(a.Poll, defaultResultsPoll),
 			Note: fmt.Sprintf("openQA: %d of %s pending", sum.Pending, plural(sum.Total, "job", "jobs")),

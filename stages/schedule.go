@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/composeci/composeci/fedfind"
@@ -42,22 +43,31 @@ func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outco
 	}
 	_, res, err := s.Post(ctx, cm)
 	if errors.Is(err, openqa.ErrNoImages) {
-		return Outcome{Advance: true, Note: "nothing to test in openQA: " + err.Error()}, nil
+		return Outcome{Advance: true, Note: "nothing to test in openQA: " + err.Error(), Data: map[string]string{DataJobs: "0"}}, nil
 	}
 	if errors.Is(err, openqa.ErrAuthRefused) {
 		// The key is wrong, missing or not an operator's: no retry
 		// mends that, and each would post to be refused again.
 		return Outcome{}, permanent(err)
 	}
-	if err != nil {
+	if err != nil && (ctx.Err() != nil || len(res) == 0 || anyTemporary(res)) {
 		return Outcome{}, err // retried; products already posted are skipped next time
 	}
-	posted, skipped, jobs := 0, 0, 0
+	// err != nil here: every failure is openQA's final answer (400, a
+	// text/plain 403 for an asset host it does not allow): posting again
+	// would be refused again, so the compose goes on without them.
+	posted, skipped, untested, jobs := 0, 0, 0, 0
+	var refused []string
 	for _, r := range res {
 		jobs += len(r.JobIDs)
-		if r.Skipped {
+		switch {
+		case r.NotConfigured:
+			untested++
+		case r.Error != "":
+			refused = append(refused, r.Flavor+" "+r.Arch+": "+r.Error)
+		case r.Skipped:
 			skipped++
-		} else {
+		default:
 			posted++
 		}
 	}
@@ -65,8 +75,25 @@ func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outco
 	if posted > 0 && st.Data[DataScheduledAt] == "" {
 		data[DataScheduledAt] = stamp(time.Now())
 	}
-	return Outcome{Advance: true, Note: fmt.Sprintf("openQA: %d products posted, %d already scheduled, %s", posted, skipped, plural(jobs, "job", "jobs")),
-		Data: data}, nil
+	note := fmt.Sprintf("openQA: %s posted, %d already scheduled, %s", plural(posted, "product", "products"), skipped, plural(jobs, "job", "jobs"))
+	if untested > 0 {
+		note += fmt.Sprintf("; %d without job templates in openQA", untested)
+	}
+	if len(refused) > 0 {
+		note += fmt.Sprintf("; %d refused by openQA, not posted again: %s", len(refused), strings.Join(refused, "; "))
+	}
+	return Outcome{Advance: true, Note: note, Data: data}, nil
+}
+
+// anyTemporary reports whether some product failed in a way that posting
+// again may mend.
+func anyTemporary(res []openqa.Scheduled) bool {
+	for _, r := range res {
+		if r.Error != "" && !r.NotConfigured && r.Temporary {
+			return true
+		}
+	}
+	return false
 }
 
 // OpenQACompose describes a compose for openQA scheduling: its images, the

@@ -466,3 +466,74 @@ func TestMailFailedBeforeTheServerTookIt(t *testing.T) {
 		t.Errorf("the next attempt warned of a resend, or mailed %d times:\n%s", len(w.mail.Messages()), logs.String())
 	}
 }
+
+// TestScheduleGoesOnWithoutWhatOpenQACannotTest: products openQA has no job
+// templates for, or refuses for good (an asset host outside its
+// allow-list), do not hold the compose up: the stage advances and says so;
+// a build with no job then has nothing to await. A 503 that lasts is
+// retried later.
+func TestScheduleGoesOnWithoutWhatOpenQACannotTest(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     fakefedora.OpenQAOptions
+		fault    *fakefedora.OpenQAFault
+		wantErr  bool
+		wantJobs string
+		note     string
+	}{
+		{name: "no templates at all", opts: fakefedora.OpenQAOptions{Templates: []fakefedora.OpenQATemplate{}},
+			wantJobs: "0", note: "0 products posted, 0 already scheduled, 0 jobs; 10 without job templates in openQA"},
+		{name: "templates for one product", opts: fakefedora.OpenQAOptions{Templates: []fakefedora.OpenQATemplate{
+			{Flavor: "Server-dvd-iso", Arch: "x86_64", Tests: []string{"install_default", "server_cockpit_default"}}}},
+			wantJobs: "2", note: "1 product posted, 0 already scheduled, 2 jobs; 9 without job templates in openQA"},
+		{name: "asset host outside the allow-list", opts: fakefedora.OpenQAOptions{DownloadDomains: []string{"nowhere.example"}},
+			note: "refused by openQA, not posted again: "},
+		{name: "503 for every POST", fault: &fakefedora.OpenQAFault{Method: "POST", Path: "/api/v1/isos", Status: 503, Times: 1000},
+			wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newStageWorld(t)
+			w.mirror.SetStatus(stToday, "FINISHED")
+			tt.opts.Keys = []fakefedora.OpenQAKey{{Key: stKey, Secret: stSec, Operator: true}}
+			srv := fakefedora.NewOpenQA(tt.opts)
+			t.Cleanup(srv.Close)
+			if tt.fault != nil {
+				srv.InjectFault(*tt.fault)
+			}
+			oc, err := openqa.New(openqa.Options{BaseURL: srv.URL(), Credentials: openqa.Credentials{Key: stKey, Secret: stSec},
+				HTTP: httpclient.Options{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond}, RecheckDelay: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.st.Schedule.OpenQA, w.st.AwaitResults.OpenQA = oc, oc
+			wf := stages.State{ComposeID: stToday, Data: map[string]string{}}
+			out, err := w.st.Run(context.Background(), stages.StageSchedule, wf)
+			if tt.wantErr {
+				if err == nil || errors.Is(err, stages.ErrPermanent) || out.Advance {
+					t.Fatalf("outcome %+v, err %v: want an error retried later", out, err)
+				}
+				return
+			}
+			if err != nil || !out.Advance || !strings.Contains(out.Note, tt.note) {
+				t.Fatalf("outcome %+v, err %v: want an advance noting %q", out, err, tt.note)
+			}
+			if tt.wantJobs != "" && out.Data[stages.DataJobs] != tt.wantJobs {
+				t.Errorf("jobs recorded %q, want %q", out.Data[stages.DataJobs], tt.wantJobs)
+			}
+			if n := srv.Requests("POST", "/api/v1/isos"); n != 10 {
+				t.Errorf("%d POSTs, want each of the 10 products posted once", n)
+			}
+			if tt.wantJobs != "0" {
+				return
+			}
+			for k, v := range out.Data {
+				wf.Data[k] = v
+			}
+			out, err = w.st.Run(context.Background(), stages.StageAwaitResults, wf)
+			if err != nil || !out.Advance || out.Note != "openQA: no jobs for this build" {
+				t.Errorf("await-results with no job: %+v, %v", out, err)
+			}
+		})
+	}
+}

@@ -142,16 +142,23 @@ release data (--release-data: the highest stable release, and the highest
 release known + 1), from the rules when it cannot be read, and from
 --openqa-current-release and --openqa-rawhide-release over both.
 
+A product openQA has no job templates for (it answers "no products found"
+or creates nothing) is listed as such and is no failure: as with
+fedora_openqa, an instance tests the flavors its operators have set up.
+
 --json prints [{"flavor", "arch", "job_ids": [...], "skipped": bool}, ...]
-(plus "error" for a flavor that failed, "dry_run" with --dry-run and
-"recovered" when a POST that seemed to fail had created the jobs).
+(plus "error" for a flavor that failed, with "temporary" when posting
+again may succeed, "not_configured" for one without job templates,
+"dry_run" with --dry-run and "recovered" when a POST that seemed to fail
+had created the jobs).
 
 When openQA refuses the API key (no key, a wrong key or secret, a key that
 is not an operator's, a clock too far off) the first refusal ends the run:
 every other flavor would be refused too. One line on stderr says what to
 check, nothing more is posted, and the exit code is 2.
 
-Exit codes: 0 every flavor scheduled or already scheduled, 2 error (nothing
+Exit codes: 0 every flavor scheduled, already scheduled or without job
+templates, 2 error (nothing
 or not everything was tried; openQA refused the API key), 3 some flavors
 failed (the others were scheduled; see the table or "error" in --json).`
 
@@ -276,10 +283,12 @@ func printScheduled(a *app, oq *openqa.Client, comp openqa.Compose, res []openqa
 	fmt.Fprintf(a.stdout, "%s on %s (%s): %s\n", comp.ID, oq.BaseURL(), verb, plural(len(res), "flavor", "flavors"))
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FLAVOR\tARCH\tSTATUS\tJOBS")
-	var posted, skipped, failed, planned int
+	var posted, skipped, failed, planned, untested int
 	for _, s := range res {
 		status := "posted"
 		switch {
+		case s.NotConfigured:
+			status, untested = "no job templates in openQA", untested+1
 		case s.Error != "":
 			status, failed = "FAILED: "+s.Error, failed+1
 		case s.Skipped:
@@ -314,7 +323,14 @@ func printScheduled(a *app, oq *openqa.Client, comp openqa.Compose, res []openqa
 		fmt.Fprintf(a.stdout, "\n%d would be posted, %d already scheduled.\n", planned, skipped)
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "%d posted, %d already scheduled, %d failed.\n", posted, skipped, failed)
+	line := fmt.Sprintf("%d posted, %d already scheduled, %d failed", posted, skipped, failed)
+	if untested > 0 {
+		line += fmt.Sprintf(", %d without job templates in openQA", untested)
+	}
+	fmt.Fprintln(a.stdout, line+".")
+	if untested == len(res) {
+		fmt.Fprintf(a.stdout, "openQA at %s has job templates for none of these products: check its job groups and media (DISTRI fedora, VERSION %s).\n", oq.BaseURL(), comp.Version)
+	}
 	fmt.Fprintf(a.stdout, "Overview: %s\n", oq.OverviewURL(comp.Version, comp.ID))
 	return nil
 }

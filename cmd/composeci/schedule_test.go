@@ -21,9 +21,15 @@ const cliKey, cliSecret = "CLIKEY", "CLISECRET"
 // that points composeci at both, with credentials as a user would set them.
 func openqaEnv(t *testing.T) (*fakefedora.OpenQA, map[string]string) {
 	t.Helper()
-	srv := fakefedora.NewOpenQA(fakefedora.OpenQAOptions{
-		Keys: []fakefedora.OpenQAKey{{Key: cliKey, Secret: cliSecret, Operator: true}},
-	})
+	return openqaEnvWith(t, fakefedora.OpenQAOptions{})
+}
+
+// openqaEnvWith is openqaEnv with an openQA of these options (its keys
+// set here).
+func openqaEnvWith(t *testing.T, opts fakefedora.OpenQAOptions) (*fakefedora.OpenQA, map[string]string) {
+	t.Helper()
+	opts.Keys = []fakefedora.OpenQAKey{{Key: cliKey, Secret: cliSecret, Operator: true}}
+	srv := fakefedora.NewOpenQA(opts)
 	t.Cleanup(srv.Close)
 	releases := fakefedora.NewReleaseData([]int{42, 43}, []int{44})
 	releaseData := releases.Start()
@@ -91,6 +97,43 @@ func TestScheduleCommand(t *testing.T) {
 		if !strings.Contains(out, w) {
 			t.Errorf("table lacks %q:\n%s", w, out)
 		}
+	}
+}
+
+// TestScheduleCommandWithoutTemplates: an openQA set up for some flavors
+// only answers "no products found" for the others; schedule lists them as
+// such and exits 0, and says what to check when openQA tests none.
+func TestScheduleCommandWithoutTemplates(t *testing.T) {
+	root := demoRoot(t)
+	const id = "Fedora-Rawhide-20261122.n.0"
+	for _, tt := range []struct {
+		name      string
+		templates []fakefedora.OpenQATemplate
+		want      []string
+	}{
+		{"one flavor", []fakefedora.OpenQATemplate{{Flavor: "Server-dvd-iso", Arch: "x86_64", Tests: []string{"install_default"}}},
+			[]string{"1 posted, 0 already scheduled, 0 failed, 9 without job templates in openQA."}},
+		{"none", []fakefedora.OpenQATemplate{},
+			[]string{"0 posted, 0 already scheduled, 0 failed, 10 without job templates in openQA.", "has job templates for none of these products: check its job groups"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, env := openqaEnvWith(t, fakefedora.OpenQAOptions{Templates: tt.templates})
+			code, out, errOut := runCLI(t, env, "schedule", id, "--compose-root", root)
+			if code != 0 {
+				t.Errorf("exit %d, want 0\n%s\n%s", code, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			if n := srv.Requests("POST", "/api/v1/isos"); n != 10 {
+				t.Errorf("%d POSTs, want 10", n)
+			}
+			if n := strings.Count(out, "no job templates in openQA"); n != 10-len(tt.templates) {
+				t.Errorf("%d products marked without job templates, want %d:\n%s", n, 10-len(tt.templates), out)
+			}
+		})
 	}
 }
 
