@@ -114,3 +114,28 @@ func TestPreviousBySeries(t *testing.T) {
 		t.Errorf("first of the series: %v", err)
 	}
 }
+
+// TestPreviousBySeriesWhenTheListingHasNone: with a listing that shows no
+// earlier successful candidate (the earlier ones are garbage-collected or
+// doomed), the series file and the archive still find it.
+func TestPreviousBySeriesWhenTheListingHasNone(t *testing.T) {
+	_, c := archiveTree(t) // listing on
+	ctx := context.Background()
+	cm, err := c.Resolve(ctx, "Fedora-44-20260910.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Previous(ctx, cm, fedfind.PreviousOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Compose.ID.String() != "Fedora-44-20260901.0" || res.Method != "series" {
+		t.Errorf("previous %s by %s, want Fedora-44-20260901.0 (archived) by series", res.Compose.ID, res.Method)
+	}
+	// A nightly with no earlier compose in its listing is not looked for
+	// in a series file: nightlies have none.
+	n, _ := c.Resolve(ctx, "Fedora-43-20260420.n.0")
+	if _, err := c.Previous(ctx, n, fedfind.PreviousOptions{}); !errors.Is(err, fedfind.ErrNoPrevious) {
+		t.Errorf("first nightly of its series: %v", err)
+	}
+}

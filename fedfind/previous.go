@@ -36,9 +36,11 @@ var ErrNoPrevious = errors.New("no previous successful compose")
 // orders composes.
 //
 // It reads the stream directory's listing once and then the STATUS of the
-// candidates from the newest down: usually two requests in all. Where the
-// server offers no listing, streams that are not nightlies are looked up in
-// their series file in the metadata archive; failing that, it probes
+// candidates from the newest down: usually two requests in all. Streams
+// that are not nightlies are looked up in their series file in the
+// metadata archive where the server offers no listing or the listing shows
+// no earlier successful compose (a garbage-collected candidate is in the
+// archive, not the tree); where there is no listing, failing that, it probes
 // compose directories day by day,
 // reading STATUS directly (one request per probe, where fedfind spends a
 // directory GET plus a STATUS GET) and climbing respins upward from 0 until
@@ -56,6 +58,17 @@ func (c *Client) Previous(ctx context.Context, cm *Compose, opts PreviousOptions
 	}
 	start := c.RoundTrips()
 	res, err := c.previousByListing(ctx, cm, opts)
+	if errors.Is(err, ErrNoPrevious) && !cm.Stream.Nightly() {
+		// A candidate's predecessors are often gone from the tree
+		// (garbage-collected) while its series file and the metadata
+		// archive still know them.
+		if sres, serr := c.previousBySeries(ctx, cm, opts); serr == nil {
+			sres.Requests = c.RoundTrips() - start
+			return sres, nil
+		} else {
+			c.log.Debug("series file", "stream", cm.Stream.Dir, "err", serr)
+		}
+	}
 	var se *httpclient.StatusError
 	if errors.As(err, &se) && (se.Code == 403 || se.Code == 404) {
 		c.log.Debug("no directory listing", "stream", cm.Stream.Dir, "err", err)
