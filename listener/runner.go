@@ -17,7 +17,7 @@ type stageRunner struct {
 }
 
 func (r stageRunner) Run(ctx context.Context, stage workflow.Stage, w workflow.Workflow) (workflow.Outcome, error) {
-	out, err := r.c.Run(ctx, stages.Name(stage), stages.State{ComposeID: w.ComposeID, Data: w.Data})
+	out, err := r.c.Run(ctx, stages.Name(stage), stages.State{ComposeID: w.ComposeID, Location: w.Location, Data: w.Data})
 	if err == nil && r.metrics != nil {
 		r.metrics.composeTimes(stages.Name(stage), w.Data, out.Data)
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/composeci/composeci/fedfind"
@@ -69,7 +70,10 @@ type Outcome struct {
 // what earlier stages recorded.
 type State struct {
 	ComposeID string
-	Data      map[string]string
+	// Location is the compose's URL as the first event gave it (Pungi's
+	// "location"), or "".
+	Location string
+	Data     map[string]string
 }
 
 // Data keys the stages keep in the workflow.
@@ -116,6 +120,8 @@ type Compose struct {
 	Confirm Confirm
 	Check   Check
 	Report  Report
+	// Logger says when an event's location is not used; nil discards.
+	Logger *slog.Logger
 }
 
 // Run runs one stage for one compose.
@@ -124,7 +130,7 @@ func (c *Compose) Run(ctx context.Context, stage Name, st State) (Outcome, error
 	if err != nil {
 		return Outcome{}, permanent(err)
 	}
-	cm, err := c.Fedfind.Locate(id)
+	cm, err := c.locate(ctx, id, st)
 	if err != nil {
 		return Outcome{}, permanent(err)
 	}
@@ -147,6 +153,35 @@ func (c *Compose) Run(ctx context.Context, stage Name, st State) (Outcome, error
 		return c.Report.Run(ctx, cm, st)
 	}
 	return Outcome{}, permanent(fmt.Errorf("unknown stage %q", stage))
+}
+
+// locate places the compose: where discover found it, else where the
+// event said it is (Pungi's "location", which need not follow the layout
+// Locate assumes), else by its ID under the compose root. A location is
+// used only when it lies under the compose root and names this compose;
+// otherwise it is logged and the ID places the compose. (A deployment
+// reading a mirror of Fedora's tree gets Fedora's own URLs in the
+// messages: the root it was given wins over them.)
+func (c *Compose) locate(ctx context.Context, id fedfind.ComposeID, st State) (*fedfind.Compose, error) {
+	root := c.Fedfind.Root() + "/"
+	for _, loc := range []string{st.Data[DataLocation], st.Location} {
+		if loc == "" {
+			continue
+		}
+		if !strings.HasPrefix(loc, root) {
+			logOrDiscard(c.Logger).Debug("compose location outside the compose root; placing the compose by its ID", "compose", id, "location", loc, "root", c.Fedfind.Root())
+			continue
+		}
+		cm, err := c.Fedfind.FromURL(ctx, loc)
+		if err == nil && cm.ID == id {
+			return cm, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("it names %s", cm.ID)
+		}
+		logOrDiscard(c.Logger).Warn("compose location not used; placing the compose by its ID", "compose", id, "location", loc, "err", err)
+	}
+	return c.Fedfind.Locate(id)
 }
 
 // stamp formats a time for the workflow's data.

@@ -537,3 +537,37 @@ func TestScheduleGoesOnWithoutWhatOpenQACannotTest(t *testing.T) {
 		})
 	}
 }
+
+// TestComposePlacedWhereTheEventSaid: Pungi's location in the event places
+// the compose when it lies under the compose root and names the compose,
+// whatever the layout; otherwise the compose ID does.
+func TestComposePlacedWhereTheEventSaid(t *testing.T) {
+	w := newStageWorld(t)
+	root := w.st.Fedfind.Root()
+	byID := root + "/rawhide/" + stToday + "/compose"
+	for _, tt := range []struct {
+		name, location, want string
+	}{
+		{"no location", "", byID},
+		{"a layout of its own under the root", root + "/nightly/x/" + stToday + "/compose", root + "/nightly/x/" + stToday + "/compose"},
+		{"the compose directory itself", root + "/elsewhere/" + stToday, root + "/elsewhere/" + stToday + "/compose"},
+		{"Fedora's URL while the root is a mirror", "https://kojipkgs.fedoraproject.org/compose/rawhide/" + stToday + "/compose", byID},
+		{"another compose", root + "/rawhide/" + stPrev + "/compose", byID},
+		{"not a compose URL", root + "/rawhide/", byID},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := w.st.Run(context.Background(), stages.StageDiscover, stages.State{ComposeID: stToday, Location: tt.location})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out.Data[stages.DataLocation]; got != tt.want {
+				t.Errorf("placed at %s, want %s", got, tt.want)
+			}
+			// Later stages keep to where discover placed it.
+			st := stages.State{ComposeID: stToday, Data: out.Data}
+			if out, err = w.st.Run(context.Background(), stages.StageDiscover, st); err != nil || out.Data[stages.DataLocation] != tt.want {
+				t.Errorf("placed again at %s, %v; want %s", out.Data[stages.DataLocation], err, tt.want)
+			}
+		})
+	}
+}

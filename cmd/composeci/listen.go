@@ -194,6 +194,7 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		Schedule:      stages.Schedule{Fedfind: ff},
 		AwaitResults:  stages.AwaitResults{Poll: s.resultsPoll, Grace: s.resultsGrace},
 		Check:         stages.Check{Fedfind: ff, Expected: exp, Archive: s.st.Reports, Known: s.st.Known, Ledger: s.st.Ledger, Logger: a.log},
+		Logger:        a.log,
 	}
 	if !s.noOpenQA {
 		oq, err := s.oq.client(cmd, a)
