@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -25,9 +26,27 @@ type AwaitComplete struct {
 	OwnerID int
 	// Poll is how long to wait before asking again (default 2 minutes).
 	Poll time.Duration
+	// KojiWait bounds how long Koji's image tasks may hold up a compose
+	// whose STATUS is final (default 2 hours): Pungi waits for its image
+	// tasks before it writes FINISHED, so tasks unfinished or not found
+	// that long after it mean a stuck task or one the rules do not match,
+	// and the compose goes on on its STATUS alone, saying so. Negative:
+	// wait for Koji for ever.
+	KojiWait time.Duration
+	// Timeout bounds the wait for a compose whose STATUS never becomes
+	// final (default 24 hours from the stage's first run): a Pungi that
+	// died leaves STARTED for ever, and an ID that names no compose
+	// never gets a STATUS. The workflow then fails, saying why. Negative:
+	// wait for ever.
+	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
+
+const (
+	defaultKojiWait        = 2 * time.Hour
+	defaultCompleteTimeout = 24 * time.Hour
+)
 
 // Verdict says whether cm is done, and why: what `composeci done` prints.
 func (a AwaitComplete) Verdict(ctx context.Context, cm *fedfind.Compose) (fedfind.Completeness, error) {
@@ -45,13 +64,18 @@ func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, st State) (
 	if n := len(c.Reasons); n > 0 {
 		last = c.Reasons[n-1]
 	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
 	data := map[string]string{DataStatus: string(c.Status)}
 	if c.Status.Terminal() && st.Data[DataFinishedAt] == "" {
-		now := time.Now
-		if a.Now != nil {
-			now = a.Now
-		}
 		data[DataFinishedAt] = stamp(now())
+	}
+	since, ok := parseStamp(st.Data[DataCompleteSince])
+	if !ok {
+		since = now()
+		data[DataCompleteSince] = stamp(since)
 	}
 	switch c.Verdict {
 	case fedfind.VerdictDone:
@@ -66,5 +90,26 @@ func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, st State) (
 		data[DataFailed] = strings.Join(failed, ",")
 		return Outcome{Advance: true, Next: StageCheck, Note: "doomed: " + last + "; not tested, reported", Data: data}, nil
 	}
+	if c.Status.Success() && a.KojiWait >= 0 {
+		finished, ok := parseStamp(st.Data[DataFinishedAt])
+		if wait := orDefault(a.KojiWait, defaultKojiWait); ok && now().Sub(finished) >= wait {
+			data[DataKojiWaived] = "true"
+			return Outcome{Advance: true, Data: data,
+				Note: fmt.Sprintf("STATUS %s for %s, yet %s; going on on STATUS alone", c.Status, wait, last)}, nil
+		}
+	}
+	if timeout := orDefault(a.Timeout, defaultCompleteTimeout); a.Timeout >= 0 && !c.Status.Terminal() && now().Sub(since) >= timeout {
+		status := "no STATUS"
+		if c.Status != "" {
+			status = "STATUS " + string(c.Status)
+		}
+		return Outcome{}, permanent(fmt.Errorf("%w: not complete %s after the pipeline first looked (%s; %s: %s)", ErrStalled, timeout, status, c.Verdict, last))
+	}
 	return Outcome{RetryAfter: orDefault(a.Poll, defaultCompletePoll), Note: string(c.Verdict) + ": " + last, Data: data}, nil
+}
+
+// parseStamp reads a time stamp of the workflow's data.
+func parseStamp(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
 }

@@ -75,7 +75,7 @@ func (c Confirm) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outcom
 	}
 	w := c.Wait
 	w.OpenQA = oq
-	out, err := w.untilFinal(ctx, cm, st, DataRerunsFinal)
+	out, err := w.untilFinal(ctx, cm, st, DataRerunsSince, DataRerunsFinal)
 	if err == nil && out.Advance {
 		out.Note = fmt.Sprintf("re-runs of %s new failures final", st.Data[DataConfirmed])
 	}

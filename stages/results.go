@@ -10,8 +10,9 @@ import (
 )
 
 const (
-	defaultResultsPoll  = time.Minute
-	defaultResultsGrace = 2 * time.Minute
+	defaultResultsPoll    = time.Minute
+	defaultResultsGrace   = 2 * time.Minute
+	defaultResultsTimeout = 8 * time.Hour
 )
 
 // AwaitResults waits until every openQA job of the build is final and has
@@ -25,6 +26,12 @@ type AwaitResults struct {
 	// Grace is how long every job must have stayed final (default 2
 	// minutes).
 	Grace time.Duration
+	// Timeout bounds the wait (default 8 hours from the stage's first
+	// run, check-compose's "wait"): a job stuck on a worker must not keep
+	// a compose from its report. The stage then goes on with the jobs
+	// still pending, and the report lists them as pending. Negative: wait
+	// for ever.
+	Timeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -47,19 +54,43 @@ func (a AwaitResults) Run(ctx context.Context, cm *fedfind.Compose, st State) (O
 	if a.OpenQA == nil {
 		return Outcome{Advance: true, Note: "openQA not configured"}, nil
 	}
-	return a.untilFinal(ctx, cm, st, DataFinalSince)
+	return a.untilFinal(ctx, cm, st, DataResultsSince, DataFinalSince)
 }
 
 // untilFinal waits until every job of the build is final and has stayed
-// so for Grace; sinceKey keeps, in the workflow, when they were first seen
-// final.
-func (a AwaitResults) untilFinal(ctx context.Context, cm *fedfind.Compose, st State, sinceKey string) (Outcome, error) {
+// so for Grace, or Timeout has passed since the wait began; startKey keeps,
+// in the workflow, when the wait began, and sinceKey when the jobs were
+// first seen final.
+func (a AwaitResults) untilFinal(ctx context.Context, cm *fedfind.Compose, st State, startKey, sinceKey string) (Outcome, error) {
 	r, err := a.Results(ctx, cm.ID.String())
 	if err != nil {
 		return Outcome{}, err
 	}
 	sum := r.Summary
 	now := a.now()
+	start, ok := parseStamp(st.Data[startKey])
+	if !ok {
+		start = now
+	}
+	if timeout := orDefault(a.Timeout, defaultResultsTimeout); a.Timeout >= 0 && !sum.AllFinal && now.Sub(start) >= timeout {
+		note := fmt.Sprintf("openQA: %d of %s still pending after %s; reported as pending", sum.Pending, plural(sum.Total, "job", "jobs"), timeout)
+		if sum.Total == 0 {
+			note = fmt.Sprintf("openQA: no job of the build appeared in %s; reported without test results", timeout)
+		}
+		return Outcome{Advance: true, Data: map[string]string{DataResultsGaveUp: "true"}, Note: note}, nil
+	}
+	out, err := a.final(sum, st, now, sinceKey)
+	if !ok && err == nil {
+		if out.Data == nil {
+			out.Data = map[string]string{}
+		}
+		out.Data[startKey] = stamp(start)
+	}
+	return out, err
+}
+
+// final is untilFinal's verdict on the jobs' summary.
+func (a AwaitResults) final(sum openqa.Summary, st State, now time.Time, sinceKey string) (Outcome, error) {
 	if sum.Total == 0 && st.Data[DataJobs] == "0" {
 		// The schedule stage created no job (no image to test, no
 		// job templates in openQA) and none has appeared: there is

@@ -78,32 +78,41 @@ type State struct {
 
 // Data keys the stages keep in the workflow.
 const (
-	DataStream      = "stream"              // the compose's stream kind (discover)
-	DataLocation    = "location"            // the compose's URL (discover)
-	DataStatus      = "status"              // its Pungi STATUS (await-complete)
-	DataFinishedAt  = "finished_at"         // when its STATUS was first seen final, RFC 3339 (await-complete)
-	DataDoomed      = "doomed"              // "true" when it ended without a result (await-complete)
-	DataReasons     = "verdict_reasons"     // the doomed verdict's reasons, one per line (await-complete)
-	DataFailed      = "koji_failed_tasks"   // failed Koji image task ids, comma separated (await-complete)
-	DataJobs        = "openqa_jobs"         // how many openQA jobs the build has (schedule)
-	DataScheduledAt = "scheduled_at"        // when this pipeline first posted the build to openQA, RFC 3339 (schedule)
-	DataFinalSince  = "results_final_since" // when every job was first seen final (await-results)
-	DataConfirm     = "confirm"             // "restarted" once confirm made its re-runs (confirm)
-	DataConfirmed   = "confirm_reruns"      // how many new failures confirm re-ran (confirm)
-	DataRerunsFinal = "reruns_final_since"  // when every job, re-runs included, was first seen final (confirm)
-	DataReport      = "report"              // the report's path in the archive, "<release>/<compose ID>" (check)
-	DataProblem     = "problem"             // "true" when the report calls for attention (check)
-	DataSummary     = "summary"             // the report's summary line (check)
-	DataCounts      = "counts"              // the report's reports.Summary as JSON (check)
-	DataMessageID   = "message_id"          // the Message-ID of the mail sent (report)
-	DataMailNote    = "mail"                // why no mail was sent (report)
-	DataReportedAt  = "reported_at"         // when the report stage ended, RFC 3339 (report)
+	DataStream        = "stream"              // the compose's stream kind (discover)
+	DataLocation      = "location"            // the compose's URL (discover)
+	DataStatus        = "status"              // its Pungi STATUS (await-complete)
+	DataFinishedAt    = "finished_at"         // when its STATUS was first seen final, RFC 3339 (await-complete)
+	DataDoomed        = "doomed"              // "true" when it ended without a result (await-complete)
+	DataReasons       = "verdict_reasons"     // the doomed verdict's reasons, one per line (await-complete)
+	DataFailed        = "koji_failed_tasks"   // failed Koji image task ids, comma separated (await-complete)
+	DataJobs          = "openqa_jobs"         // how many openQA jobs the build has (schedule)
+	DataScheduledAt   = "scheduled_at"        // when this pipeline first posted the build to openQA, RFC 3339 (schedule)
+	DataFinalSince    = "results_final_since" // when every job was first seen final (await-results)
+	DataCompleteSince = "complete_since"      // when await-complete first ran, RFC 3339 (await-complete)
+	DataKojiWaived    = "koji_waived"         // "true" when the compose went on on STATUS alone (await-complete)
+	DataResultsSince  = "results_since"       // when await-results first ran, RFC 3339 (await-results)
+	DataRerunsSince   = "reruns_since"        // when confirm first waited for its re-runs, RFC 3339 (confirm)
+	DataResultsGaveUp = "results_gave_up"     // "true" when results were reported with jobs still pending (await-results, confirm)
+	DataConfirm       = "confirm"             // "restarted" once confirm made its re-runs (confirm)
+	DataConfirmed     = "confirm_reruns"      // how many new failures confirm re-ran (confirm)
+	DataRerunsFinal   = "reruns_final_since"  // when every job, re-runs included, was first seen final (confirm)
+	DataReport        = "report"              // the report's path in the archive, "<release>/<compose ID>" (check)
+	DataProblem       = "problem"             // "true" when the report calls for attention (check)
+	DataSummary       = "summary"             // the report's summary line (check)
+	DataCounts        = "counts"              // the report's reports.Summary as JSON (check)
+	DataMessageID     = "message_id"          // the Message-ID of the mail sent (report)
+	DataMailNote      = "mail"                // why no mail was sent (report)
+	DataReportedAt    = "reported_at"         // when the report stage ended, RFC 3339 (report)
 )
 
 // ErrPermanent marks a stage error that no retry can mend (a compose that
 // does not exist, a mail server that refuses the sender): the workflow
 // fails at once.
 var ErrPermanent = errors.New("permanent failure")
+
+// ErrStalled is wrapped when a compose did not complete within
+// AwaitComplete.Timeout.
+var ErrStalled = errors.New("compose stalled")
 
 func permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err) }
 

@@ -571,3 +571,64 @@ func TestComposePlacedWhereTheEventSaid(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitsAreBounded: no wait of the pipeline is endless. Jobs stuck in
+// openQA are reported as pending after AwaitResults.Timeout; Koji tasks
+// that never finish hold up a compose with a final STATUS for KojiWait at
+// most; a compose whose STATUS never becomes final fails after
+// AwaitComplete.Timeout, saying why.
+func TestWaitsAreBounded(t *testing.T) {
+	t.Run("openQA jobs that never end", func(t *testing.T) {
+		w := newStageWorld(t)
+		w.mirror.SetStatus(stToday, "FINISHED")
+		wf := &stages.State{ComposeID: stToday}
+		w.run(t, stages.StageSchedule, wf)
+		if out := w.run(t, stages.StageAwaitResults, wf); out.Advance || wf.Data[stages.DataResultsSince] == "" {
+			t.Fatalf("results pending: %+v, %v", out, wf.Data)
+		}
+		w.now = w.now.Add(8*time.Hour - time.Second)
+		if out := w.run(t, stages.StageAwaitResults, wf); out.Advance {
+			t.Fatalf("gave up before the timeout: %+v", out)
+		}
+		w.now = w.now.Add(time.Second)
+		out := w.run(t, stages.StageAwaitResults, wf)
+		if !out.Advance || wf.Data[stages.DataResultsGaveUp] != "true" || !strings.Contains(out.Note, "22 of 22 jobs still pending after 8h0m0s; reported as pending") {
+			t.Fatalf("after the timeout: %+v", out)
+		}
+		if out := w.run(t, stages.StageCheck, wf); !out.Advance {
+			t.Fatalf("check: %+v", out)
+		}
+		r, err := w.st.Check.Archive.Read(context.Background(), stToday)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.OpenQA.Pending) != 22 {
+			t.Errorf("the report lists %d jobs as pending, want 22", len(r.OpenQA.Pending))
+		}
+	})
+	t.Run("Koji tasks that never end", func(t *testing.T) {
+		w := newStageWorld(t)
+		w.st.AwaitComplete.Now = func() time.Time { return w.now }
+		w.mirror.SetStatus(stToday, "FINISHED") // the hub's tasks stay open
+		wf := &stages.State{ComposeID: stToday}
+		if out := w.run(t, stages.StageAwaitComplete, wf); out.Advance {
+			t.Fatalf("advanced with Koji tasks open: %+v", out)
+		}
+		w.now = w.now.Add(2 * time.Hour)
+		out := w.run(t, stages.StageAwaitComplete, wf)
+		if !out.Advance || wf.Data[stages.DataKojiWaived] != "true" || !strings.Contains(out.Note, "STATUS FINISHED for 2h0m0s, yet Koji image tasks: 3 unfinished") {
+			t.Fatalf("after KojiWait: %+v", out)
+		}
+	})
+	t.Run("a compose that never finishes", func(t *testing.T) {
+		w := newStageWorld(t)
+		w.st.AwaitComplete.Now = func() time.Time { return w.now }
+		wf := &stages.State{ComposeID: stToday} // STARTED
+		w.run(t, stages.StageAwaitComplete, wf)
+		w.now = w.now.Add(24 * time.Hour)
+		_, err := w.st.Run(context.Background(), stages.StageAwaitComplete, *wf)
+		if !errors.Is(err, stages.ErrPermanent) || !errors.Is(err, stages.ErrStalled) || !strings.Contains(err.Error(), "not complete 24h0m0s after the pipeline first looked (STATUS STARTED; running: ") {
+			t.Fatalf("after the timeout: %v", err)
+		}
+	})
+}

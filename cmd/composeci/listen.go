@@ -87,8 +87,11 @@ type serviceFlags struct {
 	watch           []string
 	httpAddr        string
 	completePoll    time.Duration
+	completeTimeout time.Duration
+	kojiWait        time.Duration
 	resultsPoll     time.Duration
 	resultsGrace    time.Duration
+	resultsTimeout  time.Duration
 	errorBackoff    time.Duration
 	ackWait         time.Duration
 	shutdownTimeout time.Duration
@@ -118,7 +121,10 @@ func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	fl.StringVar(&s.httpAddr, "http", httpDefault, "address of the dashboard, API, metrics and report server (empty: none)")
 	fl.StringVar(&s.apiTokenFile, "api-token-file", "", "file holding the bearer token API writes must carry (without it the API is read-only)")
 	fl.DurationVar(&s.completePoll, "complete-poll", 2*time.Minute, "how often await-complete asks STATUS and Koji again")
+	fl.DurationVar(&s.completeTimeout, "complete-timeout", 24*time.Hour, "how long a compose whose STATUS never becomes final (a Pungi that died, an ID of no compose) is waited for before its workflow fails (0: for ever)")
+	fl.DurationVar(&s.kojiWait, "complete-koji-wait", 2*time.Hour, "how long Koji image tasks unfinished or not found may hold up a compose whose STATUS is final; then it goes on on STATUS alone (0: for ever)")
 	fl.DurationVar(&s.resultsPoll, "results-poll", time.Minute, "how often await-results asks openQA again")
+	fl.DurationVar(&s.resultsTimeout, "results-timeout", 8*time.Hour, "how long to wait for openQA's jobs before reporting with those still running listed as pending (0: for ever)")
 	fl.DurationVar(&s.ackWait, "task-ack-wait", workflow.DefaultTaskAckWait, "how soon a stage whose worker died is given to another worker (with the embedded NATS, a restarted listen takes its own back at once)")
 	fl.DurationVar(&s.errorBackoff, "error-backoff", 5*time.Second, "first wait before a stage that failed runs again (doubled per error in a row, at most 10 minutes)")
 	fl.DurationVar(&s.resultsGrace, "results-grace", 2*time.Minute, "how long every job must stay final before results count as complete (openQA re-runs incomplete jobs a moment later)")
@@ -138,6 +144,15 @@ func (s *serviceFlags) check() error {
 		return withCode(exitError, fmt.Errorf("--confirm-max %d: must not be negative (0 turns confirmation off)", s.confirmMax))
 	}
 	return s.natsReplicas.check(s.natsURL)
+}
+
+// foreverIfZero maps a timeout flag's 0 ("for ever") to the stages'
+// negative one (their zero is the default).
+func foreverIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // streams parses --watch.
@@ -168,7 +183,7 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 	if err != nil {
 		return nil, err
 	}
-	ac.Poll = s.completePoll
+	ac.Poll, ac.Timeout, ac.KojiWait = s.completePoll, foreverIfZero(s.completeTimeout), foreverIfZero(s.kojiWait)
 	ff := ac.Fedfind
 	// One host keeps the reports, ledgers and known issues in files under
 	// --data, which the one-shot commands on this host share; a deployment
@@ -192,7 +207,7 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		Discover:      stages.Discover{Streams: kinds},
 		AwaitComplete: ac,
 		Schedule:      stages.Schedule{Fedfind: ff},
-		AwaitResults:  stages.AwaitResults{Poll: s.resultsPoll, Grace: s.resultsGrace},
+		AwaitResults:  stages.AwaitResults{Poll: s.resultsPoll, Grace: s.resultsGrace, Timeout: foreverIfZero(s.resultsTimeout)},
 		Check:         stages.Check{Fedfind: ff, Expected: exp, Archive: s.st.Reports, Known: s.st.Known, Ledger: s.st.Ledger, Logger: a.log},
 		Logger:        a.log,
 	}
