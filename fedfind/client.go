@@ -363,6 +363,45 @@ func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) 
 	return cm, nil
 }
 
+// ResolveNewest is Resolve, except that a stream spec names the stream's
+// newest compose whatever its STATUS (Newest), not its newest finished
+// one: the compose a release engineer asking "is rawhide done?" means.
+func (c *Client) ResolveNewest(ctx context.Context, ref string) (*Compose, error) {
+	if spec, ok, err := ParseStreamSpec(strings.TrimSpace(ref)); err != nil {
+		return nil, err
+	} else if ok {
+		return c.Newest(ctx, spec)
+	}
+	return c.Resolve(ctx, ref)
+}
+
+// Newest finds the newest compose of a stream, finished or not: the newest
+// of the stream's IDs in its directory's listing. Where the server offers
+// no listing, or the listing holds none of the stream, it is the compose
+// the latest-* link names (Latest), the newest finished one.
+func (c *Client) Newest(ctx context.Context, spec StreamSpec) (*Compose, error) {
+	s := spec.Stream()
+	if s.Version == "" {
+		v, err := c.newestBranched(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.Version = v
+		spec.Version = v
+	}
+	ids, err := c.ListComposes(ctx, s)
+	if err != nil {
+		c.log.Debug("no listing; the newest compose is the latest link's", "stream", s.Dir, "err", err)
+		return c.Latest(ctx, spec)
+	}
+	for _, id := range ids { // newest first
+		if cm, err := c.Locate(id); err == nil && cm.Stream.Kind == s.Kind && cm.Stream.Version == s.Version {
+			return cm, nil
+		}
+	}
+	return c.Latest(ctx, spec)
+}
+
 // latestByListing finds the newest successful compose of s in its
 // directory's listing, reading at most 30 composes' STATUS.
 func (c *Client) latestByListing(ctx context.Context, s Stream) (*Compose, error) {

@@ -434,3 +434,25 @@ func mustID(t *testing.T, s string) fedfind.ComposeID {
 	}
 	return id
 }
+
+// TestNewest: a stream's newest compose, finished or not, from the
+// listing; without one, the latest link's (the newest finished).
+func TestNewest(t *testing.T) {
+	m, c := newMirror(t)
+	ctx := context.Background()
+	for _, listing := range []bool{true, false} {
+		m.SetListing(listing)
+		want := map[bool]string{true: "Fedora-Rawhide-20261123.n.0", false: "Fedora-Rawhide-20261122.n.0"}[listing]
+		cm, err := c.ResolveNewest(ctx, "rawhide")
+		if err != nil || cm.ID.String() != want {
+			t.Errorf("listing %v: newest rawhide %v, %v; want %s", listing, cm, err, want)
+		}
+		// An ID is itself, and Resolve keeps to the newest finished.
+		if cm, err := c.ResolveNewest(ctx, "Fedora-Rawhide-20261120.n.0"); err != nil || cm.ID.String() != "Fedora-Rawhide-20261120.n.0" {
+			t.Errorf("an ID: %v, %v", cm, err)
+		}
+		if cm, err := c.Resolve(ctx, "rawhide"); err != nil || cm.ID.String() != "Fedora-Rawhide-20261122.n.0" {
+			t.Errorf("Resolve(rawhide) = %v, %v", cm, err)
+		}
+	}
+}

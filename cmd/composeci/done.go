@@ -105,6 +105,13 @@ func newDoneCmd(a *app) *cobra.Command {
 		Short: "Is a compose really complete? (STATUS plus its Koji image tasks)",
 		Long: `Decide whether each compose is done, and say why.
 
+A compose is named by its ID, a URL in its tree or a label (44:RC-1.2). A
+stream (rawhide, branched, branched:44, ...) names the stream's newest
+compose, finished or not — today's nightly while Pungi still runs it, which
+is what "done rawhide --wait" waits for — as the stream directory's listing
+shows it; where the tree offers no listing, the newest finished one (its
+latest-* link).
+
 Verdicts:
   pending  no STATUS yet: Pungi has not started it
   running  Pungi runs, or STATUS is final but Koji still builds images (or shows
@@ -149,7 +156,7 @@ doomed (and none merely not done), 2 error.`,
 			}
 			composes := make([]*fedfind.Compose, len(args))
 			for i, ref := range args {
-				if composes[i], err = ac.Fedfind.Resolve(ctx, ref); err != nil {
+				if composes[i], err = ac.Fedfind.ResolveNewest(ctx, ref); err != nil {
 					return err
 				}
 			}

@@ -45,6 +45,11 @@ func TestDoneCommand(t *testing.T) {
 		{"several: worst wins", []string{"done", "Fedora-Rawhide-20261122.n.0", "Fedora-Rawhide-20261121.n.0"}, 0, 3, nil},
 		{"several: not done beats doomed", []string{"done", "Fedora-Rawhide-20261121.n.0", "Fedora-44-20261122.n.0"}, 0, 1, nil},
 		{"pending", []string{"done", "Fedora-Rawhide-20261123.n.0"}, 0, 1, []string{": pending"}},
+		// A stream names its newest compose, finished or not: Branched's
+		// is still running (its latest link names none yet), Rawhide's
+		// newest is the one finished above, past yesterday's DOOMED one.
+		{"a stream: its newest compose", []string{"done", "branched:44"}, 0, 1, []string{"Fedora-44-20261122.n.0: running", "Pungi is still running"}},
+		{"rawhide", []string{"done", "rawhide"}, 0, 0, []string{"Fedora-Rawhide-20261122.n.0: done"}},
 		{"bad id", []string{"done", "nonsense"}, 0, 2, nil},
 	}
 	for _, tt := range tests {
