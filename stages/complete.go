@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -71,6 +72,11 @@ func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, st State) (
 	data := map[string]string{DataStatus: string(c.Status)}
 	if c.Status.Terminal() && st.Data[DataFinishedAt] == "" {
 		data[DataFinishedAt] = stamp(now())
+	}
+	if c.KojiChecked {
+		if b, err := json.Marshal(c.Tasks); err == nil {
+			data[DataKojiTasks] = string(b)
+		}
 	}
 	since, ok := parseStamp(st.Data[DataCompleteSince])
 	if !ok {

@@ -90,6 +90,7 @@ const (
 	DataFinalSince    = "results_final_since" // when every job was first seen final (await-results)
 	DataCompleteSince = "complete_since"      // when await-complete first ran, RFC 3339 (await-complete)
 	DataKojiWaived    = "koji_waived"         // "true" when the compose went on on STATUS alone (await-complete)
+	DataKojiTasks     = "koji_tasks"          // the verdict's Koji task counts, JSON, when Koji was asked (await-complete)
 	DataResultsSince  = "results_since"       // when await-results first ran, RFC 3339 (await-results)
 	DataRerunsSince   = "reruns_since"        // when confirm first waited for its re-runs, RFC 3339 (confirm)
 	DataResultsGaveUp = "results_gave_up"     // "true" when results were reported with jobs still pending (await-results, confirm)

@@ -135,8 +135,8 @@ func TestComposeStagesEndToEnd(t *testing.T) {
 	}
 	w.mirror.SetStatus(stToday, "FINISHED")
 	w.hub.Advance(time.Hour)
-	if out := w.run(t, stages.StageAwaitComplete, wf); !out.Advance || wf.Data[stages.DataStatus] != "FINISHED" {
-		t.Fatalf("await-complete when done: %+v", out)
+	if out := w.run(t, stages.StageAwaitComplete, wf); !out.Advance || wf.Data[stages.DataStatus] != "FINISHED" || !strings.Contains(wf.Data[stages.DataKojiTasks], `"closed":3`) {
+		t.Fatalf("await-complete when done: %+v, %v", out, wf.Data)
 	}
 
 	out = w.run(t, stages.StageSchedule, wf)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -249,6 +250,12 @@ func (h *handler) verdictFromWorkflow(r *http.Request, id fedfind.ComposeID) (fe
 		return fedfind.Completeness{}, false
 	}
 	c := fedfind.Completeness{ComposeID: id.String(), Status: fedfind.Status(wf.Data[keyStatus]), Reasons: []string{}}
+	// The task counts of the verdict that passed await-complete, when Koji
+	// was asked (a workflow from before they were kept has none: the
+	// answer then says Koji was not checked, as far as it knows).
+	if s := wf.Data[keyKojiTasks]; s != "" && json.Unmarshal([]byte(s), &c.Tasks) == nil {
+		c.KojiChecked = true
+	}
 	switch {
 	case wf.State == workflow.StateDoomed:
 		c.Verdict = fedfind.VerdictDoomed

@@ -210,7 +210,8 @@ func TestDoneAnswersFromTheWorkflowOrLive(t *testing.T) {
 	doomed := "Fedora-Rawhide-20261122.n.1"
 	waiting := "Fedora-Rawhide-20261123.n.0"
 	m := &memWorkflows{wfs: map[string]workflow.Workflow{
-		done: {ComposeID: done, State: workflow.StateActive, Stage: "schedule", Data: map[string]string{"status": "FINISHED"},
+		done: {ComposeID: done, State: workflow.StateActive, Stage: "schedule", Data: map[string]string{"status": "FINISHED",
+			"koji_tasks": `{"total":9,"closed":9}`},
 			History: []workflow.Transition{{Note: "discover done"}, {Note: "await-complete done: all 9 Koji image tasks finished (9 closed, 0 failed, 0 canceled)"}}},
 		doomed: {ComposeID: doomed, State: workflow.StateDoomed, Data: map[string]string{"status": "DOOMED",
 			"verdict_reasons": "STATUS is DOOMED: the compose ended without a result\nKoji image tasks: 2 failed"}},
@@ -227,12 +228,16 @@ func TestDoneAnswersFromTheWorkflowOrLive(t *testing.T) {
 	srv := httptest.NewServer(web.NewHandler(web.Options{Workflows: m, Verdict: verdict}))
 	defer srv.Close()
 	type answer struct {
-		ComposeID    string   `json:"compose_id"`
-		Verdict      string   `json:"verdict"`
-		Status       string   `json:"status"`
-		Reasons      []string `json:"reasons"`
-		KojiChecked  bool     `json:"koji_checked"`
-		AnsweredFrom string   `json:"answered_from"`
+		ComposeID   string   `json:"compose_id"`
+		Verdict     string   `json:"verdict"`
+		Status      string   `json:"status"`
+		Reasons     []string `json:"reasons"`
+		KojiChecked bool     `json:"koji_checked"`
+		Tasks       struct {
+			Total  int `json:"total"`
+			Closed int `json:"closed"`
+		} `json:"tasks"`
+		AnsweredFrom string `json:"answered_from"`
 	}
 	for _, tc := range []struct {
 		id, verdict, from, reason string
@@ -248,6 +253,11 @@ func TestDoneAnswersFromTheWorkflowOrLive(t *testing.T) {
 		code := getJSON(t, srv.URL+"/api/v1/composes/"+tc.id+"/done", &a)
 		if code != tc.code || a.Verdict != tc.verdict || a.AnsweredFrom != tc.from || !strings.Contains(strings.Join(a.Reasons, "; "), tc.reason) {
 			t.Errorf("%s: HTTP %d %+v", tc.id, code, a)
+		}
+		// From the workflow, the counts are those of the verdict it
+		// recorded, not zeros beside a reason that names nine tasks.
+		if tc.id == done && (!a.KojiChecked || a.Tasks.Total != 9 || a.Tasks.Closed != 9) {
+			t.Errorf("%s: koji_checked %v, tasks %+v; want the recorded 9 closed", tc.id, a.KojiChecked, a.Tasks)
 		}
 	}
 	if !slices.Equal(asked, []string{waiting, "Fedora-Rawhide-20261125.n.0", "Fedora-Rawhide-20261124.n.0"}) {

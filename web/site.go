@@ -28,6 +28,7 @@ const (
 	keyCounts     = "counts"
 	keyReasons    = "verdict_reasons"
 	keyFailed     = "koji_failed_tasks"
+	keyKojiTasks  = "koji_tasks"
 )
 
 // composeInfo is what the web knows of one compose: its workflow, its
