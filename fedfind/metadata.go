@@ -352,30 +352,34 @@ func (s Status) Failed() bool { return s == StatusDoomed || s == StatusTerminate
 // Terminal reports whether the compose will not change status any more.
 func (s Status) Terminal() bool { return s.Success() || s.Failed() }
 
-// isStatusWord reports whether s is one upper-case word of at most 64
-// letters and underscores, starting with a letter: ^[A-Z][A-Z_]{0,63}$,
-// checked by hand because that regexp, compiled at start-up, unrolled its
-// {0,63} into 63 copies for every command (docs/performance.md,
-// "Start-up").
-func isStatusWord(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '_' {
+// ValidStatus reports whether s can be a Pungi STATUS: one word of at most
+// 64 characters, a letter first, then letters, digits, '_', '-' or '.'.
+// Pungi writes the five known words and allows any other (logging it as
+// nonstandard), which are simply not terminal; what is not one such word —
+// an HTML error page served with 200, say — is no STATUS. Checked by hand:
+// a regexp with a counted repeat, compiled at start-up, unrolls into a
+// copy per repeat for every command (docs/performance.md, "Start-up").
+func ValidStatus(s string) bool {
+	if s == "" || len(s) > 64 || !isASCIILetter(s[0]) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 'A' || c > 'Z') && c != '_' {
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isASCIILetter(c) && (c < '0' || c > '9') && c != '_' && c != '-' && c != '.' {
 			return false
 		}
 	}
 	return true
 }
 
+func isASCIILetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+
 // ParseStatus reads a STATUS file: one word, with or without a trailing
 // newline. Non-standard words are allowed (Pungi allows them) and are simply
-// not terminal; anything that is not one upper-case word is an error (an
+// not terminal; anything that is not one word (ValidStatus) is an error (an
 // HTML error page served with 200, for one).
 func ParseStatus(b []byte, file string) (Status, error) {
 	s := strings.TrimSpace(string(b))
-	if !isStatusWord(s) {
+	if !ValidStatus(s) {
 		if len(s) > 40 {
 			s = s[:40] + "..."
 		}

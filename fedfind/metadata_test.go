@@ -216,8 +216,10 @@ func TestParseStatus(t *testing.T) {
 		{"", "", false},
 		{"<html><body>Not here</body></html>", "", false},
 		{"FINISHED\nDOOMED\n", "", false},
-		{"finished", "", false},
+		{"finished", "finished", true}, // nonstandard: not terminal
+		{"FINISHED-INCOMPLETE", "FINISHED-INCOMPLETE", true},
 		{"_FINISHED", "", false},
+		{"FINISHED NOW", "", false},
 		{"A" + strings.Repeat("_", 63), Status("A" + strings.Repeat("_", 63)), true},
 		{strings.Repeat("A", 65), "", false},
 		{"FINISHÉ", "", false},
@@ -305,12 +307,12 @@ func TestStreamRPMsStrings(t *testing.T) {
 	}
 }
 
-// TestIsStatusWordMatchesRegexp holds the hand-written check to the regexp
-// it replaces, on words around its edges: lengths 0 to 66, and the bytes
+// TestValidStatusMatchesRegexp holds the hand-written check to the regexp
+// it stands for, on words around its edges: lengths 0 to 66, and the bytes
 // just outside its classes.
-func TestIsStatusWordMatchesRegexp(t *testing.T) {
-	re := regexp.MustCompile(`^[A-Z][A-Z_]{0,63}$`)
-	alphabet := []byte("AZ_@[`az09 \n\xc3")
+func TestValidStatusMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+	alphabet := []byte("AZaz09_.-@[`{/:,+ \n\xc3<")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20000 {
 		b := make([]byte, rng.IntN(67))
@@ -320,8 +322,13 @@ func TestIsStatusWordMatchesRegexp(t *testing.T) {
 				b[i] = 'A' + byte(rng.IntN(26))
 			}
 		}
-		if got, want := isStatusWord(string(b)), re.Match(b); got != want {
-			t.Fatalf("isStatusWord(%q) = %v, the regexp says %v", b, got, want)
+		if got, want := ValidStatus(string(b)), re.Match(b); got != want {
+			t.Fatalf("ValidStatus(%q) = %v, the regexp says %v", b, got, want)
+		}
+	}
+	for _, s := range []string{"FINISHED", "STARTED", "finished", "FINISHED-INCOMPLETE", "RC1.0"} {
+		if !ValidStatus(s) {
+			t.Errorf("ValidStatus(%q) = false: Pungi allows nonstandard words", s)
 		}
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,11 +29,6 @@ const (
 func topicIs(key, suffix string) bool {
 	return key == suffix || strings.HasSuffix(key, "."+suffix)
 }
-
-// statusPattern bounds a Pungi STATUS word: the five known ones, and
-// the nonstandard ones Pungi allows, are upper-case words. It is compiled on
-// first use, not at start-up (docs/conventions.md).
-var statusPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Z_]{0,31}$`) })
 
 // decode maps a delivery to an Event. It returns an error wrapping
 // errIrrelevant for a valid message that is not for composeci, and
@@ -67,7 +60,7 @@ func decode(d amqp.Delivery, now time.Time, streams map[fedfind.StreamKind]bool)
 		if ev.Status, err = field(body, "status", true); err != nil {
 			return event.Event{}, err
 		}
-		if !statusPattern().MatchString(ev.Status) {
+		if !fedfind.ValidStatus(ev.Status) {
 			return event.Event{}, fmt.Errorf("status %q is not a Pungi STATUS", ev.Status)
 		}
 		if ev.Location, err = field(body, "location", false); err != nil {

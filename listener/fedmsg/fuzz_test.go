@@ -138,7 +138,7 @@ func checkDecoded(t *testing.T, d amqp.Delivery, ev event.Event) {
 	}
 	switch ev.Kind {
 	case event.KindComposeStatus:
-		if !topicIs(d.RoutingKey, suffixComposeStatus) || !statusPattern().MatchString(ev.Status) {
+		if !topicIs(d.RoutingKey, suffixComposeStatus) || !fedfind.ValidStatus(ev.Status) {
 			t.Fatalf("bad status event %+v", ev)
 		}
 		if _, err := checkLocation(ev.Location); ev.Location != "" && (err != nil ||
