@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,17 @@ func (s *serviceFlags) check() error {
 		return withCode(exitError, fmt.Errorf("--confirm-max %d: must not be negative (0 turns confirmation off)", s.confirmMax))
 	}
 	return s.natsReplicas.check(s.natsURL)
+}
+
+// urlHasPassword reports whether an AMQP URL carries a non-empty password
+// (Fedora's public broker URL has a user and an empty one).
+func urlHasPassword(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return false
+	}
+	p, ok := u.User.Password()
+	return ok && p != ""
 }
 
 // foreverIfZero maps a timeout flag's 0 ("for ever") to the stages'
@@ -407,8 +419,14 @@ func newListenCmd(a *app) *cobra.Command {
 				if amqpExchange != "" {
 					cfg.Exchange = amqpExchange
 				}
-				if amqpCA != "" || amqpCert != "" || amqpKey != "" {
+				switch {
+				case amqpCA != "" || amqpCert != "" || amqpKey != "":
 					cfg.CACert, cfg.Cert, cfg.Key = amqpCA, amqpCert, amqpKey
+				case urlHasPassword(amqpURL):
+					// A user and password of its own: PLAIN over TLS,
+					// the broker checked against the system's CAs —
+					// not Fedora's certificate files and EXTERNAL.
+					cfg.CACert, cfg.Cert, cfg.Key = "", "", ""
 				}
 				if amqpDurable && cfg.Queue == "" {
 					// A fresh name at every start would leave a durable queue
@@ -437,7 +455,7 @@ func newListenCmd(a *app) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&s.natsListen, "nats-listen", "", "let the embedded NATS server accept clients (workers on other hosts) on this address")
 	fl.StringVar(&amqpURL, "amqp", "", "Fedora Messaging broker URL (default: no AMQP consumer, the poller alone finds composes)")
-	fl.StringVar(&amqpCA, "amqp-ca", "", "CA certificate for an amqps:// broker (default Fedora's, /etc/fedora-messaging/cacert.pem)")
+	fl.StringVar(&amqpCA, "amqp-ca", "", "CA certificate for an amqps:// broker (default Fedora's, /etc/fedora-messaging/cacert.pem, with its client certificate; for a URL with a password, the system's CAs and no client certificate)")
 	fl.StringVar(&amqpCert, "amqp-cert", "", "client certificate for the broker (SASL EXTERNAL; default Fedora's public one)")
 	fl.StringVar(&amqpKey, "amqp-key", "", "client key for --amqp-cert")
 	fl.StringVar(&amqpQueue, "amqp-queue", "", "queue name (default a fresh UUID; with --amqp-durable, a UUID derived from --data and --nats-prefix, the same at every start; Fedora's broker keeps a durable queue about an hour after its consumer leaves)")

@@ -420,3 +420,21 @@ func TestNATSReplicasFlag(t *testing.T) {
 		})
 	}
 }
+
+// TestURLHasPassword: an amqps URL with a password of its own is PLAIN
+// over TLS; Fedora's public broker URL (user "fedora", an empty password)
+// keeps Fedora's certificates.
+func TestURLHasPassword(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub": false,
+		"amqps://user:s3cret@broker.example.org/vhost":                true,
+		"amqp://guest:guest@127.0.0.1:5672/":                          true,
+		"amqps://broker.example.org/":                                 false,
+		"amqps://user@broker.example.org/":                            false,
+		"::not a url":                                                 false,
+	} {
+		if got := urlHasPassword(raw); got != want {
+			t.Errorf("urlHasPassword(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}
