@@ -127,7 +127,9 @@ type Options struct {
 	HTTP httpclient.Options
 	// PostTimeout bounds one scheduling POST. openQA creates the jobs
 	// synchronously and can take minutes on a busy instance (the Perl
-	// client allows 10 minutes of inactivity). Default 5 minutes.
+	// client allows 10 minutes of inactivity). Default 10 minutes, the
+	// Perl client's: jobs a POST cut short by the client may still be
+	// created, after the re-check has looked for them.
 	PostTimeout time.Duration
 	// PostAttempts bounds how often one product is posted after failures
 	// that may be temporary; before each new attempt the build's jobs are
@@ -172,7 +174,7 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("openqa: base URL %q: a path prefix is not supported", opts.BaseURL)
 	}
 	if opts.PostTimeout <= 0 {
-		opts.PostTimeout = 5 * time.Minute
+		opts.PostTimeout = 10 * time.Minute
 	}
 	if opts.PostAttempts <= 0 {
 		opts.PostAttempts = 3

@@ -207,5 +207,12 @@ func (c *Client) PostISOs(ctx context.Context, params map[string]string) (ISOsRe
 		return res, &APIError{Method: http.MethodPost, Path: "/api/v1/isos", StatusCode: http.StatusOK,
 			Message: "no jobs created (count 0)", JSON: true}
 	}
+	if f, ok := res.Failed.([]any); ok && len(f) > 0 {
+		// Some of the product's jobs were created, others not (a
+		// template openQA could not instantiate): the product counts as
+		// scheduled, and the operator is told what was left out.
+		c.log.Warn("openqa: some jobs of the product could not be created",
+			"flavor", params["FLAVOR"], "arch", params["ARCH"], "build", params["BUILD"], "created", len(res.IDs), "failed", f)
+	}
 	return res, nil
 }

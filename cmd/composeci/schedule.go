@@ -36,7 +36,7 @@ func (f *openqaFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.key, "openqa-key", "", "openQA API key (also OPENQA_API_KEY)")
 	fl.StringVar(&f.secret, "openqa-secret", "", "openQA API secret (prefer --openqa-secret-file or the environment)")
 	fl.StringVar(&f.file, "openqa-secret-file", "", "file holding the openQA API secret")
-	fl.DurationVar(&f.postTimeout, "openqa-post-timeout", 5*time.Minute,
+	fl.DurationVar(&f.postTimeout, "openqa-post-timeout", 10*time.Minute,
 		"bound on one scheduling or restart POST to openQA (it creates the jobs before it answers)")
 	fl.DurationVar(&f.recheckDelay, "openqa-recheck-delay", 5*time.Second,
 		"after a POST failed without an answer, how long to wait before reading the build's jobs to see whether it went through")
