@@ -93,7 +93,13 @@ func parseLabelRef(ref string) (release string, label Label, ok bool, err error)
 	if m == nil {
 		return "", Label{}, false, nil
 	}
-	l, err := ParseLabel(m[2])
+	// fedfind's milestone "Final" is productmd's RC: 44:Final-1.2 is
+	// 44:RC-1.2.
+	name := m[2]
+	if rest, ok := strings.CutPrefix(name, "Final-"); ok {
+		name = "RC-" + rest
+	}
+	l, err := ParseLabel(name)
 	if err != nil {
 		return "", Label{}, true, err
 	}

@@ -79,7 +79,7 @@ func TestSeriesAndLabels(t *testing.T) {
 			t.Errorf("series[%d] = %q, want %q", i, got[i], want[i])
 		}
 	}
-	for ref, id := range map[string]string{"44:RC-1.1": "Fedora-44-20261020.0", "44:Beta-1.1": "Fedora-44-20260901.0", "44:Beta-1.2": "Fedora-44-20261010.1" /* repeated: the newest */} {
+	for ref, id := range map[string]string{"44:RC-1.1": "Fedora-44-20261020.0", "44:Final-1.1": "Fedora-44-20261020.0", "44:Beta-1.1": "Fedora-44-20260901.0", "44:Beta-1.2": "Fedora-44-20261010.1" /* repeated: the newest */} {
 		cm, err := c.Resolve(ctx, ref)
 		if err != nil || cm.ID.String() != id {
 			t.Errorf("Resolve(%q) = %v, %v; want %s", ref, cm, err, id)
