@@ -135,6 +135,32 @@ func TestFedfindCommands(t *testing.T) {
 	}
 }
 
+// TestImagesFiltersSayWhatMatchesNothing: a filter value no image has is
+// named on stderr with the values there are; fedfind's netinst is boot;
+// --urls prints URLs alone.
+func TestImagesFiltersSayWhatMatchesNothing(t *testing.T) {
+	root := demoRoot(t)
+	const id = "Fedora-44-20261122.n.0"
+	code, out, errOut := runCLI(t, nil, "images", id, "--type", "netinst", "--arch", "bogus,x86_64", "--compose-root", root)
+	if code != 0 || !strings.Contains(out, "21 images, 2 match") || !strings.Contains(out, "Server-boot-iso") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	for _, w := range []string{"--type netinst: the network installer's productmd type is boot",
+		"--arch bogus: no image of " + id + " has it (it has: aarch64, ppc64le, x86_64)"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+	if strings.Contains(errOut, "--arch x86_64") {
+		t.Errorf("a value that matches was warned about:\n%s", errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "images", id, "--type", "netinst", "--arch", "x86_64", "--urls", "--compose-root", root)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], root+"/branched/"+id+"/compose/") || !strings.HasSuffix(lines[1], "-netinst-x86_64-44-20261122.n.0.iso") {
+		t.Errorf("--urls: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
 func TestErrorMessages(t *testing.T) {
 	root := demoRoot(t)
 	for args, want := range map[string]string{

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -66,6 +68,7 @@ func (f imageFilter) match(im fedfind.Image) bool {
 
 func newImagesCmd(a *app) *cobra.Command {
 	var f imageFilter
+	var urls bool
 	cmd := &cobra.Command{
 		Use:   "images COMPOSE",
 		Short: "List the images of a compose",
@@ -80,11 +83,22 @@ Filters take comma-separated values, matched without case; values of one flag
 are ORed, flags are ANDed. --json prints every field of every image, with its
 identity (<subvariant>-<type>-<format>) and absolute URL.
 
+A filter value that no image of the compose has is named on stderr, with the
+values the compose has; fedfind's type "netinst" is productmd's "boot".
+--urls prints only the URLs of the images shown, one per line.
+
 Exit codes: 0 listed (even if no image matched), 2 error.`,
 		Example: `  composeci images Fedora-Rawhide-20261123.n.0 --arch x86_64 --type live,dvd
-  composeci images rawhide --json | jq -r '.[].url'`,
+  composeci images rawhide --urls --type boot`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for i, t := range f.types {
+				if strings.EqualFold(t, "netinst") {
+					// fedfind's name for the network installer.
+					f.types[i] = "boot"
+					fmt.Fprintln(a.stderr, "composeci: --type netinst: the network installer's productmd type is boot")
+				}
+			}
 			cm, images, err := a.loadImages(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -95,8 +109,15 @@ Exit codes: 0 listed (even if no image matched), 2 error.`,
 					shown = append(shown, im)
 				}
 			}
+			f.warnUnknown(a, cm, images)
 			if a.g.json {
 				return a.printJSON(shown)
+			}
+			if urls {
+				for _, im := range shown {
+					fmt.Fprintln(a.stdout, im.URL)
+				}
+				return nil
 			}
 			fmt.Fprintf(a.stdout, "%s: %s", cm.ID, plural(len(images), "image", "images"))
 			if len(shown) != len(images) {
@@ -116,7 +137,36 @@ Exit codes: 0 listed (even if no image matched), 2 error.`,
 	fl.StringSliceVar(&f.types, "type", nil, "only these image types (dvd,boot,live,qcow2,raw-xz,...)")
 	fl.StringSliceVar(&f.subvariants, "subvariant", nil, "only these subvariants (Server,Workstation,KDE,Cloud_Base,...)")
 	fl.StringVar(&f.search, "search", "", "only images whose path contains this text")
+	fl.BoolVar(&urls, "urls", false, "print only the images' URLs, one per line (as fedfind images does)")
 	return cmd
+}
+
+// warnUnknown says on stderr which filter values no image of the compose
+// has, with the values it has: a typo matches nothing, silently otherwise.
+func (f imageFilter) warnUnknown(a *app, cm *fedfind.Compose, images []fedfind.Image) {
+	for _, flt := range []struct {
+		flag   string
+		values []string
+		of     func(fedfind.Image) string
+	}{
+		{"arch", f.arches, func(im fedfind.Image) string { return im.Arch }},
+		{"type", f.types, func(im fedfind.Image) string { return im.Type }},
+		{"subvariant", f.subvariants, func(im fedfind.Image) string { return im.Subvariant }},
+	} {
+		if len(flt.values) == 0 {
+			continue
+		}
+		have := map[string]bool{}
+		for _, im := range images {
+			have[strings.ToLower(flt.of(im))] = true
+		}
+		for _, v := range flt.values {
+			if !have[strings.ToLower(v)] {
+				known := slices.Sorted(maps.Keys(have))
+				fmt.Fprintf(a.stderr, "composeci: --%s %s: no image of %s has it (it has: %s)\n", flt.flag, v, cm.ID, strings.Join(known, ", "))
+			}
+		}
+	}
 }
 
 func humanSize(n int64) string {
