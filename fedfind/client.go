@@ -318,7 +318,8 @@ func stripScheme(s string) string {
 }
 
 // Latest finds the newest finished compose of a stream through its latest-*
-// link. For "branched" without a version it picks the highest release that
+// link (its COMPOSE_ID, or its composeinfo.json when it has none). For
+// "branched" without a version it picks the highest release that
 // has a latest link in the branched directory. Where the link is missing
 // (Pungi run with --no-latest-link, as updates composes are) or names a
 // compose of another stream (updates and updates-testing share a link
@@ -333,9 +334,8 @@ func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) 
 		}
 		s.Version = v
 	}
-	u := c.root + "/" + s.Dir + "/" + s.LatestLink() + "/COMPOSE_ID"
-	b, err := c.get(ctx, u, "text/plain", maxSmallFile)
-	if errors.Is(err, httpclient.ErrNotFound) {
+	id, err := c.latestTarget(ctx, c.root+"/"+s.Dir+"/"+s.LatestLink(), s.LatestLink())
+	if errors.Is(err, ErrComposeNotFound) {
 		cm, lerr := c.latestByListing(ctx, s)
 		if lerr != nil {
 			return nil, fmt.Errorf("%w: %s has no %s link (no compose of it has finished yet?), and %w", ErrComposeNotFound, s, s.LatestLink(), lerr)
@@ -344,10 +344,6 @@ func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) 
 	}
 	if err != nil {
 		return nil, err
-	}
-	id, err := ParseComposeID(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, &MetadataError{File: u, Err: err}
 	}
 	cm, err := c.Locate(id)
 	if err != nil {
