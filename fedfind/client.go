@@ -326,13 +326,9 @@ func stripScheme(s string) string {
 // name), the stream directory's listing is read and the newest successful
 // compose of the stream taken, as Previous does.
 func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) {
-	s := spec.Stream()
-	if s.Version == "" {
-		v, err := c.newestBranched(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.Version = v
+	s, err := c.specStream(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
 	id, err := c.latestTarget(ctx, c.root+"/"+s.Dir+"/"+s.LatestLink(), s.LatestLink())
 	if errors.Is(err, ErrComposeNotFound) {
@@ -359,6 +355,21 @@ func (c *Client) Latest(ctx context.Context, spec StreamSpec) (*Compose, error) 
 	return cm, nil
 }
 
+// specStream is the stream spec names, its version found for "branched"
+// without one: the highest release with a latest link in the branched
+// directory.
+func (c *Client) specStream(ctx context.Context, spec StreamSpec) (Stream, error) {
+	s := spec.Stream()
+	if s.Version == "" {
+		v, err := c.newestBranched(ctx)
+		if err != nil {
+			return Stream{}, err
+		}
+		s.Version = v
+	}
+	return s, nil
+}
+
 // ResolveNewest is Resolve, except that a stream spec names the stream's
 // newest compose whatever its STATUS (Newest), not its newest finished
 // one: the compose a release engineer asking "is rawhide done?" means.
@@ -376,15 +387,11 @@ func (c *Client) ResolveNewest(ctx context.Context, ref string) (*Compose, error
 // no listing, or the listing holds none of the stream, it is the compose
 // the latest-* link names (Latest), the newest finished one.
 func (c *Client) Newest(ctx context.Context, spec StreamSpec) (*Compose, error) {
-	s := spec.Stream()
-	if s.Version == "" {
-		v, err := c.newestBranched(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.Version = v
-		spec.Version = v
+	s, err := c.specStream(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
+	spec.Version = s.Version
 	ids, err := c.ListComposes(ctx, s)
 	if err != nil {
 		c.log.Debug("no listing; the newest compose is the latest link's", "stream", s.Dir, "err", err)
