@@ -440,7 +440,10 @@ func TestBrowserPackagesOnAPhone(t *testing.T) {
 	in := checkstest.Example()
 	var pkgs []pkg
 	for i := range listedPackages + 50 {
-		pkgs = append(pkgs, pkg{fmt.Sprintf("golang-github-prometheus-client-model-%03d", i), "0.6.1-1.fc44", "0.6.1-2.fc44.mass_rebuild", []string{"Server/x86_64"}})
+		// Names and versions long enough to overflow 390 px in any font
+		// (a narrow one such as Liberation Sans included).
+		pkgs = append(pkgs, pkg{fmt.Sprintf("golang-github-prometheus-client-model-exposition-formats-%03d", i),
+			"0.6.1~20261101git0123abcd-1.fc44", "0.6.1~20261101git0123abcd-2.fc44.mass_rebuild", []string{"Server/x86_64"}})
 	}
 	old, new := sources(t, checkstest.ExamplePrevious, checkstest.ExampleCompose, pkgs)
 	r := Build(checks.Run(in), Meta{Status: "FINISHED", GeneratedAt: browserAt, Packages: &PackageInput{Old: old, New: new, Images: in.Images}})
