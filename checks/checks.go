@@ -53,6 +53,9 @@ type Input struct {
 	FailedModules map[int64][]string
 	// Now decides which known issues have expired; zero means none has.
 	Now time.Time
+	// Gating is Greenwave's decision on the compose (or why there is
+	// none), for the gating check; nil when Greenwave was not asked.
+	Gating *GatingInput
 }
 
 // Previous is the previous compose of the stream, to compare against.
@@ -85,6 +88,8 @@ type Findings struct {
 	// is no previous compose.
 	Diff   fedfind.ImageDiff
 	OpenQA OpenQA
+	// Gating is the gating check; nil when Greenwave was not asked.
+	Gating *Gating
 }
 
 // HasPrevious reports whether a previous compose was compared against.
@@ -94,7 +99,8 @@ func (f Findings) HasPrevious() bool { return !f.Previous.IsZero() }
 // is missing or an openQA test newly fails. This is what check-compose's
 // "error" recipient lists are sent; known failures, soft failures and
 // incompletes alone are not a problem, or the error lists would hear about
-// every nightly.
+// every nightly. Nor is a failed gating check: it fails on known failures
+// as well as new ones, and the new ones are a problem already.
 func (f Findings) Problem() bool {
 	return len(f.MissingExpected) > 0 || len(f.OpenQA.NewFailures) > 0
 }
@@ -122,6 +128,7 @@ func Run(in Input) Findings {
 	f.Subvariants = subvariants(in.Images, f.MissingExpected)
 	f.OpenQA = classify(in.Jobs, prevJobs, in.Previous != nil, in.Reruns)
 	f.OpenQA.knownIssues(in.KnownIssues, in.FailedModules, in.Now)
+	f.Gating = gatingOf(in.Gating, in.Jobs)
 	return f
 }
 

@@ -71,6 +71,9 @@ type Report struct {
 	MissingExpected []fedfind.ExpectedImage `json:"missing_expected"`
 	Diff            fedfind.ImageDiff       `json:"diff"`
 	OpenQA          OpenQA                  `json:"openqa"`
+	// Gating is the gating check: what Greenwave decided of the compose
+	// at a gating point; absent when Greenwave was not asked.
+	Gating *Gating `json:"gating,omitempty"`
 	// Doomed is set when the compose ended without a result (STATUS
 	// DOOMED or TERMINATED): it has no images to check or test, the
 	// report holds the evidence instead, and PreviousComposeID is the
@@ -241,6 +244,53 @@ type Job struct {
 	UpgradedPackages []UpgradedPackage `json:"upgraded_packages,omitzero"`
 	UpgradedMore     int               `json:"upgraded_packages_more,omitempty"`
 	UpgradedTree     string            `json:"upgraded_packages_tree,omitempty"`
+	// Gating is true when a requirement of the gating check that the
+	// compose does not meet is this job (or its re-run): the job is why
+	// the gating check fails. Absent otherwise.
+	Gating bool `json:"gating,omitempty"`
+}
+
+// Gating is the gating check of check-compose: whether the compose would
+// pass the gating of a decision context, as Greenwave decides it
+// (docs/protocols.md, section (j)).
+type Gating struct {
+	DecisionContext string `json:"decision_context"`
+	ProductVersion  string `json:"product_version"`
+	// Outcome is "passed", "failed", "no-policy" (no policy of the
+	// context applies to the compose) or "error" (Greenwave could not be
+	// asked); Passed is true for "passed" only.
+	Outcome string `json:"outcome"`
+	Passed  bool   `json:"passed"`
+	// Summary is Greenwave's own line; absent without a decision.
+	Summary string `json:"summary,omitempty"`
+	// Error is Greenwave's message (no-policy) or what went wrong (error).
+	Error string `json:"error,omitempty"`
+	// Required is the number of required tests; Failed of them failed (or
+	// errored: unsatisfied, not waived, not missing); Missing have no
+	// result.
+	Required int `json:"required"`
+	Failed   int `json:"failed"`
+	Missing  int `json:"missing"`
+	// Unsatisfied are the requirements not met, sorted by test case,
+	// scenario and type.
+	Unsatisfied []GatingRequirement `json:"unsatisfied"`
+}
+
+// GatingRequirement is a requirement of the gating check the compose does
+// not meet.
+type GatingRequirement struct {
+	// Type is Greenwave's: test-result-failed, test-result-missing,
+	// test-result-errored, ...
+	Type     string `json:"type"`
+	Testcase string `json:"testcase"`
+	// Scenario is "<DISTRI>.<FLAVOR>.<ARCH>.<MACHINE>"; absent when
+	// Greenwave gave none.
+	Scenario    string `json:"scenario,omitempty"`
+	ErrorReason string `json:"error_reason,omitempty"`
+	// JobID and URL are the compose's openQA job of the test and
+	// scenario; absent when there is none.
+	JobID int64  `json:"job_id,omitempty"`
+	URL   string `json:"url,omitempty"`
 }
 
 // Counts are the outcomes of a set of tests.
@@ -370,6 +420,10 @@ func Build(f checks.Findings, meta Meta) Report {
 		confirmed := r.OpenQA.NewFailures[i].RerunJobID != 0
 		r.OpenQA.NewFailures[i].Confirmed = &confirmed
 	}
+	if g := f.Gating; g != nil {
+		r.Gating = gatingOf(g)
+		r.OpenQA.markGating(g.JobIDs())
+	}
 	r.Reruns = nonNil(meta.Reruns)
 	r.PackagesNote = meta.PackagesNote
 	if in := meta.Packages; in != nil && in.Old != nil && in.New != nil {
@@ -384,6 +438,33 @@ func Build(f checks.Findings, meta Meta) Report {
 		}
 	}
 	return r
+}
+
+// gatingOf is the report's gating check.
+func gatingOf(g *checks.Gating) *Gating {
+	out := &Gating{DecisionContext: g.Context, ProductVersion: g.ProductVersion, Outcome: g.Outcome, Passed: g.Passed(),
+		Summary: g.Summary, Error: g.Error, Required: g.Required, Failed: g.Failed, Missing: g.Missing,
+		Unsatisfied: make([]GatingRequirement, 0, len(g.Unsatisfied))}
+	for _, u := range g.Unsatisfied {
+		out.Unsatisfied = append(out.Unsatisfied, GatingRequirement{Type: u.Type, Testcase: u.Testcase, Scenario: u.Scenario,
+			ErrorReason: u.ErrorReason, JobID: u.JobID, URL: u.URL})
+	}
+	return out
+}
+
+// markGating marks the jobs of every list that are (or whose re-run is)
+// one of ids.
+func (o *OpenQA) markGating(ids map[int64]bool) {
+	if len(ids) == 0 {
+		return
+	}
+	for _, list := range [][]Job{o.NewFailures, o.KnownFailures, o.Fixed, o.SoftFailures, o.Incomplete, o.Skipped,
+		o.Cancelled, o.Pending, o.Flaky} {
+		for i := range list {
+			j := &list[i]
+			j.Gating = ids[j.JobID] || (j.RerunJobID != 0 && ids[j.RerunJobID])
+		}
+	}
 }
 
 func knownCount(rs []checks.JobResult) int {
@@ -469,6 +550,9 @@ func ParseReport(data []byte) (Report, error) {
 	r.Reruns = nonNil(r.Reruns)
 	r.OpenQA.Flaky = nonNil(r.OpenQA.Flaky)
 	r.OpenQA.ExpiredKnownIssues = nonNil(r.OpenQA.ExpiredKnownIssues)
+	if r.Gating != nil {
+		r.Gating.Unsatisfied = nonNil(r.Gating.Unsatisfied)
+	}
 	return r, nil
 }
 
