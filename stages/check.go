@@ -40,6 +40,9 @@ type Check struct {
 	// failures apart.
 	Known  triage.Registry
 	Ledger triage.Ledger
+	// Gating asks Greenwave whether the compose would pass gating, once
+	// the openQA results are in; nil: Greenwave is not asked.
+	Gating *Gating
 	// Now is the clock known issues expire by; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -51,8 +54,9 @@ const maxModuleLookups = 100
 
 // Build runs the checks on cm against previous (nil: the previous
 // successful compose of its stream) and builds the report: what
-// `composeci check` runs. A DOOMED or TERMINATED compose gets the short
-// report of BuildDoomed, with its STATUS as the evidence.
+// `composeci check` runs. With Gating, Greenwave is asked about cm once
+// the rest is read. A DOOMED or TERMINATED compose gets the short report
+// of BuildDoomed, with its STATUS as the evidence.
 func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose) (reports.Report, error) {
 	g, err := c.gather(ctx, cm, previous, true)
 	if err != nil {
@@ -60,6 +64,12 @@ func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 	}
 	if g.doomed != nil {
 		return *g.doomed, nil
+	}
+	if c.Gating.Applies(cm) {
+		g.in.Gating = c.Gating.Ask(ctx, cm, c.Logger)
+		if err := ctx.Err(); err != nil {
+			return reports.Report{}, fmt.Errorf("asking Greenwave about %s: %w", cm.ID, err)
+		}
 	}
 	meta := reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns, OpenQALeftOut: c.OpenQA == nil,
 		Packages: g.packages, PackagesNote: g.packagesNote}
