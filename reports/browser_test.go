@@ -235,7 +235,7 @@ func TestBrowserReport(t *testing.T) {
 			if got, want := p.Title(), Subject(r); got != want {
 				t.Errorf("title = %q, want %q", got, want)
 			}
-			if got, want := p.Texts("h1"), []string{r.ComposeID + " compose check report"}; !slices.Equal(got, want) {
+			if got, want := p.Texts("h1"), []string{r.Name() + " compose check report"}; !slices.Equal(got, want) {
 				t.Errorf("h1 = %q, want %q", got, want)
 			}
 

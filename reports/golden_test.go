@@ -138,6 +138,17 @@ func gatingReport(t testing.TB) Report {
 		Packages: examplePackages(t, in)})
 }
 
+// candidateReport is the example findings as those of a candidate
+// compose, Fedora 44 RC-1.2, checked against RC-1.1.
+func candidateReport(t testing.TB) Report {
+	t.Helper()
+	in := checkstest.Example()
+	in.Compose = fedfind.MustParseComposeID("Fedora-44-20261012.0")
+	in.Previous.Compose = fedfind.MustParseComposeID("Fedora-44-20261010.0")
+	return Build(checks.Run(in), Meta{Status: "FINISHED", Label: "RC-1.2", GeneratedAt: generatedAt,
+		Location: "https://kojipkgs.fedoraproject.org/compose/44/Fedora-44-20261012.0/compose", PackagesNote: "not compared in this example"})
+}
+
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
@@ -181,7 +192,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t), "doomed": doomedReport(t), "triage": triageReport(t),
-		"gating": gatingReport(t)} {
+		"gating": gatingReport(t), "candidate": candidateReport(t)} {
 		t.Run(name, func(t *testing.T) {
 			out, err := rd.Render(r)
 			if err != nil {

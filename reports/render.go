@@ -295,7 +295,7 @@ func newView(r Report) view {
 		Subject:      Subject(r),
 		Line:         r.SummaryLine(),
 		Parts:        r.summaryParts(),
-		Rule:         strings.Repeat("-", len(r.ComposeID)+len(" compose check report")),
+		Rule:         strings.Repeat("-", utf8.RuneCountInString(r.Name()+" compose check report")),
 		LocationHref: linkable(r.Location),
 		OverviewHref: linkable(r.OpenQA.OverviewURL),
 		PreviousHref: previousHref(r),

@@ -48,6 +48,9 @@ var ErrSchemaVersion = errors.New("unsupported report schema version")
 type Report struct {
 	SchemaVersion int    `json:"schema_version"`
 	ComposeID     string `json:"compose_id"`
+	// Label is a candidate compose's label (RC-1.2, Beta-1.3), from its
+	// composeinfo.json; absent for composes without one (nightlies).
+	Label string `json:"label,omitempty"`
 	// PreviousComposeID is the compose compared against, "" when there was
 	// none (then nothing is fixed or known and there is no image diff).
 	PreviousComposeID string `json:"previous_compose_id"`
@@ -332,6 +335,8 @@ type Durations struct {
 
 // Meta is what the report says about the compose beyond the findings.
 type Meta struct {
+	// Label is the compose's label, "" when it has none.
+	Label string
 	// Status is the compose's Pungi STATUS.
 	Status string
 	// Location is the compose's URL.
@@ -365,6 +370,7 @@ func Build(f checks.Findings, meta Meta) Report {
 	r := Report{
 		SchemaVersion:   SchemaVersion,
 		ComposeID:       f.Compose.String(),
+		Label:           printable(meta.Label),
 		Stream:          Stream{Kind: string(st.Kind), Short: st.Short, Version: st.Version, Dir: st.Dir, Name: st.String()},
 		Release:         release,
 		Status:          meta.Status,
@@ -559,6 +565,15 @@ func ParseReport(data []byte) (Report, error) {
 // HasPrevious reports whether a previous compose was compared against.
 func (r Report) HasPrevious() bool { return r.PreviousComposeID != "" }
 
+// Name names the compose as release validation does: its ID, and its
+// label when it has one ("Fedora-44-20261012.0 (RC-1.2)").
+func (r Report) Name() string {
+	if l := printable(r.Label); l != "" {
+		return r.ComposeID + " (" + l + ")"
+	}
+	return r.ComposeID
+}
+
 // SummaryLine says in one line what needs reading: the counts of missing
 // images and of each kind of failure, leaving out kinds there are none of.
 // An all-clear compose gets "no missing images, no failures"; one that was
@@ -618,14 +633,16 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// Subject is the email subject of the report: the compose, its status, the
-// number of missing images (when any), the number of new failures (always:
-// it is what a reader scans the list for), and a warning while results are
-// incomplete. For example "Fedora-Rawhide-20261122.n.0 compose check:
-// FINISHED_INCOMPLETE, 2 missing images, 3 new failures".
+// Subject is the email subject of the report: the compose (and its label,
+// for a candidate), its status, the number of missing images (when any),
+// the number of new failures (always: it is what a reader scans the list
+// for), and a warning while results are incomplete. For example
+// "Fedora-Rawhide-20261122.n.0 compose check: FINISHED_INCOMPLETE, 2
+// missing images, 3 new failures", "Fedora-44-20261012.0 (RC-1.2) compose
+// check: FINISHED, 0 new failures".
 func Subject(r Report) string {
 	var b strings.Builder
-	b.WriteString(r.ComposeID)
+	b.WriteString(r.Name())
 	b.WriteString(" compose check: ")
 	status := printable(r.Status)
 	if status == "" {
