@@ -83,13 +83,22 @@ type Findings struct {
 	// sorted and distinct case-insensitively. Mail routing uses them.
 	Subvariants []string
 	// MissingExpected are the expected images the compose lacks.
-	MissingExpected []fedfind.ExpectedImage
+	MissingExpected []MissingImage
 	// Diff is the image diff against the previous compose; empty when there
 	// is no previous compose.
 	Diff   fedfind.ImageDiff
 	OpenQA OpenQA
 	// Gating is the gating check; nil when Greenwave was not asked.
 	Gating *Gating
+}
+
+// MissingImage is an expected image the compose lacks, and the identity
+// it is known by: fedfind.ExpectedImage.Identity over the compose's
+// images, as `composeci expected` and the image diff name images
+// ("Server-boot-iso").
+type MissingImage struct {
+	fedfind.ExpectedImage
+	Identity string `json:"identity"`
 }
 
 // HasPrevious reports whether a previous compose was compared against.
@@ -108,12 +117,16 @@ func (f Findings) Problem() bool {
 // Run performs every check on in. It never fails: missing inputs make empty
 // findings, which the report states as such.
 func Run(in Input) Findings {
+	missing := fedfind.MissingExpected(in.Expected, in.Images)
 	f := Findings{
 		Compose:         in.Compose,
 		Images:          len(in.Images),
 		Expected:        len(in.Expected),
-		MissingExpected: fedfind.MissingExpected(in.Expected, in.Images),
+		MissingExpected: make([]MissingImage, 0, len(missing)),
 		Diff:            fedfind.ImageDiff{Added: []fedfind.DiffEntry{}, Removed: []fedfind.DiffEntry{}, Changed: []fedfind.ChangedEntry{}},
+	}
+	for _, m := range missing {
+		f.MissingExpected = append(f.MissingExpected, MissingImage{ExpectedImage: m, Identity: m.Identity(in.Images)})
 	}
 	var prevJobs []openqa.Job
 	if in.Previous != nil {
@@ -135,7 +148,7 @@ func Run(in Input) Findings {
 // subvariants lists the distinct subvariants of images and missing expected
 // images. An image's own spelling ("Cloud_Base") wins over the expected
 // list's lower-case one ("cloud_base").
-func subvariants(images []fedfind.Image, missing []fedfind.ExpectedImage) []string {
+func subvariants(images []fedfind.Image, missing []MissingImage) []string {
 	seen := map[string]string{}
 	for _, im := range images {
 		if im.Subvariant == "" {

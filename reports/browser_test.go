@@ -391,7 +391,7 @@ func TestBrowserReport(t *testing.T) {
 			}
 			missing := byHead[fmt.Sprintf("Missing expected images (%d)", len(r.MissingExpected))]
 			for _, m := range r.MissingExpected {
-				if row := m.Arch + "\t" + m.Subvariant + "\t" + m.Type; !strings.Contains(missing.Text, row) {
+				if row := m.Arch + "\t" + m.Identity; m.Identity == "" || !strings.Contains(missing.Text, row) {
 					t.Errorf("missing image %q is not listed in %q", row, missing.Text)
 				}
 			}

@@ -168,10 +168,11 @@ func Changes(prev *Report, cur Report) Change {
 	if cur.Doomed == nil { // a doomed compose has no images to miss
 		var before []fedfind.ExpectedImage
 		if prev != nil {
-			before = prev.MissingExpected
+			before = expectedOf(prev.MissingExpected)
 		}
-		c.MissingImages = imagesNotIn(cur.MissingExpected, before)
-		c.ReturningImages = imagesNotIn(before, cur.MissingExpected)
+		now := expectedOf(cur.MissingExpected)
+		c.MissingImages = imagesNotIn(now, before)
+		c.ReturningImages = imagesNotIn(before, now)
 	}
 	add(ChangeMissingImages, len(c.MissingImages) > 0)
 	add(ChangeReturningImages, len(c.ReturningImages) > 0)
@@ -277,7 +278,7 @@ func ContentKey(r Report) string {
 		slices.Sort(k.Gating.Unsatisfied)
 	}
 	for _, im := range r.MissingExpected {
-		k.Missing = append(k.Missing, imageKey(im))
+		k.Missing = append(k.Missing, imageKey(im.ExpectedImage))
 	}
 	slices.Sort(k.Missing)
 	k.Missing = slices.Compact(k.Missing)

@@ -70,10 +70,10 @@ type Report struct {
 	Summary Summary `json:"summary"`
 	// Subvariants are the compose's subvariants (and those of missing
 	// expected images), for mail routing.
-	Subvariants     []string                `json:"subvariants"`
-	MissingExpected []fedfind.ExpectedImage `json:"missing_expected"`
-	Diff            fedfind.ImageDiff       `json:"diff"`
-	OpenQA          OpenQA                  `json:"openqa"`
+	Subvariants     []string          `json:"subvariants"`
+	MissingExpected []MissingImage    `json:"missing_expected"`
+	Diff            fedfind.ImageDiff `json:"diff"`
+	OpenQA          OpenQA            `json:"openqa"`
 	// Gating is the gating check: what Greenwave decided of the compose
 	// at a gating point; absent when Greenwave was not asked.
 	Gating *Gating `json:"gating,omitempty"`
@@ -91,6 +91,35 @@ type Report struct {
 	// rpms.json), and then PackagesNote says why.
 	Packages     *Packages `json:"packages"`
 	PackagesNote string    `json:"packages_note,omitempty"`
+}
+
+// MissingImage is an expected image the compose lacks: the expected-image
+// list's subvariant, type and arch, and the identity the image is known
+// by, as the image diff and `composeci expected` name images
+// ("Server-boot-iso"). Reports written before the identity existed lack
+// it; NameOf names their images as the list alone allows.
+type MissingImage struct {
+	fedfind.ExpectedImage
+	Identity string `json:"identity,omitempty"`
+}
+
+// NameOf is the identity of m: its own, or for a report written before
+// identities, the one fedfind.ExpectedImage.Identity gives without the
+// compose's images.
+func (m MissingImage) NameOf() string {
+	if m.Identity != "" {
+		return m.Identity
+	}
+	return m.ExpectedImage.Identity(nil)
+}
+
+// expectedOf returns the expected-image entries of missing.
+func expectedOf(missing []MissingImage) []fedfind.ExpectedImage {
+	out := make([]fedfind.ExpectedImage, 0, len(missing))
+	for _, m := range missing {
+		out = append(out, m.ExpectedImage)
+	}
+	return out
 }
 
 // Rerun is one openQA job composeci restarted, from the compose's audit
@@ -378,9 +407,12 @@ func Build(f checks.Findings, meta Meta) Report {
 		GeneratedAt:     at.UTC().Truncate(time.Second),
 		Problem:         f.Problem(),
 		Subvariants:     nonNil(f.Subvariants),
-		MissingExpected: nonNil(f.MissingExpected),
+		MissingExpected: make([]MissingImage, 0, len(f.MissingExpected)),
 		Diff: fedfind.ImageDiff{Added: nonNil(f.Diff.Added), Removed: nonNil(f.Diff.Removed),
 			Changed: nonNil(f.Diff.Changed)},
+	}
+	for _, m := range f.MissingExpected {
+		r.MissingExpected = append(r.MissingExpected, MissingImage{ExpectedImage: m.ExpectedImage, Identity: m.Identity})
 	}
 	if f.HasPrevious() {
 		r.PreviousComposeID = f.Previous.String()
