@@ -12,6 +12,7 @@ import (
 	texttemplate "text/template"
 	"unicode/utf8"
 
+	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/templates"
 )
 
@@ -178,14 +179,14 @@ type gatingReqView struct {
 func newGatingView(g *Gating) *gatingView {
 	v := &gatingView{Gating: g}
 	switch g.Outcome {
-	case "passed":
+	case checks.GatingPassed:
 		v.Class = "good"
 		if g.Required == 0 {
 			v.Verdict = "PASSES: no tests are required"
 		} else {
 			v.Verdict = "PASSES: " + plural(g.Required, "required test passed or was waived", "required tests passed or were waived")
 		}
-	case "failed":
+	case checks.GatingFailed:
 		v.Class = "bad"
 		switch {
 		case g.Failed == 0 && g.Missing > 0:
@@ -195,7 +196,7 @@ func newGatingView(g *Gating) *gatingView {
 		default:
 			v.Verdict = fmt.Sprintf("FAILS: %d of %d required tests failed", g.Failed, g.Required)
 		}
-	case "no-policy":
+	case checks.GatingNoPolicy:
 		v.Verdict = "no gating policy applies"
 	default:
 		v.Verdict = "Greenwave could not be asked: " + g.Error
