@@ -53,6 +53,9 @@ type Input struct {
 	FailedModules map[int64][]string
 	// Now decides which known issues have expired; zero means none has.
 	Now time.Time
+	// Gating is Greenwave's decision on the compose (or why there is
+	// none), for the gating check; nil when Greenwave was not asked.
+	Gating *GatingInput
 }
 
 // Previous is the previous compose of the stream, to compare against.
@@ -80,11 +83,22 @@ type Findings struct {
 	// sorted and distinct case-insensitively. Mail routing uses them.
 	Subvariants []string
 	// MissingExpected are the expected images the compose lacks.
-	MissingExpected []fedfind.ExpectedImage
+	MissingExpected []MissingImage
 	// Diff is the image diff against the previous compose; empty when there
 	// is no previous compose.
 	Diff   fedfind.ImageDiff
 	OpenQA OpenQA
+	// Gating is the gating check; nil when Greenwave was not asked.
+	Gating *Gating
+}
+
+// MissingImage is an expected image the compose lacks, and the identity
+// it is known by: fedfind.ExpectedImage.Identity over the compose's
+// images, as `composeci expected` and the image diff name images
+// ("Server-boot-iso").
+type MissingImage struct {
+	fedfind.ExpectedImage
+	Identity string `json:"identity"`
 }
 
 // HasPrevious reports whether a previous compose was compared against.
@@ -94,7 +108,8 @@ func (f Findings) HasPrevious() bool { return !f.Previous.IsZero() }
 // is missing or an openQA test newly fails. This is what check-compose's
 // "error" recipient lists are sent; known failures, soft failures and
 // incompletes alone are not a problem, or the error lists would hear about
-// every nightly.
+// every nightly. Nor is a failed gating check: it fails on known failures
+// as well as new ones, and the new ones are a problem already.
 func (f Findings) Problem() bool {
 	return len(f.MissingExpected) > 0 || len(f.OpenQA.NewFailures) > 0
 }
@@ -102,12 +117,16 @@ func (f Findings) Problem() bool {
 // Run performs every check on in. It never fails: missing inputs make empty
 // findings, which the report states as such.
 func Run(in Input) Findings {
+	missing := fedfind.MissingExpected(in.Expected, in.Images)
 	f := Findings{
 		Compose:         in.Compose,
 		Images:          len(in.Images),
 		Expected:        len(in.Expected),
-		MissingExpected: fedfind.MissingExpected(in.Expected, in.Images),
+		MissingExpected: make([]MissingImage, 0, len(missing)),
 		Diff:            fedfind.ImageDiff{Added: []fedfind.DiffEntry{}, Removed: []fedfind.DiffEntry{}, Changed: []fedfind.ChangedEntry{}},
+	}
+	for _, m := range missing {
+		f.MissingExpected = append(f.MissingExpected, MissingImage{ExpectedImage: m, Identity: m.Identity(in.Images)})
 	}
 	var prevJobs []openqa.Job
 	if in.Previous != nil {
@@ -122,13 +141,14 @@ func Run(in Input) Findings {
 	f.Subvariants = subvariants(in.Images, f.MissingExpected)
 	f.OpenQA = classify(in.Jobs, prevJobs, in.Previous != nil, in.Reruns)
 	f.OpenQA.knownIssues(in.KnownIssues, in.FailedModules, in.Now)
+	f.Gating = gatingOf(in.Gating, in.Jobs)
 	return f
 }
 
 // subvariants lists the distinct subvariants of images and missing expected
 // images. An image's own spelling ("Cloud_Base") wins over the expected
 // list's lower-case one ("cloud_base").
-func subvariants(images []fedfind.Image, missing []fedfind.ExpectedImage) []string {
+func subvariants(images []fedfind.Image, missing []MissingImage) []string {
 	seen := map[string]string{}
 	for _, im := range images {
 		if im.Subvariant == "" {

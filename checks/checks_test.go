@@ -3,6 +3,7 @@ package checks_test
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/composeci/composeci/checks"
@@ -25,8 +26,13 @@ func TestExample(t *testing.T) {
 	if f.Previous.String() != checkstest.ExamplePrevious || !f.HasPrevious() {
 		t.Errorf("previous = %v", f.Previous)
 	}
-	wantMissing := []fedfind.ExpectedImage{{Subvariant: "workstation", Type: "raw-xz", Arch: "aarch64"},
-		{Subvariant: "kde", Type: "live", Arch: "x86_64"}}
+	// Named as `composeci expected` names them: the compose has no image
+	// of either type on another arch to take the spelling and format from,
+	// so they are the list's subvariant and the format Fedora's images of
+	// the type have.
+	wantMissing := []checks.MissingImage{
+		{ExpectedImage: fedfind.ExpectedImage{Subvariant: "workstation", Type: "raw-xz", Arch: "aarch64"}, Identity: "workstation-raw-xz-raw.xz"},
+		{ExpectedImage: fedfind.ExpectedImage{Subvariant: "kde", Type: "live", Arch: "x86_64"}, Identity: "kde-live-iso"}}
 	if !reflect.DeepEqual(f.MissingExpected, wantMissing) {
 		t.Errorf("missing = %+v", f.MissingExpected)
 	}
@@ -109,5 +115,24 @@ func TestNoPreviousCompose(t *testing.T) {
 	}
 	if len(f.OpenQA.NewFailures) != 5 {
 		t.Errorf("every failure must be new: %v", ids(f.OpenQA.NewFailures))
+	}
+}
+
+// TestMissingIdentity: a missing image is named as `composeci expected`
+// names it, taking the spelling and format of the compose's image of the
+// same subvariant and type on another arch when there is one.
+func TestMissingIdentity(t *testing.T) {
+	in := checkstest.Example()
+	in.Images = slices.DeleteFunc(in.Images, func(im fedfind.Image) bool {
+		return im.Subvariant == "Server" && im.Type == "boot" && im.Arch == "aarch64"
+	})
+	f := checks.Run(in)
+	i := slices.IndexFunc(f.MissingExpected, func(m checks.MissingImage) bool { return m.Arch == "aarch64" && m.Type == "boot" })
+	if i < 0 {
+		t.Fatalf("Server boot on aarch64 is not missing: %+v", f.MissingExpected)
+	}
+	m := f.MissingExpected[i]
+	if m.Identity != "Server-boot-iso" || m.Identity != m.ExpectedImage.Identity(in.Images) {
+		t.Errorf("identity %q, want Server-boot-iso", m.Identity)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/checks/checkstest"
 	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/greenwave"
 	"github.com/composeci/composeci/internal/browsertest"
 	"github.com/composeci/composeci/openqa"
 )
@@ -81,6 +82,14 @@ func browserHostile(t testing.TB) Report {
 				sp.Trees[i].Packages...)
 		}
 	}
+	// Greenwave's requirements: one on the job whose URL is javascript:,
+	// one all markup.
+	j0 := in.Jobs[0]
+	in.Gating = &checks.GatingInput{Context: greenwave.DefaultContext + pwnScript, ProductVersion: "fedora-rawhide" + pwnAttr,
+		Decision: &greenwave.Decision{Summary: pwnScript, UnsatisfiedRequirements: []greenwave.Requirement{
+			{Type: greenwave.TypeFailed, Testcase: "compose." + j0.Test, Scenario: "fedora." + j0.Flavor() + "." + j0.Arch() + "." + j0.Machine()},
+			{Type: greenwave.TypeErrored + pwnSingle, Testcase: "compose." + pwnScript, Scenario: pwnAttr, ErrorReason: pwnSingle},
+		}}}
 	return Build(checks.Run(in), Meta{Status: "FINISHED" + pwnScript, Location: pwnURL, GeneratedAt: browserAt, Packages: pkgs})
 }
 
@@ -90,10 +99,14 @@ func browserSections(r Report) []string {
 	o := r.OpenQA
 	// Missing images and new failures are always there; a section with
 	// nothing in it is left out.
-	s := []string{
+	var s []string
+	if r.Gating != nil {
+		s = append(s, "Gating check")
+	}
+	s = append(s,
 		fmt.Sprintf("Missing expected images (%d)", len(r.MissingExpected)),
 		fmt.Sprintf("New failures (%d)", len(o.NewFailures)),
-	}
+	)
 	for _, opt := range []struct {
 		name string
 		jobs []Job
@@ -201,6 +214,7 @@ func TestBrowserReport(t *testing.T) {
 		{"example", browserExample(t), false},
 		{"first", browserFirst(), false},
 		{"hostile", browserHostile(t), true},
+		{"gating", gatingReport(t), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.report
@@ -221,7 +235,7 @@ func TestBrowserReport(t *testing.T) {
 			if got, want := p.Title(), Subject(r); got != want {
 				t.Errorf("title = %q, want %q", got, want)
 			}
-			if got, want := p.Texts("h1"), []string{r.ComposeID + " compose check report"}; !slices.Equal(got, want) {
+			if got, want := p.Texts("h1"), []string{r.Name() + " compose check report"}; !slices.Equal(got, want) {
 				t.Errorf("h1 = %q, want %q", got, want)
 			}
 
@@ -348,9 +362,36 @@ func TestBrowserReport(t *testing.T) {
 					}
 				}
 			}
-			missing := byHead[browserSections(r)[0]]
+			// The gating check: its verdict, each requirement not met, the
+			// jobs it names linked to openQA.
+			if g := r.Gating; g != nil {
+				s := byHead["Gating check"]
+				gv := newGatingView(g)
+				if !strings.HasPrefix(s.Text, g.DecisionContext+", "+g.ProductVersion+": "+gv.Verdict+"\n") {
+					t.Errorf("the gating check opens with %q, want its verdict %q", s.Text, gv.Verdict)
+				}
+				var links []browserLink
+				for _, u := range gv.Reqs {
+					if !strings.Contains(s.Text, u.Kind+"\t"+u.Name) || !strings.Contains(s.Text, u.Scenario) {
+						t.Errorf("the gating check does not list %s %s %s: %q", u.Kind, u.Name, u.Scenario, s.Text)
+					}
+					if h := browserHref(u.URL); h != "" {
+						links = append(links, browserLink{strconv.FormatInt(u.JobID, 10), h})
+					}
+				}
+				if !slices.Equal(s.Links, links) {
+					t.Errorf("gating links %q, want %q", s.Links, links)
+				}
+				// Its failures are marked in their lists.
+				for _, j := range slices.Concat(r.OpenQA.NewFailures, r.OpenQA.KnownFailures, r.OpenQA.Incomplete) {
+					if j.Gating && !strings.Contains(p.Text(), j.Test+"@"+j.Machine+" GATING") {
+						t.Errorf("job %d is not marked GATING", j.JobID)
+					}
+				}
+			}
+			missing := byHead[fmt.Sprintf("Missing expected images (%d)", len(r.MissingExpected))]
 			for _, m := range r.MissingExpected {
-				if row := m.Arch + "\t" + m.Subvariant + "\t" + m.Type; !strings.Contains(missing.Text, row) {
+				if row := m.Arch + "\t" + m.Identity; m.Identity == "" || !strings.Contains(missing.Text, row) {
 					t.Errorf("missing image %q is not listed in %q", row, missing.Text)
 				}
 			}

@@ -168,10 +168,11 @@ func Changes(prev *Report, cur Report) Change {
 	if cur.Doomed == nil { // a doomed compose has no images to miss
 		var before []fedfind.ExpectedImage
 		if prev != nil {
-			before = prev.MissingExpected
+			before = expectedOf(prev.MissingExpected)
 		}
-		c.MissingImages = imagesNotIn(cur.MissingExpected, before)
-		c.ReturningImages = imagesNotIn(before, cur.MissingExpected)
+		now := expectedOf(cur.MissingExpected)
+		c.MissingImages = imagesNotIn(now, before)
+		c.ReturningImages = imagesNotIn(before, now)
 	}
 	add(ChangeMissingImages, len(c.MissingImages) > 0)
 	add(ChangeReturningImages, len(c.ReturningImages) > 0)
@@ -231,11 +232,19 @@ const contentKeyScheme = 1
 // while pending, the per-arch counts (they follow from the lists) and the
 // re-run audit trail: re-checking a compose whose clones got new job ids
 // is not a new version. It leaves out the source packages too: they are
-// context, fixed for a pair of composes, not a finding.
+// context, fixed for a pair of composes, not a finding. A report with a
+// gating check adds its outcome and the requirements not met (by type,
+// test case and scenario; not Greenwave's wording, nor an error's): a
+// report without one keeps the key it always had.
 func ContentKey(r Report) string {
 	type doomed struct {
 		Reasons     []string `json:"reasons"`
 		FailedTasks []int    `json:"failed_tasks"`
+	}
+	type gating struct {
+		Context     string   `json:"context"`
+		Outcome     string   `json:"outcome"`
+		Unsatisfied []string `json:"unsatisfied"`
 	}
 	k := struct {
 		Scheme             int                 `json:"scheme"`
@@ -251,6 +260,7 @@ func ContentKey(r Report) string {
 		OpenQA             map[string][]string `json:"openqa"`
 		ExpiredKnownIssues []int64             `json:"expired_known_issues"`
 		OpenQALeftOut      bool                `json:"openqa_left_out,omitempty"`
+		Gating             *gating             `json:"gating,omitempty"`
 	}{
 		Scheme: contentKeyScheme, ComposeID: r.ComposeID, PreviousComposeID: r.PreviousComposeID,
 		Status: printable(r.Status), Problem: r.Problem, OpenQALeftOut: r.OpenQA.LeftOut,
@@ -260,8 +270,15 @@ func ContentKey(r Report) string {
 		d := doomed{Reasons: slices.Sorted(slices.Values(r.Doomed.Reasons)), FailedTasks: slices.Sorted(slices.Values(r.Doomed.FailedTasks))}
 		k.Doomed = &d
 	}
+	if g := r.Gating; g != nil {
+		k.Gating = &gating{Context: g.DecisionContext + "\x00" + g.ProductVersion, Outcome: g.Outcome, Unsatisfied: []string{}}
+		for _, u := range g.Unsatisfied {
+			k.Gating.Unsatisfied = append(k.Gating.Unsatisfied, u.Type+"\x00"+u.Testcase+"\x00"+u.Scenario)
+		}
+		slices.Sort(k.Gating.Unsatisfied)
+	}
 	for _, im := range r.MissingExpected {
-		k.Missing = append(k.Missing, imageKey(im))
+		k.Missing = append(k.Missing, imageKey(im.ExpectedImage))
 	}
 	slices.Sort(k.Missing)
 	k.Missing = slices.Compact(k.Missing)

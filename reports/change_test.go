@@ -16,7 +16,7 @@ func streamReport(id string, mods ...func(*Report)) Report {
 		SchemaVersion: SchemaVersion, ComposeID: id, PreviousComposeID: "Fedora-Rawhide-20261121.n.0",
 		Stream:  Stream{Kind: "rawhide", Short: "Fedora", Version: "Rawhide", Dir: "rawhide", Name: "Fedora Rawhide"},
 		Release: "rawhide", Status: "FINISHED", GeneratedAt: time.Date(2026, 11, 22, 18, 30, 0, 0, time.UTC),
-		Subvariants: []string{"Server", "Workstation"}, MissingExpected: []fedfind.ExpectedImage{},
+		Subvariants: []string{"Server", "Workstation"}, MissingExpected: []MissingImage{},
 		Diff:   fedfind.ImageDiff{Added: []fedfind.DiffEntry{}, Removed: []fedfind.DiffEntry{}, Changed: []fedfind.ChangedEntry{}},
 		Reruns: []Rerun{},
 	}
@@ -52,7 +52,7 @@ func fixed(test string, id int64) func(*Report) {
 
 func missing(subvariant, typ, arch string) func(*Report) {
 	return func(r *Report) {
-		r.MissingExpected = append(r.MissingExpected, fedfind.ExpectedImage{Subvariant: subvariant, Type: typ, Arch: arch})
+		r.MissingExpected = append(r.MissingExpected, MissingImage{ExpectedImage: fedfind.ExpectedImage{Subvariant: subvariant, Type: typ, Arch: arch}})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/checks/checkstest"
 	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/greenwave"
 	"github.com/composeci/composeci/openqa"
 )
 
@@ -99,6 +100,55 @@ func triageReport(t testing.TB) Report {
 		}})
 }
 
+// gatingDecision is Greenwave's decision on the example compose: two
+// failed requirements that are its new and known failures, one errored
+// that is its incomplete job, one missing that has no job, and three
+// satisfied, one of them waived.
+func gatingDecision() *greenwave.Decision {
+	const dvd = "fedora.Server-dvd-iso.x86_64.64bit"
+	rq := func(typ, test, scenario string) greenwave.Requirement {
+		return greenwave.Requirement{Type: typ, Testcase: "compose." + test, Scenario: scenario,
+			SubjectType: "compose", SubjectIdentifier: checkstest.ExampleCompose}
+	}
+	errored := rq(greenwave.TypeErrored, "install_default", "fedora.Everything-boot-iso.aarch64.aarch64")
+	errored.ErrorReason = "worker lost"
+	return &greenwave.Decision{
+		Summary:            "3 of 7 required tests failed, 1 result missing (1 error)",
+		ApplicablePolicies: []string{"rawhide-compose-sync-to-mirrors"},
+		SatisfiedRequirements: []greenwave.Requirement{
+			rq(greenwave.TypePassed, "install_default", "fedora.Server-dvd-iso.x86_64.uefi"),
+			rq(greenwave.TypePassed, "realmd_join_cockpit", dvd),
+			rq("test-result-failed-waived", "install_blivet_lvm", dvd),
+		},
+		UnsatisfiedRequirements: []greenwave.Requirement{
+			rq(greenwave.TypeFailed, "server_cockpit_default", dvd),
+			rq(greenwave.TypeFailed, "install_default", dvd),
+			errored,
+			rq(greenwave.TypeMissing, "base_selinux", dvd),
+		},
+	}
+}
+
+// gatingReport is the example report with a failed gating check.
+func gatingReport(t testing.TB) Report {
+	t.Helper()
+	in := checkstest.Example()
+	in.Gating = &checks.GatingInput{Context: greenwave.DefaultContext, ProductVersion: "fedora-rawhide", Decision: gatingDecision()}
+	return Build(checks.Run(in), Meta{Status: "FINISHED_INCOMPLETE", Location: exampleLocation, GeneratedAt: generatedAt,
+		Packages: examplePackages(t, in)})
+}
+
+// candidateReport is the example findings as those of a candidate
+// compose, Fedora 44 RC-1.2, checked against RC-1.1.
+func candidateReport(t testing.TB) Report {
+	t.Helper()
+	in := checkstest.Example()
+	in.Compose = fedfind.MustParseComposeID("Fedora-44-20261012.0")
+	in.Previous.Compose = fedfind.MustParseComposeID("Fedora-44-20261010.0")
+	return Build(checks.Run(in), Meta{Status: "FINISHED", Label: "RC-1.2", GeneratedAt: generatedAt,
+		Location: "https://kojipkgs.fedoraproject.org/compose/44/Fedora-44-20261012.0/compose", PackagesNote: "not compared in this example"})
+}
+
 // golden compares got with testdata/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
@@ -141,7 +191,8 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t), "doomed": doomedReport(t), "triage": triageReport(t)} {
+	for name, r := range map[string]Report{"example": exampleReport(t), "first": firstReport(t), "doomed": doomedReport(t), "triage": triageReport(t),
+		"gating": gatingReport(t), "candidate": candidateReport(t)} {
 		t.Run(name, func(t *testing.T) {
 			out, err := rd.Render(r)
 			if err != nil {

@@ -110,7 +110,7 @@ func NewNotification(r Report, ch Change, links Links) Notification {
 		Changed: ch.Changed(), Changes: append([]ChangeKind{}, ch.Kinds...),
 		SummaryLine: r.SummaryLine(), Summary: r.Summary,
 		NewFailures:     make([]NotifiedFailure, 0, len(r.OpenQA.NewFailures)),
-		MissingExpected: append([]fedfind.ExpectedImage{}, r.MissingExpected...),
+		MissingExpected: expectedOf(r.MissingExpected),
 		Links:           links, Version: ContentKey(r), GeneratedAt: r.GeneratedAt.UTC().Truncate(time.Second),
 	}
 	for _, j := range r.OpenQA.NewFailures {

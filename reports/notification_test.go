@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/composeci/composeci/fedfind"
 )
 
 const (
@@ -135,7 +133,7 @@ func docExample(t *testing.T) Notification {
 	r := exampleReport(t)
 	prev := exampleReport(t)
 	prev.ComposeID, prev.Status = prevID, "FINISHED"
-	prev.MissingExpected = []fedfind.ExpectedImage{r.MissingExpected[0]}
+	prev.MissingExpected = []MissingImage{r.MissingExpected[0]}
 	return NewNotification(r, Changes(&prev, r), ReportLinks("https://composeci.example.org", r))
 }
 

@@ -12,6 +12,7 @@ import (
 	texttemplate "text/template"
 	"unicode/utf8"
 
+	"github.com/composeci/composeci/checks"
 	"github.com/composeci/composeci/templates"
 )
 
@@ -142,6 +143,79 @@ type view struct {
 	// PackageGroups are the packages section's lists, each cut at
 	// listedPackages.
 	PackageGroups []PackageGroup
+	// GatingView is the gating check as the report shows it; nil without
+	// one.
+	GatingView *gatingView
+}
+
+// gatingView is the gating check as the report shows it.
+type gatingView struct {
+	*Gating
+	// Verdict says how it came out: "PASSES: ...", "FAILS: 2 of 25
+	// required tests failed, 1 missing", "no gating policy applies",
+	// "Greenwave could not be asked: ..." (after "Gating check (<context>,
+	// <product version>):").
+	Verdict string
+	// Class is how the HTML report shows the verdict: "good", "bad" or "".
+	Class string
+	Reqs  []gatingReqView
+}
+
+// gatingReqView is one requirement the compose does not meet.
+type gatingReqView struct {
+	GatingRequirement
+	// Kind is the type without "test-result-": failed, missing, errored.
+	Kind string
+	// Name is the openQA test of a compose test case, else the test case.
+	Name string
+	// Line is Name, the scenario and an errored result's reason, for the
+	// text report.
+	Line string
+	// Href is the job's URL when it may be a link.
+	Href string
+}
+
+// newGatingView makes the gating section of g.
+func newGatingView(g *Gating) *gatingView {
+	v := &gatingView{Gating: g}
+	switch g.Outcome {
+	case checks.GatingPassed:
+		v.Class = "good"
+		if g.Required == 0 {
+			v.Verdict = "PASSES: no tests are required"
+		} else {
+			v.Verdict = "PASSES: " + plural(g.Required, "required test passed or was waived", "required tests passed or were waived")
+		}
+	case checks.GatingFailed:
+		v.Class = "bad"
+		switch {
+		case g.Failed == 0 && g.Missing > 0:
+			v.Verdict = fmt.Sprintf("FAILS: %d of %d required test results missing", g.Missing, g.Required)
+		case g.Missing > 0:
+			v.Verdict = fmt.Sprintf("FAILS: %d of %d required tests failed, %d missing", g.Failed, g.Required, g.Missing)
+		default:
+			v.Verdict = fmt.Sprintf("FAILS: %d of %d required tests failed", g.Failed, g.Required)
+		}
+	case checks.GatingNoPolicy:
+		v.Verdict = "no gating policy applies"
+	default:
+		v.Verdict = "Greenwave could not be asked: " + g.Error
+	}
+	for _, u := range g.Unsatisfied {
+		rv := gatingReqView{GatingRequirement: u, Kind: strings.TrimPrefix(u.Type, "test-result-"), Name: u.Testcase, Href: linkable(u.URL)}
+		if t, ok := strings.CutPrefix(u.Testcase, "compose."); ok && t != "" {
+			rv.Name = t
+		}
+		rv.Line = rv.Name
+		if u.Scenario != "" {
+			rv.Line += " " + u.Scenario
+		}
+		if u.ErrorReason != "" {
+			rv.Line += " (" + u.ErrorReason + ")"
+		}
+		v.Reqs = append(v.Reqs, rv)
+	}
+	return v
 }
 
 // listedPackages is how many packages of each kind of change the text and
@@ -195,12 +269,19 @@ type jobView struct {
 	// Upgraded names the packages upgraded where a new failure ran (see
 	// Job.UpgradedLine); "" when they were not compared.
 	Upgraded string
+	// Marker is gatingMarker when the job is why the gating check fails,
+	// else "".
+	Marker string
 }
 
 // notePart is a piece of a note, a link when Href is set.
 type notePart struct {
 	Text, Href string
 }
+
+// gatingMarker follows a job in the lists when it is why the gating
+// check fails, as check-compose marked it.
+const gatingMarker = "GATING"
 
 // textWidth is the line length the text report keeps to where it can (a URL
 // is never broken).
@@ -215,7 +296,7 @@ func newView(r Report) view {
 		Subject:      Subject(r),
 		Line:         r.SummaryLine(),
 		Parts:        r.summaryParts(),
-		Rule:         strings.Repeat("-", len(r.ComposeID)+len(" compose check report")),
+		Rule:         strings.Repeat("-", utf8.RuneCountInString(r.Name()+" compose check report")),
 		LocationHref: linkable(r.Location),
 		OverviewHref: linkable(r.OpenQA.OverviewURL),
 		PreviousHref: previousHref(r),
@@ -290,6 +371,9 @@ func (v *view) extras() {
 	}
 	if v.Packages != nil {
 		v.PackageGroups = v.Packages.Groups(listedPackages)
+	}
+	if v.Report.Gating != nil {
+		v.GatingView = newGatingView(v.Report.Gating)
 	}
 }
 
@@ -376,8 +460,12 @@ func jobs(r Report, list []Job, empty string, now func(Job) string) jobList {
 		}
 		jv.Note = note.String()
 		jv.Upgraded = j.UpgradedLine(failurePackages)
-		// "    test@machine (note)"
-		jv.NoteOwnLine = jv.Note != "" && utf8.RuneCountInString(j.Test+j.Machine+jv.Note)+8 > textWidth
+		marked := ""
+		if j.Gating {
+			jv.Marker, marked = gatingMarker, " "+gatingMarker
+		}
+		// "    test@machine[ GATING] (note)"
+		jv.NoteOwnLine = jv.Note != "" && utf8.RuneCountInString(j.Test+j.Machine+marked+jv.Note)+8 > textWidth
 		out.Notes = out.Notes || jv.Note != "" || jv.Upgraded != ""
 		g := &out.Groups[len(out.Groups)-1]
 		g.Jobs = append(g.Jobs, jv)

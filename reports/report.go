@@ -48,6 +48,9 @@ var ErrSchemaVersion = errors.New("unsupported report schema version")
 type Report struct {
 	SchemaVersion int    `json:"schema_version"`
 	ComposeID     string `json:"compose_id"`
+	// Label is a candidate compose's label (RC-1.2, Beta-1.3), from its
+	// composeinfo.json; absent for composes without one (nightlies).
+	Label string `json:"label,omitempty"`
 	// PreviousComposeID is the compose compared against, "" when there was
 	// none (then nothing is fixed or known and there is no image diff).
 	PreviousComposeID string `json:"previous_compose_id"`
@@ -67,10 +70,13 @@ type Report struct {
 	Summary Summary `json:"summary"`
 	// Subvariants are the compose's subvariants (and those of missing
 	// expected images), for mail routing.
-	Subvariants     []string                `json:"subvariants"`
-	MissingExpected []fedfind.ExpectedImage `json:"missing_expected"`
-	Diff            fedfind.ImageDiff       `json:"diff"`
-	OpenQA          OpenQA                  `json:"openqa"`
+	Subvariants     []string          `json:"subvariants"`
+	MissingExpected []MissingImage    `json:"missing_expected"`
+	Diff            fedfind.ImageDiff `json:"diff"`
+	OpenQA          OpenQA            `json:"openqa"`
+	// Gating is the gating check: what Greenwave decided of the compose
+	// at a gating point; absent when Greenwave was not asked.
+	Gating *Gating `json:"gating,omitempty"`
 	// Doomed is set when the compose ended without a result (STATUS
 	// DOOMED or TERMINATED): it has no images to check or test, the
 	// report holds the evidence instead, and PreviousComposeID is the
@@ -85,6 +91,35 @@ type Report struct {
 	// rpms.json), and then PackagesNote says why.
 	Packages     *Packages `json:"packages"`
 	PackagesNote string    `json:"packages_note,omitempty"`
+}
+
+// MissingImage is an expected image the compose lacks: the expected-image
+// list's subvariant, type and arch, and the identity the image is known
+// by, as the image diff and `composeci expected` name images
+// ("Server-boot-iso"). Reports written before the identity existed lack
+// it; NameOf names their images as the list alone allows.
+type MissingImage struct {
+	fedfind.ExpectedImage
+	Identity string `json:"identity,omitempty"`
+}
+
+// NameOf is the identity of m: its own, or for a report written before
+// identities, the one fedfind.ExpectedImage.Identity gives without the
+// compose's images.
+func (m MissingImage) NameOf() string {
+	if m.Identity != "" {
+		return m.Identity
+	}
+	return m.ExpectedImage.Identity(nil)
+}
+
+// expectedOf returns the expected-image entries of missing.
+func expectedOf(missing []MissingImage) []fedfind.ExpectedImage {
+	out := make([]fedfind.ExpectedImage, 0, len(missing))
+	for _, m := range missing {
+		out = append(out, m.ExpectedImage)
+	}
+	return out
 }
 
 // Rerun is one openQA job composeci restarted, from the compose's audit
@@ -241,6 +276,53 @@ type Job struct {
 	UpgradedPackages []UpgradedPackage `json:"upgraded_packages,omitzero"`
 	UpgradedMore     int               `json:"upgraded_packages_more,omitempty"`
 	UpgradedTree     string            `json:"upgraded_packages_tree,omitempty"`
+	// Gating is true when a requirement of the gating check that the
+	// compose does not meet is this job (or its re-run): the job is why
+	// the gating check fails. Absent otherwise.
+	Gating bool `json:"gating,omitempty"`
+}
+
+// Gating is the gating check of check-compose: whether the compose would
+// pass the gating of a decision context, as Greenwave decides it
+// (docs/protocols.md, section (j)).
+type Gating struct {
+	DecisionContext string `json:"decision_context"`
+	ProductVersion  string `json:"product_version"`
+	// Outcome is "passed", "failed", "no-policy" (no policy of the
+	// context applies to the compose) or "error" (Greenwave could not be
+	// asked); Passed is true for "passed" only.
+	Outcome string `json:"outcome"`
+	Passed  bool   `json:"passed"`
+	// Summary is Greenwave's own line; absent without a decision.
+	Summary string `json:"summary,omitempty"`
+	// Error is Greenwave's message (no-policy) or what went wrong (error).
+	Error string `json:"error,omitempty"`
+	// Required is the number of required tests; Failed of them failed (or
+	// errored: unsatisfied, not waived, not missing); Missing have no
+	// result.
+	Required int `json:"required"`
+	Failed   int `json:"failed"`
+	Missing  int `json:"missing"`
+	// Unsatisfied are the requirements not met, sorted by test case,
+	// scenario and type.
+	Unsatisfied []GatingRequirement `json:"unsatisfied"`
+}
+
+// GatingRequirement is a requirement of the gating check the compose does
+// not meet.
+type GatingRequirement struct {
+	// Type is Greenwave's: test-result-failed, test-result-missing,
+	// test-result-errored, ...
+	Type     string `json:"type"`
+	Testcase string `json:"testcase"`
+	// Scenario is "<DISTRI>.<FLAVOR>.<ARCH>.<MACHINE>"; absent when
+	// Greenwave gave none.
+	Scenario    string `json:"scenario,omitempty"`
+	ErrorReason string `json:"error_reason,omitempty"`
+	// JobID and URL are the compose's openQA job of the test and
+	// scenario; absent when there is none.
+	JobID int64  `json:"job_id,omitempty"`
+	URL   string `json:"url,omitempty"`
 }
 
 // Counts are the outcomes of a set of tests.
@@ -282,6 +364,8 @@ type Durations struct {
 
 // Meta is what the report says about the compose beyond the findings.
 type Meta struct {
+	// Label is the compose's label, "" when it has none.
+	Label string
 	// Status is the compose's Pungi STATUS.
 	Status string
 	// Location is the compose's URL.
@@ -315,6 +399,7 @@ func Build(f checks.Findings, meta Meta) Report {
 	r := Report{
 		SchemaVersion:   SchemaVersion,
 		ComposeID:       f.Compose.String(),
+		Label:           printable(meta.Label),
 		Stream:          Stream{Kind: string(st.Kind), Short: st.Short, Version: st.Version, Dir: st.Dir, Name: st.String()},
 		Release:         release,
 		Status:          meta.Status,
@@ -322,9 +407,12 @@ func Build(f checks.Findings, meta Meta) Report {
 		GeneratedAt:     at.UTC().Truncate(time.Second),
 		Problem:         f.Problem(),
 		Subvariants:     nonNil(f.Subvariants),
-		MissingExpected: nonNil(f.MissingExpected),
+		MissingExpected: make([]MissingImage, 0, len(f.MissingExpected)),
 		Diff: fedfind.ImageDiff{Added: nonNil(f.Diff.Added), Removed: nonNil(f.Diff.Removed),
 			Changed: nonNil(f.Diff.Changed)},
+	}
+	for _, m := range f.MissingExpected {
+		r.MissingExpected = append(r.MissingExpected, MissingImage{ExpectedImage: m.ExpectedImage, Identity: m.Identity})
 	}
 	if f.HasPrevious() {
 		r.PreviousComposeID = f.Previous.String()
@@ -370,6 +458,10 @@ func Build(f checks.Findings, meta Meta) Report {
 		confirmed := r.OpenQA.NewFailures[i].RerunJobID != 0
 		r.OpenQA.NewFailures[i].Confirmed = &confirmed
 	}
+	if g := f.Gating; g != nil {
+		r.Gating = gatingOf(g)
+		r.OpenQA.markGating(g.JobIDs())
+	}
 	r.Reruns = nonNil(meta.Reruns)
 	r.PackagesNote = meta.PackagesNote
 	if in := meta.Packages; in != nil && in.Old != nil && in.New != nil {
@@ -384,6 +476,33 @@ func Build(f checks.Findings, meta Meta) Report {
 		}
 	}
 	return r
+}
+
+// gatingOf is the report's gating check.
+func gatingOf(g *checks.Gating) *Gating {
+	out := &Gating{DecisionContext: g.Context, ProductVersion: g.ProductVersion, Outcome: g.Outcome, Passed: g.Passed(),
+		Summary: g.Summary, Error: g.Error, Required: g.Required, Failed: g.Failed, Missing: g.Missing,
+		Unsatisfied: make([]GatingRequirement, 0, len(g.Unsatisfied))}
+	for _, u := range g.Unsatisfied {
+		out.Unsatisfied = append(out.Unsatisfied, GatingRequirement{Type: u.Type, Testcase: u.Testcase, Scenario: u.Scenario,
+			ErrorReason: u.ErrorReason, JobID: u.JobID, URL: u.URL})
+	}
+	return out
+}
+
+// markGating marks the jobs of every list that are (or whose re-run is)
+// one of ids.
+func (o *OpenQA) markGating(ids map[int64]bool) {
+	if len(ids) == 0 {
+		return
+	}
+	for _, list := range [][]Job{o.NewFailures, o.KnownFailures, o.Fixed, o.SoftFailures, o.Incomplete, o.Skipped,
+		o.Cancelled, o.Pending, o.Flaky} {
+		for i := range list {
+			j := &list[i]
+			j.Gating = ids[j.JobID] || (j.RerunJobID != 0 && ids[j.RerunJobID])
+		}
+	}
 }
 
 func knownCount(rs []checks.JobResult) int {
@@ -469,11 +588,23 @@ func ParseReport(data []byte) (Report, error) {
 	r.Reruns = nonNil(r.Reruns)
 	r.OpenQA.Flaky = nonNil(r.OpenQA.Flaky)
 	r.OpenQA.ExpiredKnownIssues = nonNil(r.OpenQA.ExpiredKnownIssues)
+	if r.Gating != nil {
+		r.Gating.Unsatisfied = nonNil(r.Gating.Unsatisfied)
+	}
 	return r, nil
 }
 
 // HasPrevious reports whether a previous compose was compared against.
 func (r Report) HasPrevious() bool { return r.PreviousComposeID != "" }
+
+// Name names the compose as release validation does: its ID, and its
+// label when it has one ("Fedora-44-20261012.0 (RC-1.2)").
+func (r Report) Name() string {
+	if l := printable(r.Label); l != "" {
+		return r.ComposeID + " (" + l + ")"
+	}
+	return r.ComposeID
+}
 
 // SummaryLine says in one line what needs reading: the counts of missing
 // images and of each kind of failure, leaving out kinds there are none of.
@@ -534,14 +665,16 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// Subject is the email subject of the report: the compose, its status, the
-// number of missing images (when any), the number of new failures (always:
-// it is what a reader scans the list for), and a warning while results are
-// incomplete. For example "Fedora-Rawhide-20261122.n.0 compose check:
-// FINISHED_INCOMPLETE, 2 missing images, 3 new failures".
+// Subject is the email subject of the report: the compose (and its label,
+// for a candidate), its status, the number of missing images (when any),
+// the number of new failures (always: it is what a reader scans the list
+// for), and a warning while results are incomplete. For example
+// "Fedora-Rawhide-20261122.n.0 compose check: FINISHED_INCOMPLETE, 2
+// missing images, 3 new failures", "Fedora-44-20261012.0 (RC-1.2) compose
+// check: FINISHED, 0 new failures".
 func Subject(r Report) string {
 	var b strings.Builder
-	b.WriteString(r.ComposeID)
+	b.WriteString(r.Name())
 	b.WriteString(" compose check: ")
 	status := printable(r.Status)
 	if status == "" {

@@ -40,6 +40,9 @@ type Check struct {
 	// failures apart.
 	Known  triage.Registry
 	Ledger triage.Ledger
+	// Gating asks Greenwave whether the compose would pass gating, once
+	// the openQA results are in; nil: Greenwave is not asked.
+	Gating *Gating
 	// Now is the clock known issues expire by; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -51,8 +54,9 @@ const maxModuleLookups = 100
 
 // Build runs the checks on cm against previous (nil: the previous
 // successful compose of its stream) and builds the report: what
-// `composeci check` runs. A DOOMED or TERMINATED compose gets the short
-// report of BuildDoomed, with its STATUS as the evidence.
+// `composeci check` runs. With Gating, Greenwave is asked about cm once
+// the rest is read. A DOOMED or TERMINATED compose gets the short report
+// of BuildDoomed, with its STATUS as the evidence.
 func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose) (reports.Report, error) {
 	g, err := c.gather(ctx, cm, previous, true)
 	if err != nil {
@@ -61,7 +65,13 @@ func (c Check) Build(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 	if g.doomed != nil {
 		return *g.doomed, nil
 	}
-	meta := reports.Meta{Status: string(g.status), Location: cm.Location, Reruns: g.reruns, OpenQALeftOut: c.OpenQA == nil,
+	if c.Gating.Applies(cm) {
+		g.in.Gating = c.Gating.Ask(ctx, cm, c.Logger)
+		if err := ctx.Err(); err != nil {
+			return reports.Report{}, fmt.Errorf("asking Greenwave about %s: %w", cm.ID, err)
+		}
+	}
+	meta := reports.Meta{Status: string(g.status), Label: g.label, Location: cm.Location, Reruns: g.reruns, OpenQALeftOut: c.OpenQA == nil,
 		Packages: g.packages, PackagesNote: g.packagesNote}
 	if c.OpenQA != nil {
 		meta.OverviewURL = c.OpenQA.OverviewURL(fedfind.StreamOf(cm.ID).Version, cm.ID.String())
@@ -81,6 +91,9 @@ func (c Check) Input(ctx context.Context, cm *fedfind.Compose, previous *fedfind
 // gathered is what gather read.
 type gathered struct {
 	status fedfind.Status
+	// label is a candidate's label (RC-1.2), "" when it has none or it
+	// could not be read (for the report only).
+	label  string
 	in     checks.Input
 	reruns []reports.Rerun
 	// doomed is the short report of a compose whose STATUS says it ended
@@ -93,11 +106,12 @@ type gathered struct {
 }
 
 // gather reads the checks' input, and with forReport what only the report
-// needs: cm's STATUS and both composes' source packages. The requests go
-// out in two waves, so that the check costs the round trips of its longest
-// chain rather than of every request in turn: first cm's STATUS, its
-// images, its openQA jobs and the search for the previous compose (a
-// listing, then STATUS probes) together; then the previous compose's
+// needs: cm's STATUS, its label (a production compose's), and both
+// composes' source packages. The requests go out in two waves, so that
+// the check costs the round trips of its longest chain rather than of
+// every request in turn: first cm's STATUS, its composeinfo.json (for the
+// label), its images, its openQA jobs and the search for the previous
+// compose (a listing, then STATUS probes) together; then the previous compose's
 // images and openQA jobs and both composes' rpms.json together (see
 // docs/performance.md, "The check's critical path"). When several
 // requests fail, the error returned is the first in the order they were
@@ -106,7 +120,8 @@ type gathered struct {
 // failing check names the same failure every time; and a doomed STATUS
 // wins over them all, since a doomed compose may have no images to read.
 // An rpms.json that cannot be read fails nothing: older composes and some
-// others have none, and the report says the packages were not compared.
+// others have none, and the report says the packages were not compared;
+// nor does a label that cannot be read.
 func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfind.Compose, forReport bool) (gathered, error) {
 	ff := c.Fedfind
 	exp := c.Expected
@@ -136,6 +151,14 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 			g.status, statusErr = ff.Status(ctx, cm)
 			return nil
 		})
+		if cm.ID.Type == fedfind.TypeProduction {
+			// A candidate's label (RC-1.2) names it in release
+			// validation; the report names it so too.
+			first.Go(func() error {
+				g.label = c.label(ctx, cm)
+				return nil
+			})
+		}
 	}
 	first.Go(func() error {
 		images, imagesErr = ff.Images(ctx, cm)
@@ -252,6 +275,21 @@ func (c Check) gather(ctx context.Context, cm *fedfind.Compose, previous *fedfin
 	}
 	g.in = in
 	return g, nil
+}
+
+// label reads cm's label from its composeinfo.json: "" when it has none,
+// or when it cannot be read — the label names the compose for people, and
+// a report is not held up for it (the failure is logged).
+func (c Check) label(ctx context.Context, cm *fedfind.Compose) string {
+	ci, err := c.Fedfind.ComposeInfo(ctx, cm)
+	if err != nil {
+		if ctx.Err() == nil {
+			logOrDiscard(c.Logger).WarnContext(ctx, "the compose's label could not be read; the report names it by its ID alone",
+				"compose", cm.ID, "err", err)
+		}
+		return ""
+	}
+	return ci.Compose.Label
 }
 
 // packagesUnread logs why the source packages of cm could not be read (err;

@@ -177,12 +177,12 @@ type composeDetail struct {
 }
 
 type reportBrief struct {
-	GeneratedAt       time.Time               `json:"generated_at"`
-	PreviousComposeID string                  `json:"previous_compose_id"`
-	SummaryLine       string                  `json:"summary_line"`
-	MissingExpected   []fedfind.ExpectedImage `json:"missing_expected"`
-	NewFailures       []reports.Job           `json:"new_failures"`
-	Doomed            *reports.Doomed         `json:"doomed,omitempty"`
+	GeneratedAt       time.Time              `json:"generated_at"`
+	PreviousComposeID string                 `json:"previous_compose_id"`
+	SummaryLine       string                 `json:"summary_line"`
+	MissingExpected   []reports.MissingImage `json:"missing_expected"`
+	NewFailures       []reports.Job          `json:"new_failures"`
+	Doomed            *reports.Doomed        `json:"doomed,omitempty"`
 }
 
 func (h *handler) apiCompose(w http.ResponseWriter, r *http.Request) {

@@ -363,7 +363,7 @@ func TestDashboardPages(t *testing.T) {
 		{"/", 200, []string{"Fedora Rawhide", `href="/streams/rawhide"`, "In flight (1)", `href="/composes/Fedora-Rawhide-20261123.n.0"`, "running: Koji image tasks: 3 unfinished"}},
 		{"/streams/rawhide", 200, []string{"<svg", id, "2h 00m", `href="/reports/rawhide/` + id + `/report.html"`}},
 		{"/composes/" + id, 200, []string{"Timeline", "New failures (", "desktop_terminal&lt;script&gt;", `href="` + checkstest.OpenQABase + `/tests/1005"`, "#1001",
-			`href="https://openqa.example.org/tests/overview?version=Rawhide&amp;build=` + id + `"`, "Missing expected images (2)", `href="/composes/` + checkstest.ExamplePrevious + `"`,
+			`href="https://openqa.example.org/tests/overview?version=Rawhide&amp;build=` + id + `"`, "Missing expected images (2)", "<tr><td>x86_64</td><td>kde-live-iso</td></tr>", `href="/composes/` + checkstest.ExamplePrevious + `"`,
 			"confirmed: failed again when re-run", `<a href="` + checkstest.OpenQABase + `/tests/2001">#2001</a>`, "Flaky (1)", "base_services_start",
 			"known issue #7: firmware hangs", `href="https://bugzilla.redhat.com/show_bug.cgi?id=7"`, "Expired known issues (1)", "old kernel bug",
 			"Re-runs (1)", "alice", "the mirror was down",

@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/composeci/composeci/fedfind"
+	"github.com/composeci/composeci/greenwave"
+	"github.com/composeci/composeci/internal/httpclient"
 	"github.com/composeci/composeci/listener/fedmsg"
 	"github.com/composeci/composeci/reports"
 	"github.com/composeci/composeci/stages"
@@ -38,6 +41,15 @@ reports there instead, for every host to read. --output FILE writes the JSON
 report to FILE as well; --json prints the JSON report instead of the text (the
 note of where it was archived then goes to stderr).
 
+--greenwave URL adds check-compose's gating check to the reports of the
+streams of --greenwave-streams (default rawhide): Greenwave is asked whether
+the compose would pass the gating of --greenwave-context (default
+` + greenwave.DefaultContext + `), and the report says PASSES or FAILS
+with the required tests that failed or have no result, marking the failures
+it names GATING; "no gating policy applies" when none does, and Greenwave
+could not be asked when it failed — which never fails the check. Fedora's
+Greenwave is ` + greenwave.FedoraURL + `.
+
 --email mails it (text and HTML) to the recipients of --routing FILE (per
 stream and subvariant, "all" and "error" lists, each told "always", on
 "change" — the default — or on "error"; built in: nobody), or to --mail-to
@@ -59,6 +71,7 @@ telling fails the report is still archived).`
 
 type checkOpts struct {
 	oq           openqaFlags
+	gw           greenwaveFlags
 	stores       storeFlags
 	mail         mailFlags
 	previous     string
@@ -68,6 +81,47 @@ type checkOpts struct {
 	email        bool
 	forceEmail   bool
 	mailDryRun   bool
+}
+
+// greenwaveFlags are the flags of the gating check, for the commands that
+// run the check stage (check, listen, worker).
+type greenwaveFlags struct {
+	url     string
+	context string
+	streams []string
+}
+
+func (o *greenwaveFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&o.url, "greenwave", "", "ask this Greenwave whether each compose would pass gating, and say so in the report (Fedora's: "+greenwave.FedoraURL+"; default: not asked)")
+	fl.StringVar(&o.context, "greenwave-context", greenwave.DefaultContext, "the Greenwave decision context (gating point) of the gating check")
+	fl.StringSliceVar(&o.streams, "greenwave-streams", []string{string(fedfind.StreamRawhide)}, "streams whose composes get the gating check (rawhide, branched, production, ...)")
+}
+
+// gating builds the check stage's gating check: nil without --greenwave.
+func (o *greenwaveFlags) gating(a *app) (*stages.Gating, error) {
+	if o.url == "" {
+		return nil, nil
+	}
+	if o.context == "" {
+		return nil, withCode(exitError, errors.New("--greenwave-context: empty (the default is "+greenwave.DefaultContext+")"))
+	}
+	var kinds []fedfind.StreamKind
+	for _, s := range o.streams {
+		k := fedfind.StreamKind(strings.TrimSpace(s))
+		if !k.Known() {
+			return nil, withCode(exitError, fmt.Errorf("--greenwave-streams: %q is not a stream kind (rawhide, branched, eln, cloud, container, iot, updates, updates-testing, production, other)", s))
+		}
+		kinds = append(kinds, k)
+	}
+	if len(kinds) == 0 {
+		return nil, withCode(exitError, errors.New("--greenwave-streams: no stream: leave --greenwave out to ask about none"))
+	}
+	c, err := greenwave.New(greenwave.Options{BaseURL: o.url, Logger: a.log, HTTP: httpclient.Options{Timeout: a.g.remoteTimeout}})
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("--greenwave: %w", err))
+	}
+	return &stages.Gating{Greenwave: c, Context: o.context, Streams: kinds}, nil
 }
 
 // mailFlags are the flags of commands that mail reports and tell other
@@ -177,6 +231,7 @@ func newCheckCmd(a *app) *cobra.Command {
 		},
 	}
 	o.oq.add(cmd)
+	o.gw.add(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&o.previous, "previous", "", "compare with this compose instead of the previous successful one")
 	fl.BoolVar(&o.noOpenQA, "no-openqa", false, "leave openQA out (images only)")
@@ -196,6 +251,10 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		return withCode(exitError, errors.New("--output names a file; --json prints the JSON report on stdout"))
 	}
 	exp, err := expectedImages(o.expectedFile)
+	if err != nil {
+		return err
+	}
+	gating, err := o.gw.gating(a)
 	if err != nil {
 		return err
 	}
@@ -226,7 +285,7 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		}
 	}
 	// The pipeline's check stage, run by hand.
-	check := stages.Check{Fedfind: ff, Expected: exp, Archive: st.Reports, Logger: a.log}
+	check := stages.Check{Fedfind: ff, Expected: exp, Archive: st.Reports, Gating: gating, Logger: a.log}
 	if !o.noOpenQA {
 		if check.OpenQA, err = o.oq.client(cmd, a); err != nil {
 			return err

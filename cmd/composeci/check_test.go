@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -313,5 +314,115 @@ func TestCheckEmailFailureIsOneLine(t *testing.T) {
 				t.Errorf("the relay got %d mails", len(mail.Messages()))
 			}
 		})
+	}
+}
+
+// TestCheckGreenwave runs check with --greenwave against a fake Greenwave:
+// the Rawhide report says the compose FAILS the gating check, marks the
+// failures it names GATING, and its JSON carries the gating section;
+// Branched is not asked about unless --greenwave-streams names it, and
+// then no policy applies; the environment sets the flags as any other.
+func TestCheckGreenwave(t *testing.T) {
+	w, _ := checkWorld(t)
+	g := fakefedora.NewGreenwave()
+	defer g.Close()
+	g.SetDecision("compose", demoRawhide, "rawhide_compose_sync_to_mirrors", fakefedora.GreenwaveDecision{
+		Requirements: []fakefedora.GreenwaveRequirement{
+			{Testcase: "compose.desktop_terminal", Scenario: "fedora.KDE-live-iso.x86_64.64bit", Outcome: fakefedora.GreenwaveFailed, ResultID: 11},
+			{Testcase: "compose.server_cockpit_default", Scenario: "fedora.Server-dvd-iso.x86_64.64bit", Outcome: fakefedora.GreenwaveFailed, ResultID: 12},
+			{Testcase: "compose.base_selinux", Scenario: "fedora.Server-dvd-iso.x86_64.64bit", Outcome: fakefedora.GreenwaveMissing},
+			{Testcase: "compose.install_default", Scenario: "fedora.Server-dvd-iso.x86_64.64bit", Outcome: fakefedora.GreenwavePassed, ResultID: 13},
+		}})
+	tests := []struct {
+		name     string
+		id       string
+		args     []string
+		env      map[string]string
+		code     int
+		text     []string // in the text report
+		no       []string // not in it
+		outcome  string   // of the JSON's gating section; "": none
+		requests int      // decisions asked, in all, after this case
+	}{
+		{
+			name: "Rawhide fails the gating check", id: demoRawhide, args: []string{"--greenwave", g.URL()}, code: 1,
+			text: []string{"Gating check (rawhide_compose_sync_to_mirrors, fedora-rawhide):\n  FAILS: 2 of 4 required tests failed, 1 missing\n",
+				"    failed   desktop_terminal fedora.KDE-live-iso.x86_64.64bit\n             " + w.oq.URL() + "/tests/",
+				"    missing  base_selinux fedora.Server-dvd-iso.x86_64.64bit\n",
+				"desktop_terminal@64bit GATING", "server_cockpit_default@64bit GATING"},
+			outcome: "failed", requests: 1,
+		},
+		{
+			name: "Branched is not asked about by default", id: demoBranched, args: []string{"--greenwave", g.URL()}, code: 0,
+			no: []string{"Gating check", "GATING"}, requests: 1,
+		},
+		{
+			name: "Branched asked about: no policy applies", id: demoBranched, args: []string{"--greenwave", g.URL(), "--greenwave-streams", "rawhide,branched"}, code: 0,
+			text: []string{"Gating check (rawhide_compose_sync_to_mirrors, fedora-44):\n  no gating policy applies\n"}, no: []string{"GATING"},
+			outcome: "no-policy", requests: 2,
+		},
+		{
+			name: "from the environment, another context", id: demoRawhide, code: 1,
+			env:  map[string]string{"COMPOSECI_GREENWAVE": g.URL(), "COMPOSECI_GREENWAVE_CONTEXT": "bodhi_update_push_stable"},
+			text: []string{"Gating check (bodhi_update_push_stable, fedora-rawhide):\n  no gating policy applies\n"}, outcome: "no-policy", requests: 3,
+		},
+		{
+			name: "not a stream", id: demoRawhide, args: []string{"--greenwave", g.URL(), "--greenwave-streams", "rawhid"}, code: 2, requests: 3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"check", tt.id}, tt.args...), w.flags()...)
+			code, out, errOut := runCLI(t, tt.env, args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+			for _, want := range tt.text {
+				if !strings.Contains(out, want) {
+					t.Errorf("text report lacks %q:\n%s", want, out)
+				}
+			}
+			for _, no := range tt.no {
+				if strings.Contains(out, no) {
+					t.Errorf("text report holds %q", no)
+				}
+			}
+			if n := g.Decisions(); n != tt.requests {
+				t.Errorf("%d decisions asked in all, want %d", n, tt.requests)
+			}
+			if code == 2 {
+				return
+			}
+			// The archived JSON, as --json prints it.
+			r, err := reports.DataArchive(w.dir).Read(context.Background(), tt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.outcome == "" && r.Gating != nil:
+				t.Errorf("gating section %+v", r.Gating)
+			case tt.outcome == "":
+			case r.Gating == nil || r.Gating.Outcome != tt.outcome:
+				t.Errorf("gating section %+v, want outcome %s", r.Gating, tt.outcome)
+			case tt.outcome == "failed":
+				mapped := 0
+				for _, u := range r.Gating.Unsatisfied {
+					if u.JobID != 0 && u.URL == w.oq.URL()+"/tests/"+strconv.FormatInt(u.JobID, 10) {
+						mapped++
+					}
+				}
+				if mapped != 2 || r.Gating.Required != 4 || r.Gating.Failed != 2 || r.Gating.Missing != 1 {
+					t.Errorf("gating section %+v: %d requirements mapped to jobs, want 2", r.Gating, mapped)
+				}
+			}
+		})
+	}
+	// --json carries the section too.
+	code, out, _ := runCLI(t, nil, append([]string{"check", demoRawhide, "--json", "--greenwave", g.URL()}, w.flags()...)...)
+	var doc struct {
+		Gating map[string]any `json:"gating"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 || doc.Gating["outcome"] != "failed" || doc.Gating["passed"] != false {
+		t.Errorf("check --json: exit %d, %v, gating %v", code, err, doc.Gating)
 	}
 }

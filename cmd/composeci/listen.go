@@ -39,7 +39,9 @@ scripts (POST /api/v1/workflows/<compose ID> on --http). Each compose gets
 one workflow: discover, await-complete, schedule, await-results, confirm
 (each new failure re-run once, at most --confirm-max per compose), check,
 report (--email mails it; --notify tells every channel of --routing, and
-Fedora Messaging with --publish-amqp — each report version once).
+Fedora Messaging with --publish-amqp — each report version once). With
+--greenwave, the check stage also asks Greenwave whether each compose of
+--greenwave-streams would pass gating (see 'composeci check --help').
 
 By default the workflow state and queues live in an embedded NATS JetStream
 server, stored under <data>/nats: one process, nothing to install. With
@@ -74,6 +76,7 @@ unreachable at start), 3 a part kept failing.`
 type serviceFlags struct {
 	k               kojiFlags
 	oq              openqaFlags
+	gw              greenwaveFlags
 	sched           scheduleFlags
 	mail            mailFlags
 	noOpenQA        bool
@@ -107,6 +110,7 @@ type serviceFlags struct {
 func (s *serviceFlags) add(cmd *cobra.Command, httpDefault, natsHelp string) {
 	s.k.register(cmd)
 	s.oq.add(cmd)
+	s.gw.add(cmd)
 	s.sched.add(cmd)
 	s.mail.add(cmd)
 	fl := cmd.Flags()
@@ -191,6 +195,10 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 	if err != nil {
 		return nil, err
 	}
+	gating, err := s.gw.gating(a)
+	if err != nil {
+		return nil, err
+	}
 	ac, err := awaitComplete(ctx, a, s.k)
 	if err != nil {
 		return nil, err
@@ -220,8 +228,9 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		AwaitComplete: ac,
 		Schedule:      stages.Schedule{Fedfind: ff},
 		AwaitResults:  stages.AwaitResults{Poll: s.resultsPoll, Grace: s.resultsGrace, Timeout: foreverIfZero(s.resultsTimeout)},
-		Check:         stages.Check{Fedfind: ff, Expected: exp, Archive: s.st.Reports, Known: s.st.Known, Ledger: s.st.Ledger, Logger: a.log},
-		Logger:        a.log,
+		Check: stages.Check{Fedfind: ff, Expected: exp, Archive: s.st.Reports, Known: s.st.Known, Ledger: s.st.Ledger,
+			Gating: gating, Logger: a.log},
+		Logger: a.log,
 	}
 	if !s.noOpenQA {
 		oq, err := s.oq.client(cmd, a)
@@ -481,8 +490,8 @@ worker that dies mid-stage loses nothing: another takes its task over, and
 every stage is idempotent. Workers also turn stored events into workflows, so
 the pipeline goes on while the listen process is down.
 
-Give it the same stage flags as listen (--koji, --openqa..., --email and the
-mail flags, --watch); --workers sets how many stages it runs at once.
+Give it the same stage flags as listen (--koji, --openqa..., --greenwave...,
+--email and the mail flags, --watch); --workers sets how many stages it runs at once.
 
 Exit codes: 0 stopped by a signal, 2 error, 3 a part kept failing.`,
 		Example: `  composeci worker --nats nats://nats1:4222 --workers 4 --openqa https://openqa.example.org --openqa-key KEY --openqa-secret-file secret`,
