@@ -226,6 +226,11 @@ type Compose struct {
 	HasGenericTree bool
 	// ELN marks an ELN compose (also implied by Version "eln").
 	ELN bool
+	// Candidate marks a production (candidate) compose of Fedora: once
+	// its jobs are created, Schedule tags the build important in
+	// ScheduleOptions.CandidateGroup, as fedora_openqa does, so that no
+	// nightly's jobs obsolete them and their logs are kept longer.
+	Candidate bool
 	// Images are the compose's images.
 	Images []fedfind.Image
 }

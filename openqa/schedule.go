@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/composeci/composeci/fedfind"
@@ -27,6 +29,10 @@ type ScheduleOptions struct {
 	Force bool
 	// DryRun plans and checks the existing jobs but posts nothing.
 	DryRun bool
+	// CandidateGroup is the job group in which a candidate compose's
+	// build is tagged important (tag:<ID>:important:candidate, as
+	// fedora_openqa posts to group 1); 0 tags nothing.
+	CandidateGroup int
 }
 
 // ReleaseSource gives Fedora's release data; *fedfind.ReleaseSource is
@@ -176,7 +182,67 @@ func (c *Client) Schedule(ctx context.Context, comp Compose, opts ScheduleOption
 		}
 		out = append(out, s)
 	}
+	if comp.Candidate && !comp.eln() && opts.CandidateGroup > 0 && !opts.DryRun && anyJobs(out) {
+		// Not a failure of the schedule when it cannot be posted: the
+		// jobs are there; only their protection is missing, and said.
+		if err := c.TagImportant(ctx, opts.CandidateGroup, comp.ID, "candidate"); err != nil {
+			c.log.Warn("openqa: could not tag the candidate build important; a nightly may obsolete its jobs",
+				"build", comp.ID, "group", opts.CandidateGroup, "err", err)
+		}
+	}
 	return out, errors.Join(errs...)
+}
+
+// anyJobs reports whether some product has jobs, posted or found.
+func anyJobs(res []Scheduled) bool {
+	for _, s := range res {
+		if len(s.JobIDs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Comment is a comment of an openQA job group or job.
+type Comment struct {
+	ID   int64  `json:"id"`
+	Text string `json:"text"`
+}
+
+// GroupComments lists the comments of a job group (GET
+// /api/v1/groups/<id>/comments).
+func (c *Client) GroupComments(ctx context.Context, group int) ([]Comment, error) {
+	var out []Comment
+	if err := c.Get(ctx, fmt.Sprintf("groups/%d/comments", group), nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TagImportant marks build important in a job group with the comment
+// tag:<build>:important[:<description>], unless the group has such a tag
+// of the build already: openQA then keeps the build's logs longer and
+// never obsoletes its jobs. Running it twice posts one comment.
+func (c *Client) TagImportant(ctx context.Context, group int, build, description string) error {
+	comments, err := c.GroupComments(ctx, group)
+	if err != nil {
+		return fmt.Errorf("openqa: reading the comments of group %d: %w", group, err)
+	}
+	for _, cm := range comments {
+		if strings.HasPrefix(cm.Text, "tag:"+build+":important") {
+			return nil
+		}
+	}
+	text := "tag:" + build + ":important"
+	if description != "" {
+		text += ":" + description
+	}
+	var res Comment
+	if err := c.Post(ctx, fmt.Sprintf("groups/%d/comments", group), url.Values{"text": {text}}, &res); err != nil {
+		return fmt.Errorf("openqa: tagging %s important in group %d: %w", build, group, err)
+	}
+	c.log.Info("openqa: build tagged important", "build", build, "group", group, "comment", res.ID)
+	return nil
 }
 
 // postProduct posts one product; see Schedule for the re-check rule.

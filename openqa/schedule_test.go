@@ -688,3 +688,52 @@ func TestScheduleReleaseNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduleTagsCandidatesImportant: once a candidate compose's jobs are
+// created, its build is tagged important in the candidate group, as
+// fedora_openqa does, and only once however often it is scheduled; a
+// nightly, a dry run or group 0 tags nothing, and a group openQA does not
+// have costs the schedule nothing but a warning.
+func TestScheduleTagsCandidatesImportant(t *testing.T) {
+	candidate := rawhideCompose()
+	candidate.ID, candidate.Version, candidate.Label, candidate.Candidate = "Fedora-44-20261012.0", "44", "RC-1.2", true
+	eln := candidate
+	eln.ELN = true
+	for _, tt := range []struct {
+		name   string
+		comp   openqa.Compose
+		opts   openqa.ScheduleOptions
+		runs   int
+		want   []string // comments of group 1
+		group7 bool     // tag in group 7, which openQA does not have
+	}{
+		{"candidate", candidate, openqa.ScheduleOptions{CandidateGroup: 1}, 2, []string{"tag:Fedora-44-20261012.0:important:candidate"}, false},
+		{"nightly", rawhideCompose(), openqa.ScheduleOptions{CandidateGroup: 1}, 1, nil, false},
+		{"ELN", eln, openqa.ScheduleOptions{CandidateGroup: 1}, 1, nil, false},
+		{"dry run", candidate, openqa.ScheduleOptions{CandidateGroup: 1, DryRun: true}, 1, nil, false},
+		{"group 0", candidate, openqa.ScheduleOptions{}, 1, nil, false},
+		{"a group openQA does not have", candidate, openqa.ScheduleOptions{CandidateGroup: 7}, 1, nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFake(t, fakefedora.OpenQAOptions{})
+			c := newClient(t, srv, nil)
+			for range tt.runs {
+				if _, err := c.Schedule(context.Background(), tt.comp, tt.opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for _, cm := range srv.GroupComments(1) {
+				got = append(got, cm.Text)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("group 1's comments %q, want %q", got, tt.want)
+			}
+			// The group's comments are read first (to tag once); openQA's
+			// 404 for a group it does not have ends the tagging there.
+			if n := srv.Requests("GET", "/api/v1/groups/7/comments"); tt.group7 != (n == 1) {
+				t.Errorf("group 7's comments read %d times", n)
+			}
+		})
+	}
+}

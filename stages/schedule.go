@@ -116,6 +116,7 @@ func OpenQACompose(ctx context.Context, ff *fedfind.Client, cm *fedfind.Compose)
 		// compose (Cloud, Container, ...) has not.
 		HasGenericTree: ci.HasVariant("Everything"),
 		ELN:            cm.Stream.Kind == fedfind.StreamELN,
+		Candidate:      cm.Stream.Kind == fedfind.StreamProduction,
 		Images:         images,
 	}, nil
 }

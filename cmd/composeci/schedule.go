@@ -77,6 +77,7 @@ type scheduleFlags struct {
 	currentRelease int
 	rawhideRelease int
 	releaseData    string
+	candidateGroup int
 }
 
 func (f *scheduleFlags) add(cmd *cobra.Command) {
@@ -87,6 +88,8 @@ func (f *scheduleFlags) add(cmd *cobra.Command) {
 	fl.IntVar(&f.rawhideRelease, "openqa-rawhide-release", 0, "release number Rawhide will become, for RAWREL (default from --release-data, else the rules)")
 	fl.StringVar(&f.releaseData, "release-data", fedfind.DefaultReleaseDataURL,
 		"Fedora QA's release.json, read daily for CURRREL (the highest stable release) and RAWREL (the highest release + 1); when it cannot be read, the rules' numbers (empty: always the rules')")
+	fl.IntVar(&f.candidateGroup, "openqa-candidate-group", 1,
+		"openQA job group in which a candidate compose's build is tagged important once scheduled, so nightlies never obsolete its jobs, as fedora_openqa does (0: none)")
 }
 
 // options reads the rules and applies the overrides. The release data is
@@ -105,7 +108,11 @@ func (f *scheduleFlags) options(a *app) (openqa.ScheduleOptions, error) {
 	if f.currentRelease < 0 || f.rawhideRelease < 0 {
 		return openqa.ScheduleOptions{}, withCode(exitError, errors.New("release numbers must be positive"))
 	}
-	opts := openqa.ScheduleOptions{Rules: rules, Releases: openqa.Releases{Current: f.currentRelease, Rawhide: f.rawhideRelease}}
+	if f.candidateGroup < 0 {
+		return openqa.ScheduleOptions{}, withCode(exitError, fmt.Errorf("--openqa-candidate-group %d: a job group id, or 0 for none", f.candidateGroup))
+	}
+	opts := openqa.ScheduleOptions{Rules: rules, Releases: openqa.Releases{Current: f.currentRelease, Rawhide: f.rawhideRelease},
+		CandidateGroup: f.candidateGroup}
 	if f.releaseData != "" && (f.currentRelease == 0 || f.rawhideRelease == 0) {
 		// A short read: a stage waits for it, and the rules stand in when
 		// it fails.
@@ -141,6 +148,12 @@ numbers of the upgrade tests, CURRREL and RAWREL, come from Fedora QA's
 release data (--release-data: the highest stable release, and the highest
 release known + 1), from the rules when it cannot be read, and from
 --openqa-current-release and --openqa-rawhide-release over both.
+
+Once a candidate (production) compose has jobs, its build is tagged
+important in the job group --openqa-candidate-group (default 1) with the
+comment tag:<ID>:important:candidate, as fedora_openqa does: openQA then
+never obsoletes its jobs for a nightly's and keeps their logs longer. The
+group's comments are read first, so the tag is posted once.
 
 A product openQA has no job templates for (it answers "no products found"
 or creates nothing) is listed as such and is no failure: as with

@@ -213,6 +213,17 @@ type OpenQA struct {
 	// failedModule names, by test, the module a failed job of it fails in
 	// (default: the test's own name).
 	failedModule map[string]string
+	// comments are the job groups' comments, by group id.
+	comments    map[int][]OpenQAComment
+	nextComment int64
+}
+
+// OpenQAComment is a comment of a job group.
+type OpenQAComment struct {
+	ID      int64     `json:"id"`
+	Text    string    `json:"text"`
+	User    string    `json:"userName"`
+	Created time.Time `json:"created"`
 }
 
 // NewOpenQA starts a fake openQA. Close it when done.
@@ -237,6 +248,7 @@ func NewOpenQA(opts OpenQAOptions) *OpenQA {
 		keys:     map[string]OpenQAKey{},
 		jobs:     map[int64]*OpenQAJob{},
 		requests: map[string]int{},
+		comments: map[int][]OpenQAComment{},
 	}
 	for _, k := range opts.Keys {
 		s.keys[k.Key] = k
@@ -251,6 +263,8 @@ func NewOpenQA(opts OpenQAOptions) *OpenQA {
 	mux.HandleFunc("GET /api/v1/jobs/{id}/details", s.getJobDetails)
 	mux.HandleFunc("POST /api/v1/jobs/{id}/restart", s.postRestart)
 	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.postCancel)
+	mux.HandleFunc("GET /api/v1/groups/{id}/comments", s.getGroupComments)
+	mux.HandleFunc("POST /api/v1/groups/{id}/comments", s.postGroupComment)
 	s.srv = httptest.NewServer(s.faulty(mux))
 	return s
 }
@@ -1206,7 +1220,67 @@ func (s *OpenQA) postCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = s.Cancel(j.ID)
-	writeJSON(w, http.StatusOK, map[string]any{"result": 1})
+	writeJSON(w, http.StatusOK, map[string]any{"result": nil}) // as openQA 4.6 answers, every time
+}
+
+// GroupComments returns the comments of a job group, oldest first.
+func (s *OpenQA) GroupComments(group int) []OpenQAComment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.comments[group])
+}
+
+// groupByPath finds the job group of the path's {id}: a group some
+// template schedules into. openQA answers 404 for another.
+func (s *OpenQA) groupByPath(w http.ResponseWriter, r *http.Request) (int, bool) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err == nil {
+		for _, t := range s.templates {
+			if t.GroupID == int64(id) {
+				return id, true
+			}
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]any{"error": "Group " + r.PathValue("id") + " does not exist", "error_status": 404})
+	return 0, false
+}
+
+func (s *OpenQA) getGroupComments(w http.ResponseWriter, r *http.Request) {
+	_ = s.authenticate(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groupByPath(w, r)
+	if !ok {
+		return
+	}
+	out := s.comments[g]
+	if out == nil {
+		out = []OpenQAComment{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// postGroupComment adds a comment, as any user may (no operator needed):
+// form field text, answer {"id": N}.
+func (s *OpenQA) postGroupComment(w http.ResponseWriter, r *http.Request) {
+	a := s.authenticate(r)
+	if !a.ok {
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": a.reason, "error_status": 403})
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("text") == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "Erroneous parameters (text missing)", "error_status": 400})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groupByPath(w, r)
+	if !ok {
+		return
+	}
+	s.nextComment++
+	s.comments[g] = append(s.comments[g], OpenQAComment{ID: s.nextComment, Text: r.PostForm.Get("text"), User: r.Header.Get("X-API-Key"), Created: s.opts.Now().UTC()})
+	writeJSON(w, http.StatusOK, map[string]any{"id": s.nextComment})
 }
 
 func cloneMap(m map[string]string) map[string]string {
