@@ -51,6 +51,22 @@ type Notification struct {
 	// endpoint.
 	Version     string    `json:"version"`
 	GeneratedAt time.Time `json:"generated_at"`
+	// Label is a candidate compose's label (RC-1.2); absent otherwise.
+	Label string `json:"label,omitempty"`
+	// Gating is the gating check's verdict, when one was made.
+	Gating *NotifiedGating `json:"gating,omitempty"`
+}
+
+// NotifiedGating is the gating check as a notification carries it: the
+// verdict and its counts (the report holds the requirements).
+type NotifiedGating struct {
+	DecisionContext string `json:"decision_context"`
+	ProductVersion  string `json:"product_version"`
+	Outcome         string `json:"outcome"`
+	Passed          bool   `json:"passed"`
+	Required        int    `json:"required"`
+	Failed          int    `json:"failed"`
+	Missing         int    `json:"missing"`
 }
 
 // NotifiedFailure is a new failure as a notification lists it.
@@ -112,6 +128,11 @@ func NewNotification(r Report, ch Change, links Links) Notification {
 		NewFailures:     make([]NotifiedFailure, 0, len(r.OpenQA.NewFailures)),
 		MissingExpected: expectedOf(r.MissingExpected),
 		Links:           links, Version: ContentKey(r), GeneratedAt: r.GeneratedAt.UTC().Truncate(time.Second),
+		Label:           r.Label,
+	}
+	if g := r.Gating; g != nil {
+		n.Gating = &NotifiedGating{DecisionContext: g.DecisionContext, ProductVersion: g.ProductVersion, Outcome: g.Outcome,
+			Passed: g.Passed, Required: g.Required, Failed: g.Failed, Missing: g.Missing}
 	}
 	for _, j := range r.OpenQA.NewFailures {
 		n.NewFailures = append(n.NewFailures, NotifiedFailure{Test: j.Test, Flavor: j.Flavor, Arch: j.Arch, Machine: j.Machine,

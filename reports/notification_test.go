@@ -73,6 +73,8 @@ func TestNotificationSchema(t *testing.T) {
 		"first":    NewNotification(first, Changes(nil, first), Links{}),
 		"doomed":   NewNotification(doom, Changes(&prev, doom), ReportLinks("https://c.example.org", doom)),
 		"no links": NewNotification(streamReport(curID), Changes(nil, streamReport(curID)), Links{}),
+		"gating":   NewNotification(gatingReport(t), Changes(&prev, gatingReport(t)), Links{}),
+		"label":    NewNotification(candidateReport(t), Changes(nil, candidateReport(t)), Links{}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, err := n.JSON()
@@ -104,6 +106,7 @@ func TestNotificationSchema(t *testing.T) {
 	t.Run("every key documented, every documented key made", func(t *testing.T) {
 		// A notification with every optional field set.
 		r := triageReport(t)
+		r.Label, r.Gating = "RC-1.2", gatingReport(t).Gating
 		n := NewNotification(r, Changes(nil, r), ReportLinks("https://c.example.org", r))
 		b, _ := n.JSON()
 		var body any
@@ -286,5 +289,23 @@ func schemaKeys(s map[string]any, at string, into map[string]bool) {
 	}
 	if items, ok := s["items"].(map[string]any); ok {
 		schemaKeys(items, strings.TrimSuffix(at, ".")+"[].", into)
+	}
+}
+
+// TestNotificationCarriesGatingAndLabel: the gating verdict and its counts,
+// and a candidate's label, go out with the notification.
+func TestNotificationCarriesGatingAndLabel(t *testing.T) {
+	g := gatingReport(t)
+	n := NewNotification(g, Changes(nil, g), Links{})
+	if n.Gating == nil || n.Gating.Outcome != "failed" || n.Gating.Passed || n.Gating.Failed != g.Gating.Failed ||
+		n.Gating.Missing != 1 || n.Gating.Required != g.Gating.Required || n.Gating.DecisionContext != "rawhide_compose_sync_to_mirrors" {
+		t.Errorf("gating %+v, report's %+v", n.Gating, g.Gating)
+	}
+	c := candidateReport(t)
+	if n := NewNotification(c, Changes(nil, c), Links{}); n.Label != "RC-1.2" || n.Gating != nil {
+		t.Errorf("label %q, gating %+v", n.Label, n.Gating)
+	}
+	if n := exampleNotification(t); n.Label != "" || n.Gating != nil {
+		t.Errorf("a nightly without gating: label %q, gating %+v", n.Label, n.Gating)
 	}
 }
