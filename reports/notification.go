@@ -128,7 +128,7 @@ func NewNotification(r Report, ch Change, links Links) Notification {
 		NewFailures:     make([]NotifiedFailure, 0, len(r.OpenQA.NewFailures)),
 		MissingExpected: expectedOf(r.MissingExpected),
 		Links:           links, Version: ContentKey(r), GeneratedAt: r.GeneratedAt.UTC().Truncate(time.Second),
-		Label:           r.Label,
+		Label: r.Label,
 	}
 	if g := r.Gating; g != nil {
 		n.Gating = &NotifiedGating{DecisionContext: g.DecisionContext, ProductVersion: g.ProductVersion, Outcome: g.Outcome,
