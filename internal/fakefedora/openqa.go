@@ -1194,19 +1194,30 @@ func (s *OpenQA) postRestart(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobByPath(w, r)
-	if !ok {
+	// As openQA 4.6 answers: an unknown id or a job still scheduled is
+	// 200 with nothing restarted; a cloned one says so in "errors".
+	nothing := map[string]any{"result": []any{}, "test_url": []any{}}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	j, ok := s.jobs[id]
+	switch {
+	case err != nil || !ok || j.State == oqScheduled:
+		writeJSON(w, http.StatusOK, nothing)
 		return
-	}
-	if j.CloneID != 0 {
+	case j.CloneID != 0:
 		s.restartsOfCloned++
-	}
-	id, err := s.restart(j.ID)
-	if err != nil {
-		writeJSON(w, http.StatusOK, map[string]any{"errors": []string{err.Error()}, "result": []any{}})
+		nothing["errors"] = []string{fmt.Sprintf("Specified job %d has already been cloned as %d", j.ID, j.CloneID)}
+		writeJSON(w, http.StatusOK, nothing)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"result": []map[string]int64{{strconv.FormatInt(j.ID, 10): id}}, "test_url": []any{}})
+	clone, err := s.restart(j.ID)
+	if err != nil {
+		nothing["errors"] = []string{err.Error()}
+		writeJSON(w, http.StatusOK, nothing)
+		return
+	}
+	old := strconv.FormatInt(j.ID, 10)
+	writeJSON(w, http.StatusOK, map[string]any{"result": []map[string]int64{{old: clone}},
+		"test_url": []map[string]string{{old: "/tests/" + strconv.FormatInt(clone, 10)}}})
 }
 
 func (s *OpenQA) postCancel(w http.ResponseWriter, r *http.Request) {

@@ -400,14 +400,25 @@ func TestOpenQARestartAndCancelRoutes(t *testing.T) {
 	if a := do(t, s, "POST", "/api/v1/jobs/1/restart", url.Values{}, signing{}); a.status != 403 {
 		t.Errorf("restart without a key: HTTP %d", a.status)
 	}
-	if a := do(t, s, "POST", "/api/v1/jobs/1/restart", url.Values{}, op()); !strings.Contains(a.body, `{"1":3}`) {
-		t.Errorf("restart: %s", a.body)
+	// As openQA 4.6 answers (docs/protocols.md, section (h)).
+	for _, tt := range []struct {
+		what, method, path, want string
+	}{
+		{"a job still scheduled restarts as nothing", "POST", "/api/v1/jobs/1/restart", `{"result":[],"test_url":[]}`},
+		{"an unknown job too", "POST", "/api/v1/jobs/99/restart", `{"result":[],"test_url":[]}`},
+		{"cancel", "POST", "/api/v1/jobs/2/cancel", `{"result":null}`},
+		{"cancel again", "POST", "/api/v1/jobs/2/cancel", `{"result":null}`},
+		{"a cancelled job restarts like a failed one", "POST", "/api/v1/jobs/2/restart", `{"result":[{"2":3}],"test_url":[{"2":"/tests/3"}]}`},
+		{"once", "POST", "/api/v1/jobs/2/restart", `{"errors":["Specified job 2 has already been cloned as 3"],"result":[],"test_url":[]}`},
+	} {
+		if a := do(t, s, tt.method, tt.path, url.Values{}, op()); a.status != 200 || strings.TrimSpace(a.body) != tt.want {
+			t.Errorf("%s: HTTP %d %s, want %s", tt.what, a.status, a.body, tt.want)
+		}
 	}
-	do(t, s, "POST", "/api/v1/jobs/2/cancel", url.Values{}, op())
 	j1, _ := s.Job(1)
 	j2, _ := s.Job(2)
 	j3, _ := s.Job(3)
-	if j1.CloneID != 3 || j1.Result != "user_restarted" || j3.OriginID != 1 || j2.Result != "user_cancelled" || j2.State != "cancelled" {
+	if j1.CloneID != 0 || j1.State != "scheduled" || j2.CloneID != 3 || j2.Result != "user_cancelled" || j3.OriginID != 2 || j3.State != "scheduled" {
 		t.Errorf("%+v\n%+v\n%+v", j1, j2, j3)
 	}
 }
