@@ -174,6 +174,7 @@ func (l *Listener) Start(ctx context.Context) (err error) {
 		wo.Stages = append(wo.Stages, workflow.Stage(s))
 	}
 	wo.HurryStages = []workflow.Stage{workflow.Stage(stages.StageAwaitResults), workflow.Stage(stages.StageConfirm)}
+	wo.ReviveStages = []workflow.Stage{workflow.Stage(stages.StageDiscover), workflow.Stage(stages.StageAwaitComplete)}
 	if o.Stages != nil {
 		wo.Runner = stageRunner{c: o.Stages, metrics: l.metrics}
 	}

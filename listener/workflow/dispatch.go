@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/composeci/composeci/fedfind"
 	"github.com/composeci/composeci/internal/backoff"
 	"github.com/composeci/composeci/listener/event"
 )
@@ -24,8 +25,10 @@ const dueTolerance = 100 * time.Millisecond
 // compose.status event creates the compose's workflow (KV Create, so two
 // dispatchers racing make one) and queues its first task; every event of a
 // known compose is counted; an openQA job event hurries a workflow waiting
-// in one of HurryStages. Events of finished workflows change nothing else, so a
-// redelivered FINISHED message never starts a second workflow or report.
+// in one of HurryStages; a compose.status event with a final STATUS starts
+// again a workflow that failed in one of ReviveStages. Events of finished
+// workflows change nothing else, so a redelivered FINISHED message never
+// starts a second workflow or report.
 func (e *Engine) runDispatcher(ctx context.Context) error {
 	return e.fetchLoop(ctx, e.names.eventsStream(), dispatcherConsumer, "event", func(msg jetstream.Msg) { e.dispatch(ctx, msg) })
 }
@@ -179,6 +182,17 @@ func (e *Engine) applyEvent(ctx context.Context, ev event.Event, from string) er
 			n.Location = ev.Location
 		}
 		hurried := false
+		if ev.Kind == event.KindComposeStatus && r.State == StateFailed && slices.Contains(e.opts.ReviveStages, r.Stage) &&
+			fedfind.Status(ev.Status).Terminal() {
+			// Given up on while the compose was not complete; Pungi
+			// now says it ended: try the stage again.
+			n.State, n.Attempt, n.Failures, n.Due = StateActive, n.Attempt+1, 0, now
+			n.Lease, n.LeaseUntil = "", time.Time{}
+			n.From = from
+			n.Note = fmt.Sprintf("revived by a compose status event (STATUS %s)", ev.Status)
+			n.addHistory(now, n.Note, e.opts.HistoryLimit)
+			hurried = true
+		}
 		if ev.Kind == event.KindOpenQAJobDone && r.State == StateActive && slices.Contains(e.opts.HurryStages, r.Stage) && r.Failures == 0 {
 			// The jobs API is the truth: only run the poll sooner, no
 			// sooner than HurryInterval after the last one.
@@ -202,7 +216,11 @@ func (e *Engine) applyEvent(ctx context.Context, ev event.Event, from string) er
 			e.log.Debug("event counted", "compose", ev.ComposeID, "kind", ev.Kind, "state", r.State, "events", n.Events)
 			return nil
 		}
-		e.log.Info("stage hurried by an openQA event", "stage", r.Stage, "compose", ev.ComposeID, "at", n.Due)
+		if r.State == StateFailed {
+			e.log.Info("failed workflow revived by a compose status event", "stage", r.Stage, "compose", ev.ComposeID, "status", ev.Status, "attempt", n.Attempt)
+		} else {
+			e.log.Info("stage hurried by an openQA event", "stage", r.Stage, "compose", ev.ComposeID, "at", n.Due)
+		}
 		t, _ := n.pending()
 		return e.publishTask(ctx, t)
 	}

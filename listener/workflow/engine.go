@@ -56,6 +56,12 @@ type Options struct {
 	// waiting in one runs it again soon (no sooner than HurryInterval after
 	// its last run). Empty: such events are only counted.
 	HurryStages []Stage
+	// ReviveStages are the stages where a failed workflow is started
+	// again, as a new attempt with a fresh error budget, by a compose
+	// status event that reports a final STATUS: a compose given up on
+	// while it was not complete (AwaitComplete's timeout) is tested once
+	// Pungi says it ended. Empty: such events are only counted.
+	ReviveStages []Stage
 	// Runner runs the stages; required when Workers > 0.
 	Runner StageRunner
 	// Workers is how many stages this process runs at once; 0 runs none
@@ -187,6 +193,11 @@ func (o *Options) check() error {
 	for _, h := range o.HurryStages {
 		if !slices.Contains(o.Stages, h) {
 			return fmt.Errorf("workflow: hurry stage %q is not a stage", h)
+		}
+	}
+	for _, h := range o.ReviveStages {
+		if !slices.Contains(o.Stages, h) {
+			return fmt.Errorf("workflow: revive stage %q is not a stage", h)
 		}
 	}
 	if o.Workers > 0 && o.Runner == nil {

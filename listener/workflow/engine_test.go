@@ -43,6 +43,7 @@ var engineContract = []struct {
 	{"errors past the budget fail the workflow", testErrorBudget},
 	{"a permanent error fails the workflow and Retry resumes it", testPermanentErrorAndRetry},
 	{"a doomed compose ends without the later stages", testDoomed},
+	{"a compose status event with a final STATUS revives a workflow failed in a revive stage", testRevive},
 	{"a panic, a timeout and an oversized outcome are errors", testMisbehavingRunner},
 	{"a stage interrupted by a shutdown runs again after restart", func(t *testing.T, s natsSite) { testRestart(t, s, false) }},
 	{"a stage interrupted by a crash runs again after restart", func(t *testing.T, s natsSite) { testRestart(t, s, true) }},
@@ -426,6 +427,65 @@ func testPermanentErrorAndRetry(t *testing.T, s natsSite) {
 	if !slices.ContainsFunc(w.History, func(h Transition) bool { return h.Note == "retried by an operator" }) {
 		t.Errorf("history does not show the retry: %+v", w.History)
 	}
+}
+
+func testRevive(t *testing.T, s natsSite) {
+	stalled := fmt.Errorf("%w: not complete 24h after the pipeline first looked", ErrPermanent)
+	r := newFakeRunner(map[Stage]step{
+		StageAwaitComplete: steps(failWith(stalled), advance),
+		StageCheck:         failWith(fmt.Errorf("%w: previous compose unreadable", ErrPermanent)),
+	})
+	o := testOptions(t, s, r)
+	o.ReviveStages = []Stage{StageAwaitComplete}
+	p := startEngine(t, o)
+	id := "Fedora-Rawhide-20261122.n.4"
+	started := statusEvent(id, "m-started")
+	started.Status = "STARTED"
+	submit(t, p, started)
+	waitState(t, p, id, StateFailed)
+	waitQuiet(t, p)
+	// A STATUS that is not final changes nothing but the count.
+	again := statusEvent(id, "m-started-2")
+	again.Status = "STARTED"
+	submit(t, p, again)
+	waitFor(t, 10*time.Second, "the second event counted", func() error { return eventsAre(p, id, 2) })
+	if w, _ := p.Get(context.Background(), id); w.State != StateFailed {
+		t.Fatalf("a STARTED event revived the workflow: %+v", w)
+	}
+	// FINISHED revives it at await-complete; it then fails at check, not a
+	// revive stage, and a later FINISHED leaves it failed.
+	submit(t, p, statusEvent(id, "m-finished"))
+	waitFor(t, 10*time.Second, "the workflow revived and failed at check", func() error {
+		w, err := p.Get(context.Background(), id)
+		if err == nil && (w.State != StateFailed || w.Stage != StageCheck) {
+			err = fmt.Errorf("%s at %s", w.State, w.Stage)
+		}
+		return err
+	})
+	waitQuiet(t, p)
+	submit(t, p, statusEvent(id, "m-finished-2"))
+	waitFor(t, 10*time.Second, "the fourth event counted", func() error { return eventsAre(p, id, 4) })
+	waitQuiet(t, p)
+	w, _ := p.Get(context.Background(), id)
+	if w.State != StateFailed || w.Stage != StageCheck {
+		t.Errorf("a workflow failed at check was revived: %+v", w)
+	}
+	if !slices.ContainsFunc(w.History, func(h Transition) bool { return h.Note == "revived by a compose status event (STATUS FINISHED)" }) {
+		t.Errorf("history does not show the revival: %+v", w.History)
+	}
+	want := onceEach()
+	want[StageAwaitComplete] = 2
+	delete(want, StageReport)
+	r.wantRuns(t, id, want)
+}
+
+// eventsAre says whether the compose's workflow has counted n events.
+func eventsAre(p *testEngine, id string, n int) error {
+	w, err := p.Get(context.Background(), id)
+	if err == nil && w.Events != n {
+		err = fmt.Errorf("%d events", w.Events)
+	}
+	return err
 }
 
 func testDoomed(t *testing.T, s natsSite) {
