@@ -739,6 +739,7 @@ func TestAMQPDecode(t *testing.T) {
 		d       amqp.Delivery
 		want    event.Event
 		outcome string // "", "irrelevant", "invalid"
+		words   string // in the error, when set
 	}{
 		{
 			name: "rawhide finished",
@@ -801,7 +802,10 @@ func TestAMQPDecode(t *testing.T) {
 		{name: "location without host", d: amqpTestDelivery(raw, `{"status": "FINISHED", "compose_id": "Fedora-Rawhide-20261122.n.0", "location": "https:///compose"}`, nil), outcome: "invalid"},
 		{name: "location with credentials", d: amqpTestDelivery(raw, `{"status": "FINISHED", "compose_id": "Fedora-Rawhide-20261122.n.0", "location": "https://u:p@example.com/compose"}`, nil), outcome: "invalid"},
 		{name: "truncated JSON", d: amqpTestDelivery(raw, `{"status": "FINISHED"`, nil), outcome: "invalid"},
-		{name: "JSON string", d: amqpTestDelivery(raw, `"FINISHED"`, nil), outcome: "invalid"},
+		{name: "JSON string", d: amqpTestDelivery(raw, `"FINISHED"`, nil), outcome: "invalid", words: "body is not a JSON object: a JSON string"},
+		{name: "JSON array", d: amqpTestDelivery(raw, `[1,2,3]`, nil), outcome: "invalid", words: "body is not a JSON object: a JSON array"},
+		{name: "JSON null", d: amqpTestDelivery(raw, `null`, nil), outcome: "invalid", words: "body is not a JSON object: a JSON null"},
+		{name: "not JSON, starting as null would", d: amqpTestDelivery(raw, `not json {`, nil), outcome: "invalid", words: "invalid character"},
 		{name: "UTF-16", d: func() amqp.Delivery {
 			d := amqpTestDelivery(raw, `{}`, nil)
 			d.ContentEncoding = "utf-16"
@@ -827,6 +831,9 @@ func TestAMQPDecode(t *testing.T) {
 				if err == nil || errors.Is(err, errIrrelevant) {
 					t.Errorf("got %+v, %v; want invalid", ev, err)
 				}
+			}
+			if tt.words != "" && (err == nil || !strings.Contains(err.Error(), tt.words)) {
+				t.Errorf("error %v, want one saying %q", err, tt.words)
 			}
 		})
 	}

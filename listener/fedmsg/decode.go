@@ -94,6 +94,23 @@ func decode(d amqp.Delivery, now time.Time, streams map[fedfind.StreamKind]bool)
 	return ev, nil
 }
 
+// kindName names a JSON value's kind for people.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case '[':
+		return "array"
+	}
+	return "value"
+}
+
 // decodeBody checks the body — a UTF-8 JSON object (content_encoding utf-8,
 // or none, which fedora-messaging also reads as UTF-8) — and returns its
 // members named keys, raw (of a name given twice, the last, as
@@ -111,15 +128,14 @@ func decodeBody(d amqp.Delivery, keys ...string) (map[string]jsontext.Value, err
 	}
 	dec := jsontext.NewDecoder(bytes.NewBuffer(d.Body), jsontext.AllowDuplicateNames(true))
 	notObject := func(err error) error { return fmt.Errorf("body is not a JSON object: %w", err) }
-	switch dec.PeekKind() {
-	case '{':
-	case 'n':
-		return nil, errors.New("body is not a JSON object: null")
-	default:
-		if _, err := dec.ReadValue(); err != nil {
+	if kind := dec.PeekKind(); kind != '{' {
+		// Read the value first: PeekKind judges by the first byte, so
+		// "not json" would pass for null.
+		v, err := dec.ReadValue()
+		if err != nil {
 			return nil, notObject(err)
 		}
-		return nil, notObject(fmt.Errorf("a JSON %s", dec.PeekKind()))
+		return nil, notObject(fmt.Errorf("a JSON %s", kindName(v.Kind())))
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return nil, notObject(err)
