@@ -438,6 +438,9 @@ var reLatestBranched = sync.OnceValue(func() *regexp.Regexp { return regexp.Must
 
 func (c *Client) newestBranched(ctx context.Context) (string, error) {
 	names, err := c.listDir(ctx, c.root+"/branched/")
+	if errors.Is(err, httpclient.ErrNotFound) {
+		return "", fmt.Errorf("%w: %s/branched does not exist (no Branched release now?)", ErrComposeNotFound, c.root)
+	}
 	if err != nil {
 		return "", fmt.Errorf("finding the current Branched release: %w", err)
 	}

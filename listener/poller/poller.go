@@ -123,9 +123,18 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// A failure is said once, not every round, and its end once.
+	failing := ""
 	for {
-		if _, err := p.Poll(ctx); err != nil && ctx.Err() == nil {
-			p.log().WarnContext(ctx, "poll round failed", "err", err)
+		_, err := p.Poll(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && err.Error() != failing:
+			failing = err.Error()
+			p.log().WarnContext(ctx, "poll round failed; said again only if the failure changes", "err", err)
+		case err == nil && failing != "":
+			failing = ""
+			p.log().InfoContext(ctx, "poll rounds succeed again")
 		}
 		select {
 		case <-ctx.Done():

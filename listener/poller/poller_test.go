@@ -94,3 +94,26 @@ func TestPoller(t *testing.T) {
 		t.Errorf("after the sink recovered: %d, %v", n, err)
 	}
 }
+
+// TestPollerWithoutBranched: a tree with no branched directory (between
+// a release and the next branch point) is no failure of a poll round
+// watching "branched": there is simply no Branched compose.
+func TestPollerWithoutBranched(t *testing.T) {
+	m := fakefedora.NewMirror()
+	m.MustAddCompose(fakefedora.ComposeSpec{ID: "Fedora-Rawhide-20261122.n.0", Status: "FINISHED"})
+	root := m.Start()
+	defer m.Close()
+	ff, _ := fedfind.NewClient(fedfind.ClientOptions{Root: root})
+	sink := &recordingSink{}
+	p := &poller.Poller{Fedfind: ff, Sink: sink, Now: func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
+		Streams: []fedfind.StreamSpec{{Kind: fedfind.StreamRawhide}, {Kind: fedfind.StreamBranched}}}
+	if _, err := p.Poll(context.Background()); err != nil {
+		t.Error(err)
+	}
+	if got := sink.ids(); !slices.Equal(got, []string{"Fedora-Rawhide-20261122.n.0"}) {
+		t.Errorf("found %v", got)
+	}
+	if _, err := ff.Resolve(context.Background(), "branched"); !errors.Is(err, fedfind.ErrComposeNotFound) {
+		t.Errorf("Resolve(branched) without a branched directory: %v, want ErrComposeNotFound", err)
+	}
+}
