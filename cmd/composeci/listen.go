@@ -19,7 +19,9 @@ import (
 	"github.com/composeci/composeci/listener/fedmsg"
 	"github.com/composeci/composeci/listener/poller"
 	"github.com/composeci/composeci/listener/workflow"
+	"github.com/composeci/composeci/reports"
 	"github.com/composeci/composeci/stages"
+	"github.com/composeci/composeci/triage"
 )
 
 // Exit code of listen and worker when a part kept failing.
@@ -219,6 +221,7 @@ func (s *serviceFlags) stages(ctx context.Context, cmd *cobra.Command, a *app, k
 		if s.st, err = natsStores(ctx, a, at, s.natsURL == ""); err != nil {
 			return nil, err
 		}
+		warnFileStoresLeftBehind(a)
 	} else {
 		s.st = fileStores(a)
 	}
@@ -258,6 +261,27 @@ func (s *serviceFlags) close() {
 	}
 	if s.st.Close != nil {
 		s.st.Close()
+	}
+}
+
+// warnFileStoresLeftBehind says, once at start, when --data holds the
+// files of a deployment that kept its stores there (reports, known
+// issues) while this one keeps them in NATS: they are not read, so their
+// reports vanish from the web and their known issues from triage. Moving
+// them is the operator's call; the warning names what is left behind.
+func warnFileStoresLeftBehind(a *app) {
+	var left []string
+	if entries, err := os.ReadDir(reports.DataArchive(a.g.data).Dir); err == nil && len(entries) > 0 {
+		left = append(left, "reports/ ("+plural(len(entries), "entry", "entries")+")")
+	}
+	if _, err := os.Stat(filepath.Join(a.g.data, triage.RegistryFile)); err == nil {
+		left = append(left, triage.RegistryFile)
+	}
+	if len(left) > 0 {
+		a.log.Warn("--data holds reports or known issues of a deployment that kept them in files; with NATS (--nats or --nats-listen) they are kept in NATS and these are not read",
+			"data", a.g.data, "left behind", strings.Join(left, ", "))
+		fmt.Fprintf(a.stderr, "composeci: warning: %s holds %s kept in files by an earlier run; this deployment keeps its stores in NATS and does not read them\n",
+			a.g.data, strings.Join(left, " and "))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -436,5 +437,28 @@ func TestURLHasPassword(t *testing.T) {
 		if got := urlHasPassword(raw); got != want {
 			t.Errorf("urlHasPassword(%q) = %v, want %v", raw, got, want)
 		}
+	}
+}
+
+// TestWarnFileStoresLeftBehind: a deployment switched to NATS stores says
+// at start which files of its earlier, file-kept stores it will not read;
+// a fresh --data says nothing.
+func TestWarnFileStoresLeftBehind(t *testing.T) {
+	data := t.TempDir()
+	var stderr bytes.Buffer
+	a := &app{stderr: &stderr, log: slog.New(slog.DiscardHandler), g: globals{data: data}}
+	warnFileStoresLeftBehind(a)
+	if stderr.Len() != 0 {
+		t.Errorf("a fresh --data warned: %s", stderr.String())
+	}
+	if err := os.MkdirAll(filepath.Join(data, "reports", "44"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "known-issues.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	warnFileStoresLeftBehind(a)
+	if w := stderr.String(); !strings.Contains(w, "holds reports/ (1 entry) and known-issues.json kept in files by an earlier run") {
+		t.Errorf("warning %q", w)
 	}
 }
