@@ -265,6 +265,9 @@ func (h *handler) verdictFromWorkflow(r *http.Request, id fedfind.ComposeID) (fe
 		return c, true
 	case passed(wf, "await-complete"):
 		c.Verdict = fedfind.VerdictDone
+		if c.Status != "" {
+			c.Reasons = append(c.Reasons, "STATUS is "+string(c.Status)) // as the live verdict says first
+		}
 		for _, t := range wf.History {
 			if note, ok := strings.CutPrefix(t.Note, "await-complete done: "); ok {
 				c.Reasons = append(c.Reasons, note)

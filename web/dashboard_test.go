@@ -256,8 +256,8 @@ func TestDoneAnswersFromTheWorkflowOrLive(t *testing.T) {
 		}
 		// From the workflow, the counts are those of the verdict it
 		// recorded, not zeros beside a reason that names nine tasks.
-		if tc.id == done && (!a.KojiChecked || a.Tasks.Total != 9 || a.Tasks.Closed != 9) {
-			t.Errorf("%s: koji_checked %v, tasks %+v; want the recorded 9 closed", tc.id, a.KojiChecked, a.Tasks)
+		if tc.id == done && (!a.KojiChecked || a.Tasks.Total != 9 || a.Tasks.Closed != 9 || len(a.Reasons) != 2 || a.Reasons[0] != "STATUS is FINISHED") {
+			t.Errorf("%s: koji_checked %v, tasks %+v, reasons %q; want the recorded 9 closed, STATUS first", tc.id, a.KojiChecked, a.Tasks, a.Reasons)
 		}
 	}
 	if !slices.Equal(asked, []string{waiting, "Fedora-Rawhide-20261125.n.0", "Fedora-Rawhide-20261124.n.0"}) {
