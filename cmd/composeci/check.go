@@ -283,6 +283,9 @@ func runCheck(cmd *cobra.Command, a *app, o *checkOpts, ref string) error {
 		if prev, err = ff.Resolve(ctx, o.previous); err != nil {
 			return fmt.Errorf("--previous: %w", err)
 		}
+		if prev.ID.SameSeries(cm.ID) && prev.ID.Compare(cm.ID) >= 0 {
+			return withCode(exitError, fmt.Errorf("%w: --previous %s is not older than %s: new failures and the image diff compare with an earlier compose", fedfind.ErrInvalidInput, prev.ID, cm.ID))
+		}
 	}
 	// The pipeline's check stage, run by hand.
 	check := stages.Check{Fedfind: ff, Expected: exp, Archive: st.Reports, Gating: gating, Logger: a.log}

@@ -102,6 +102,11 @@ func TestCheckCommand(t *testing.T) {
 	if code, _, _ := runCLI(t, nil, append([]string{"check", "Fedora-Rawhide-20261123.n.0/../../x"}, flags...)...); code != 2 {
 		t.Errorf("hostile ID: exit %d", code)
 	}
+	// A "previous" compose that is not older is refused, before anything is checked.
+	code, out, errOut = runCLI(t, nil, append([]string{"check", "Fedora-Rawhide-20261121.n.0", "--no-openqa", "--previous", demoRawhide}, flags...)...)
+	if code != 2 || out != "" || !strings.Contains(errOut, "--previous "+demoRawhide+" is not older than Fedora-Rawhide-20261121.n.0") {
+		t.Errorf("a newer --previous: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 // TestCheckEmailOnce mails a report through a real SMTP server, and checks
