@@ -85,8 +85,10 @@ func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, st State) (
 	}
 	switch c.Verdict {
 	case fedfind.VerdictDone:
+		data[DataCompleteSince] = ""                               // ended: a workflow sent back here waits afresh
 		return Outcome{Advance: true, Note: last, Data: data}, nil // "all 9 Koji image tasks finished"
 	case fedfind.VerdictDoomed:
+		data[DataCompleteSince] = ""
 		data[DataDoomed] = "true"
 		data[DataReasons] = strings.Join(c.Reasons, "\n")
 		var failed []string
@@ -99,7 +101,7 @@ func (a AwaitComplete) Run(ctx context.Context, cm *fedfind.Compose, st State) (
 	if c.Status.Success() && a.KojiWait >= 0 {
 		finished, ok := parseStamp(st.Data[DataFinishedAt])
 		if wait := orDefault(a.KojiWait, defaultKojiWait); ok && now().Sub(finished) >= wait {
-			data[DataKojiWaived] = "true"
+			data[DataKojiWaived], data[DataCompleteSince] = "true", ""
 			return Outcome{Advance: true, Data: data,
 				Note: fmt.Sprintf("STATUS %s for %s, yet %s; going on on STATUS alone", c.Status, wait, last)}, nil
 		}

@@ -77,16 +77,24 @@ func (a AwaitResults) untilFinal(ctx context.Context, cm *fedfind.Compose, st St
 		if sum.Total == 0 {
 			note = fmt.Sprintf("openQA: no job of the build appeared in %s; reported without test results", timeout)
 		}
-		return Outcome{Advance: true, Data: map[string]string{DataResultsGaveUp: "true"}, Note: note}, nil
+		// The wait's start is cleared with its end: a workflow sent back
+		// here later (re-runs asked for) waits afresh.
+		return Outcome{Advance: true, Data: map[string]string{DataResultsGaveUp: "true", startKey: ""}, Note: note}, nil
 	}
 	out, err := a.final(sum, st, now, sinceKey)
-	if !ok && err == nil {
-		if out.Data == nil {
-			out.Data = map[string]string{}
-		}
+	if err != nil {
+		return out, err
+	}
+	if out.Data == nil {
+		out.Data = map[string]string{}
+	}
+	switch {
+	case out.Advance:
+		out.Data[startKey] = ""
+	case !ok:
 		out.Data[startKey] = stamp(start)
 	}
-	return out, err
+	return out, nil
 }
 
 // final is untilFinal's verdict on the jobs' summary.

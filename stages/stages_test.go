@@ -595,6 +595,15 @@ func TestWaitsAreBounded(t *testing.T) {
 		if !out.Advance || wf.Data[stages.DataResultsGaveUp] != "true" || !strings.Contains(out.Note, "22 of 22 jobs still pending after 8h0m0s; reported as pending") {
 			t.Fatalf("after the timeout: %+v", out)
 		}
+		// Sent back to await-results later (re-runs asked for), the
+		// wait starts afresh rather than giving up at once.
+		if wf.Data[stages.DataResultsSince] != "" {
+			t.Errorf("the wait's start outlived it: %q", wf.Data[stages.DataResultsSince])
+		}
+		w.now = w.now.Add(24 * time.Hour)
+		if out := w.run(t, stages.StageAwaitResults, wf); out.Advance || wf.Data[stages.DataResultsSince] == "" {
+			t.Fatalf("a second wait gave up at once: %+v", out)
+		}
 		if out := w.run(t, stages.StageCheck, wf); !out.Advance {
 			t.Fatalf("check: %+v", out)
 		}
