@@ -200,6 +200,14 @@ func testResultsFeed(t *testing.T, s natsSite) {
 	if !slices.Equal(read, want) {
 		t.Errorf("followed the feed: %v\nwant %v", read, want)
 	}
+	// The cursor at the end reads nothing new; one past it is no cursor
+	// of this feed.
+	if page, more, err := p.ResultsAfter(ctx, cursor, 2, nil); err != nil || len(page) != 0 || more {
+		t.Errorf("at the end: %d results, more %v, %v", len(page), more, err)
+	}
+	if _, _, err := p.ResultsAfter(ctx, cursor+1000, 2, nil); !errors.Is(err, fedfind.ErrInvalidInput) {
+		t.Errorf("a cursor past the end: %v, want ErrInvalidInput", err)
+	}
 	latest, err := p.LatestResults(ctx, 2, nil)
 	if err != nil || len(latest) != 2 || latest[0].ComposeID != "Fedora-Rawhide-20261123.n.0" || latest[1].ComposeID != "Fedora-Rawhide-20261122.n.8" ||
 		latest[0].Seq <= latest[1].Seq {

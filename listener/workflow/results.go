@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/composeci/composeci/fedfind"
 )
 
 // Result is one ending of a workflow in the feed of results: the workflow
@@ -51,8 +53,17 @@ func (e *Engine) ResultsAfter(ctx context.Context, after uint64, limit int, keep
 		return nil, false, errors.New("results: limit must be positive")
 	}
 	first, last, err := e.resultBounds(ctx)
-	if err != nil || last == 0 {
+	if err != nil {
 		return nil, false, err
+	}
+	if after > last {
+		// No cursor of this feed is past its end: it comes from another
+		// deployment, or the feed was made anew. Following it would skip
+		// every result until the feed caught up, silently.
+		return nil, false, fmt.Errorf("%w: cursor %d is past the newest result (%d): it is not one of this feed's; start again without after=", fedfind.ErrInvalidInput, after, last)
+	}
+	if last == 0 {
+		return nil, false, nil
 	}
 	from := max(after+1, first)
 	var out []Result
