@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,12 +89,7 @@ func (s Schedule) Run(ctx context.Context, cm *fedfind.Compose, st State) (Outco
 // anyTemporary reports whether some product failed in a way that posting
 // again may mend.
 func anyTemporary(res []openqa.Scheduled) bool {
-	for _, r := range res {
-		if r.Error != "" && !r.NotConfigured && r.Temporary {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(res, func(r openqa.Scheduled) bool { return r.Temporary })
 }
 
 // OpenQACompose describes a compose for openQA scheduling: its images, the

@@ -160,10 +160,10 @@ func (f imageFilter) warnUnknown(a *app, cm *fedfind.Compose, images []fedfind.I
 		for _, im := range images {
 			have[strings.ToLower(flt.of(im))] = true
 		}
+		known := strings.Join(slices.Sorted(maps.Keys(have)), ", ")
 		for _, v := range flt.values {
 			if !have[strings.ToLower(v)] {
-				known := slices.Sorted(maps.Keys(have))
-				fmt.Fprintf(a.stderr, "composeci: --%s %s: no image of %s has it (it has: %s)\n", flt.flag, v, cm.ID, strings.Join(known, ", "))
+				fmt.Fprintf(a.stderr, "composeci: --%s %s: no image of %s has it (it has: %s)\n", flt.flag, v, cm.ID, known)
 			}
 		}
 	}

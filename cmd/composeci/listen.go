@@ -278,8 +278,6 @@ func warnFileStoresLeftBehind(a *app) {
 		left = append(left, triage.RegistryFile)
 	}
 	if len(left) > 0 {
-		a.log.Warn("--data holds reports or known issues of a deployment that kept them in files; with NATS (--nats or --nats-listen) they are kept in NATS and these are not read",
-			"data", a.g.data, "left behind", strings.Join(left, ", "))
 		fmt.Fprintf(a.stderr, "composeci: warning: %s holds %s kept in files by an earlier run; this deployment keeps its stores in NATS and does not read them\n",
 			a.g.data, strings.Join(left, " and "))
 	}
